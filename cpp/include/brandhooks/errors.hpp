@@ -1,0 +1,50 @@
+#pragma once
+// One error hierarchy for the whole core. The Python bindings translate each class once
+// into a Python exception, and the REST layer translates those once into the error envelope.
+#include <stdexcept>
+#include <string>
+
+namespace brandhooks {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Input that can never succeed as given (bad id, topic, url, ...). HTTP 400 `Validation`.
+class ValidationError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The object does not exist, is deleted, or belongs to another brand. HTTP 404.
+class NotFoundError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The request contradicts the current state (e.g. a brand-tree cycle). HTTP 409.
+class ConflictError : public Error {
+ public:
+  using Error::Error;
+};
+
+// No credentials, or credentials that match no live token. HTTP 401.
+class UnauthorizedError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Valid credentials that do not reach the requested brand. HTTP 403.
+class ForbiddenError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The database failed (I/O, corruption, a file from a newer version). HTTP 500.
+class StorageError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace brandhooks

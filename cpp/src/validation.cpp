@@ -1,0 +1,118 @@
+#include "validation.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "brandhooks/errors.hpp"
+#include "brandhooks/model.hpp"
+
+namespace brandhooks {
+
+namespace {
+bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+[[noreturn]] void bad_url(const std::string& why) { throw ValidationError("url " + why); }
+}  // namespace
+
+std::string normalize_uuid(std::string_view text, std::string_view what) {
+  static constexpr std::size_t kDashes[] = {8, 13, 18, 23};
+  bool ok = text.size() == 36;
+  for (std::size_t i = 0; ok && i < text.size(); ++i) {
+    bool dash = std::find(std::begin(kDashes), std::end(kDashes), i) != std::end(kDashes);
+    ok = dash ? text[i] == '-' : is_hex(text[i]);
+  }
+  if (!ok) throw ValidationError(std::string(what) + " must be a UUID");
+  return lower(text);
+}
+
+void check_topic(std::string_view topic) {
+  if (std::find(std::begin(kTopics), std::end(kTopics), topic) == std::end(kTopics)) {
+    throw ValidationError("topic must be one of Deals, Showings, Contacts");
+  }
+}
+
+Url parse_url(std::string_view text) {
+  if (text.empty()) bad_url("is required");
+  if (text.size() > kMaxUrlLength) bad_url("must be at most 2048 characters");
+  for (unsigned char c : text) {
+    if (c <= 0x20 || c == 0x7f) bad_url("must not contain spaces or control characters");
+  }
+  Url url;
+  auto colon = text.find("://");
+  if (colon == std::string_view::npos) bad_url("must be an absolute http or https URL");
+  url.scheme = lower(text.substr(0, colon));
+  if (url.scheme != "http" && url.scheme != "https") bad_url("scheme must be http or https");
+
+  std::string_view rest = text.substr(colon + 3);
+  std::size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);  // credentials are kept in the stored url only
+  }
+
+  std::string_view host, port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) bad_url("has an unterminated IPv6 address");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad_url("has an invalid host");
+      port = after.substr(1);
+    }
+    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
+      bad_url("has an invalid IPv6 address");
+    }
+  } else {
+    auto c = authority.rfind(':');
+    host = authority.substr(0, c);
+    if (c != std::string_view::npos) port = authority.substr(c + 1);
+    for (unsigned char ch : host) {
+      if (!(std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch >= 0x80)) {
+        bad_url("has an invalid host");
+      }
+    }
+  }
+  if (host.empty()) bad_url("must have a host");
+  url.host = lower(host);
+
+  url.port = url.scheme == "https" ? 443 : 80;
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || p != port.data() + port.size() || value == 0 || value > 65535) {
+      bad_url("has an invalid port");
+    }
+    url.port = static_cast<unsigned short>(value);
+  }
+
+  std::string_view target = tail.substr(0, tail.find('#'));  // fragments are never sent
+  url.target.reserve(target.size() + 1);
+  if (target.empty() || target.front() == '?') url.target.push_back('/');
+  url.target.append(target);
+  return url;
+}
+
+void check_tags(const std::optional<std::vector<std::string>>& tags) {
+  if (!tags) return;
+  if (tags->size() > 64) throw ValidationError("tags must have at most 64 entries");
+  for (const auto& tag : *tags) {
+    if (tag.empty() || tag.size() > 128) {
+      throw ValidationError("each tag must have 1 to 128 characters");
+    }
+    for (unsigned char c : tag) {
+      if (c < 0x20 || c == 0x7f) throw ValidationError("tags must not contain control characters");
+    }
+  }
+}
+
+}  // namespace brandhooks

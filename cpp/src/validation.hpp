@@ -1,0 +1,33 @@
+#pragma once
+// Input rules of the REST contract, enforced in the core so C++ users get them too.
+// Each function throws ValidationError with a message fit for the API's error envelope.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace brandhooks {
+
+// A UUID in 8-4-4-4-12 hex form, returned lowercase. `what` names the field in messages.
+std::string normalize_uuid(std::string_view text, std::string_view what);
+
+// One of kTopics, exactly (case-sensitive).
+void check_topic(std::string_view topic);
+
+// The parts of an absolute http(s) URL that delivery needs.
+struct Url {
+  std::string scheme;  // "http" or "https" (lowercased)
+  std::string host;    // without brackets for IPv6 literals
+  unsigned short port = 0;
+  std::string target;  // path and query, "/" when empty
+};
+
+inline constexpr std::size_t kMaxUrlLength = 2048;
+
+// Parses an absolute http/https URL with a host, at most kMaxUrlLength characters.
+Url parse_url(std::string_view url);
+
+// Tags: at most 64, each 1..128 printable characters.
+void check_tags(const std::optional<std::vector<std::string>>& tags);
+
+}  // namespace brandhooks

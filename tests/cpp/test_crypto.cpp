@@ -1,0 +1,39 @@
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "brandhooks/crypto.hpp"
+#include "brandhooks/errors.hpp"
+
+using namespace brandhooks;
+
+TEST(Crypto, KeyIs64LowercaseHexAndUnique) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string key = generate_key();
+    ASSERT_TRUE(std::regex_match(key, std::regex("[0-9a-f]{64}"))) << key;
+    ASSERT_TRUE(seen.insert(key).second) << "duplicate key";
+  }
+}
+
+TEST(Crypto, UuidV4HasVersionAndVariant) {
+  std::regex v4("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = uuid_v4();
+    ASSERT_TRUE(std::regex_match(id, v4)) << id;
+  }
+}
+
+TEST(Crypto, HexRoundTrip) {
+  std::string bytes("\x00\x01\xfe\xff", 4);
+  EXPECT_EQ(to_hex(bytes), "0001feff");
+  EXPECT_EQ(from_hex("0001FEff"), bytes);
+  EXPECT_THROW(from_hex("abc"), ValidationError);
+  EXPECT_THROW(from_hex("zz"), ValidationError);
+}
+
+TEST(Crypto, Sha256KnownVector) {
+  EXPECT_EQ(to_hex(sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}

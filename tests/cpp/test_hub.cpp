@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "brandhooks/hub.hpp"
+
+using namespace brandhooks;
+namespace fs = std::filesystem;
+
+namespace {
+class HubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = fs::temp_directory_path() /
+            ("brandhooks-hub-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
+    remove_files();
+    Config config;
+    config.db_path = path_.string();
+    hub_ = std::make_unique<Hub>(config);
+  }
+  void TearDown() override {
+    hub_.reset();
+    remove_files();
+  }
+  void remove_files() {
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_.string() + suffix);
+  }
+
+  fs::path path_;
+  std::unique_ptr<Hub> hub_;
+};
+
+const std::string kBrand = "0B6A5B1E-8C2D-4F3A-9E1B-2C3D4E5F6A7B";
+const std::string kBrandLower = "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7b";
+const std::string kOther = "22222222-2222-4222-8222-222222222222";
+}  // namespace
+
+TEST_F(HubTest, CreateListGetDelete) {
+  Webhook w = hub_->create_webhook(kBrand, "Showings", "https://Example.com/Hook?a=B");
+  EXPECT_EQ(w.brand, kBrandLower);
+  EXPECT_EQ(w.url, "https://Example.com/Hook?a=B");  // stored exactly as given
+  EXPECT_EQ(w.key.size(), 64u);
+  EXPECT_FALSE(w.deleted_at);
+  EXPECT_EQ(w.created_at, w.updated_at);
+
+  EXPECT_EQ(hub_->get_webhook(kBrandLower, w.id).key, w.key);
+  auto page = hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt});
+  ASSERT_EQ(page.items.size(), 1u);
+  EXPECT_EQ(page.items[0].id, w.id);
+
+  Webhook deleted = hub_->delete_webhook(kBrand, w.id);
+  ASSERT_TRUE(deleted.deleted_at);
+  EXPECT_THROW(hub_->get_webhook(kBrand, w.id), NotFoundError);
+  EXPECT_THROW(hub_->delete_webhook(kBrand, w.id), NotFoundError);
+  EXPECT_EQ(hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 0);
+}
+
+TEST_F(HubTest, AnotherBrandsWebhookIsNotFound) {
+  Webhook w = hub_->create_webhook(kBrand, "Deals", "https://example.com/");
+  EXPECT_THROW(hub_->get_webhook(kOther, w.id), NotFoundError);
+  EXPECT_THROW(hub_->delete_webhook(kOther, w.id), NotFoundError);
+  EXPECT_NO_THROW(hub_->get_webhook(kBrand, w.id));
+}
+
+TEST_F(HubTest, BadInputChangesNothing) {
+  EXPECT_THROW(hub_->create_webhook("nope", "Deals", "https://x/"), ValidationError);
+  EXPECT_THROW(hub_->create_webhook(kBrand, "deals", "https://x/"), ValidationError);
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "/relative"), ValidationError);
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://x/",
+                                    std::vector<std::string>{""}),
+               ValidationError);
+  EXPECT_THROW(hub_->list_webhooks({kBrand, "Nope", 0, std::nullopt}), ValidationError);
+  EXPECT_THROW(hub_->list_webhooks({kBrand, std::nullopt, -1, std::nullopt}), ValidationError);
+  EXPECT_THROW(hub_->get_webhook(kBrand, "not-a-uuid"), ValidationError);
+  EXPECT_EQ(hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 0);
+}
+
+TEST_F(HubTest, JsonFollowsTheContract) {
+  Webhook w = hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{"a"});
+  auto j = nlohmann::ordered_json::parse(to_json(w));
+  std::vector<std::string> keys;
+  for (auto& [k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "created_at", "updated_at", "deleted_at", "brand",
+                                            "topic", "url", "key", "tags", "type"}));
+  EXPECT_TRUE(j["created_at"].is_number_float());
+  EXPECT_DOUBLE_EQ(j["created_at"].get<double>(), static_cast<double>(w.created_at) / 1e6);
+  EXPECT_TRUE(j["deleted_at"].is_null());
+  EXPECT_EQ(j["type"], "brand_webhook");
+  EXPECT_EQ(j["tags"], nlohmann::ordered_json::array({"a"}));
+}
+
+TEST_F(HubTest, TokensAndBrandTree) {
+  const std::string parent = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+  const std::string child = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+  const std::string sibling = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
+  EXPECT_FALSE(hub_->has_tokens());
+  IssuedToken admin = hub_->create_token(std::nullopt, "ops");
+  IssuedToken brand = hub_->create_token(parent);
+  EXPECT_TRUE(hub_->has_tokens());
+  EXPECT_EQ(admin.secret.rfind("bh_", 0), 0u);
+
+  hub_->set_brand_parent(child, parent);
+  hub_->set_brand_parent(sibling, std::nullopt);
+  EXPECT_EQ(hub_->brand_parent(child), parent);
+
+  EXPECT_TRUE(hub_->authorize(admin.secret, sibling).is_admin());
+  EXPECT_NO_THROW(hub_->authorize(brand.secret, parent));
+  EXPECT_NO_THROW(hub_->authorize(brand.secret, child));  // descendant
+  EXPECT_THROW(hub_->authorize(brand.secret, sibling), ForbiddenError);
+  EXPECT_THROW(hub_->authorize_admin(brand.secret), ForbiddenError);
+  EXPECT_THROW(hub_->authorize("bh_wrong", parent), UnauthorizedError);
+  EXPECT_THROW(hub_->authorize("", parent), UnauthorizedError);
+  EXPECT_THROW(hub_->set_brand_parent(parent, child), ConflictError);
+  EXPECT_THROW(hub_->set_brand_parent(parent, parent), ConflictError);
+
+  hub_->revoke_token(brand.info.id);
+  EXPECT_THROW(hub_->authenticate(brand.secret), UnauthorizedError);
+  EXPECT_EQ(hub_->list_tokens().size(), 1u);
+}
+
+TEST_F(HubTest, EnsureAdminTokenIsIdempotent) {
+  TokenInfo first = hub_->ensure_admin_token("a-long-operator-chosen-secret");
+  TokenInfo second = hub_->ensure_admin_token("a-long-operator-chosen-secret");
+  EXPECT_EQ(first.id, second.id);
+  EXPECT_EQ(hub_->list_tokens().size(), 1u);
+  EXPECT_TRUE(hub_->authenticate("a-long-operator-chosen-secret").is_admin());
+  EXPECT_THROW(hub_->ensure_admin_token("short"), ValidationError);
+}

@@ -1,0 +1,70 @@
+#include <gtest/gtest.h>
+
+#include "brandhooks/errors.hpp"
+#include "validation.hpp"
+
+using namespace brandhooks;
+
+TEST(Validation, UuidIsNormalisedToLowercase) {
+  EXPECT_EQ(normalize_uuid("0B6A5B1E-8C2D-4F3A-9E1B-2C3D4E5F6A7B", "id"),
+            "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7b");
+  for (const char* bad : {"", "not-a-uuid", "0b6a5b1e8c2d4f3a9e1b2c3d4e5f6a7b",
+                          "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7", "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7g",
+                          "{0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7}"}) {
+    EXPECT_THROW(normalize_uuid(bad, "id"), ValidationError) << bad;
+  }
+}
+
+TEST(Validation, TopicsAreExactAndCaseSensitive) {
+  EXPECT_NO_THROW(check_topic("Deals"));
+  EXPECT_NO_THROW(check_topic("Showings"));
+  EXPECT_NO_THROW(check_topic("Contacts"));
+  for (const char* bad : {"", "deals", "DEALS", "Deal", "Deals ", "Listings"}) {
+    EXPECT_THROW(check_topic(bad), ValidationError) << bad;
+  }
+}
+
+TEST(Validation, UrlParts) {
+  Url u = parse_url("https://Example.com:8443/hooks/x?y=1#frag");
+  EXPECT_EQ(u.scheme, "https");
+  EXPECT_EQ(u.host, "example.com");
+  EXPECT_EQ(u.port, 8443);
+  EXPECT_EQ(u.target, "/hooks/x?y=1");
+
+  Url plain = parse_url("http://host");
+  EXPECT_EQ(plain.port, 80);
+  EXPECT_EQ(plain.target, "/");
+
+  Url query = parse_url("HTTPS://user:pw@host?x=1");
+  EXPECT_EQ(query.scheme, "https");
+  EXPECT_EQ(query.host, "host");
+  EXPECT_EQ(query.port, 443);
+  EXPECT_EQ(query.target, "/?x=1");
+
+  Url v6 = parse_url("http://[::1]:9000/p");
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 9000);
+}
+
+TEST(Validation, BadUrlsAreRefused) {
+  std::string too_long = "https://h/" + std::string(2048, 'a');
+  for (const std::string& bad :
+       {std::string(""), std::string("/relative/path"), std::string("example.com/x"),
+        std::string("ftp://example.com/"), std::string("https://"), std::string("https:///path"),
+        std::string("https://exa mple.com/"), std::string("https://host:0/"),
+        std::string("https://host:70000/"), std::string("https://host:abc/"),
+        std::string("https://[::1/"), std::string("javascript:alert(1)"), too_long}) {
+    EXPECT_THROW(parse_url(bad), ValidationError) << bad;
+  }
+  std::string at_limit = "https://h/" + std::string(2048 - 10, 'a');
+  EXPECT_NO_THROW(parse_url(at_limit));
+}
+
+TEST(Validation, Tags) {
+  EXPECT_NO_THROW(check_tags(std::nullopt));
+  EXPECT_NO_THROW(check_tags(std::vector<std::string>{}));
+  EXPECT_NO_THROW(check_tags(std::vector<std::string>{"vip", "office-7"}));
+  EXPECT_THROW(check_tags(std::vector<std::string>{""}), ValidationError);
+  EXPECT_THROW(check_tags(std::vector<std::string>(65, "x")), ValidationError);
+  EXPECT_THROW(check_tags(std::vector<std::string>{std::string(129, 'x')}), ValidationError);
+}
