@@ -65,12 +65,13 @@ Webhook Hub::delete_webhook(const std::string& brand, const std::string& webhook
   return *deleted;
 }
 
-void Hub::set_brand_parent(const std::string& brand, const std::optional<std::string>& parent) {
+Brand Hub::set_brand_parent(const std::string& brand, const std::optional<std::string>& parent) {
   std::string id = normalize_uuid(brand, "brand id");
   std::optional<std::string> parent_id;
   if (parent) parent_id = normalize_uuid(*parent, "parent");
   if (parent_id == id) throw ConflictError("a brand cannot be its own parent");
   store_->set_brand_parent(id, parent_id, now_micros());
+  return Brand{id, parent_id};
 }
 
 std::optional<std::string> Hub::brand_parent(const std::string& brand) {

@@ -83,7 +83,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const Config& config) : db_(open(config)) {
     guarded([&] {
       db_.setBusyTimeout(config.busy_timeout_ms);
-      if (config.db_path != ":memory:") db_.exec("PRAGMA journal_mode=WAL");
+      if (config.db != ":memory:") db_.exec("PRAGMA journal_mode=WAL");
       db_.exec(config.synchronous == "full" ? "PRAGMA synchronous=FULL"
                                             : "PRAGMA synchronous=NORMAL");
       db_.exec("PRAGMA foreign_keys=ON");
@@ -271,9 +271,9 @@ class SqliteStore final : public Store {
  private:
   static SQLite::Database open(const Config& config) {
     try {
-      return SQLite::Database(config.db_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      return SQLite::Database(config.db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     } catch (const SQLite::Exception& e) {
-      throw StorageError("cannot open database " + config.db_path + ": " + e.what());
+      throw StorageError("cannot open database " + config.db + ": " + e.what());
     }
   }
 

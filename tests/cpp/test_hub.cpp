@@ -18,7 +18,7 @@ class HubTest : public ::testing::Test {
              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
     remove_files();
     Config config;
-    config.db_path = path_.string();
+    config.db = path_.string();
     hub_ = std::make_unique<Hub>(config);
   }
   void TearDown() override {

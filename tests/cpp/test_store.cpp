@@ -24,7 +24,7 @@ class StoreFile : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    config_.db_path = (dir_ / "store.db").string();
+    config_.db = (dir_ / "store.db").string();
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -48,7 +48,7 @@ const std::string kBrand = "11111111-1111-4111-8111-111111111111";
 
 TEST_F(StoreFile, UsesWalAndCurrentSchema) {
   open_sqlite_store(config_);
-  SQLite::Database db(config_.db_path);
+  SQLite::Database db(config_.db);
   EXPECT_EQ(db.execAndGet("PRAGMA journal_mode").getString(), "wal");
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sqlite_schema_version());
 }
@@ -67,9 +67,9 @@ TEST_F(StoreFile, DataSurvivesReopen) {
 
 TEST_F(StoreFile, OpensAFileOfEveryOlderSchemaVersion) {
   for (int old_version = 1; old_version <= sqlite_schema_version(); ++old_version) {
-    fs::remove(config_.db_path);
+    fs::remove(config_.db);
     {
-      SQLite::Database db(config_.db_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      SQLite::Database db(config_.db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
       for (int v = 0; v < old_version; ++v) db.exec(sqlite_migration(v));
       db.exec("PRAGMA user_version = " + std::to_string(old_version));
       db.exec("INSERT INTO brands VALUES ('" + kBrand + "', NULL, 1, 1)");
@@ -81,21 +81,21 @@ TEST_F(StoreFile, OpensAFileOfEveryOlderSchemaVersion) {
     auto found = store->find_live_webhook(kBrand, "old");
     ASSERT_TRUE(found) << "from version " << old_version;
     EXPECT_EQ(found->tags, std::vector<std::string>{"t"});
-    SQLite::Database db(config_.db_path);
+    SQLite::Database db(config_.db);
     EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sqlite_schema_version());
   }
 }
 
 TEST_F(StoreFile, RefusesAFileFromANewerVersion) {
   {
-    SQLite::Database db(config_.db_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Database db(config_.db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db.exec("PRAGMA user_version = " + std::to_string(sqlite_schema_version() + 1));
   }
   EXPECT_THROW(open_sqlite_store(config_), StorageError);
 }
 
 TEST_F(StoreFile, RefusesAFileThatIsNotADatabase) {
-  { std::ofstream(config_.db_path) << std::string(4096, 'x'); }
+  { std::ofstream(config_.db) << std::string(4096, 'x'); }
   EXPECT_THROW(open_sqlite_store(config_), StorageError);
 }
 
@@ -126,7 +126,7 @@ TEST_F(StoreFile, SoftDeleteKeepsTheRowAndHidesIt) {
   EXPECT_EQ(deleted->deleted_at, 42);
   EXPECT_FALSE(store->soft_delete_webhook(kBrand, "w", 43));  // already deleted
   EXPECT_FALSE(store->find_live_webhook(kBrand, "w"));
-  SQLite::Database db(config_.db_path);
+  SQLite::Database db(config_.db);
   EXPECT_EQ(db.execAndGet("SELECT deleted_at FROM webhooks WHERE id = 'w'").getInt64(), 42);
 }
 

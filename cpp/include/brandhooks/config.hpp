@@ -7,7 +7,7 @@ namespace brandhooks {
 
 struct Config {
   // SQLite database file (created when missing). ":memory:" gives a private in-memory store.
-  std::string db_path = "brandhooks.db";
+  std::string db = "brandhooks.db";
   // SQLite `synchronous` in WAL mode: "normal" survives a crash of the process (kill -9),
   // "full" also survives a power loss at the cost of an fsync per commit.
   std::string synchronous = "normal";

@@ -38,7 +38,7 @@ class Hub {
 
   // --- brand tree -----------------------------------------------------------------------
   // Sets (or clears, with nullopt) the parent of a brand. ConflictError on a cycle.
-  void set_brand_parent(const std::string& brand, const std::optional<std::string>& parent);
+  Brand set_brand_parent(const std::string& brand, const std::optional<std::string>& parent);
   std::optional<std::string> brand_parent(const std::string& brand);
 
   // --- API tokens -----------------------------------------------------------------------

@@ -24,6 +24,12 @@ struct Webhook {
   std::optional<std::vector<std::string>> tags;
 };
 
+// A brand (tenant) and its place in the brand tree.
+struct Brand {
+  std::string id;                     // UUID, lowercase
+  std::optional<std::string> parent;  // empty: a root brand
+};
+
 // One page of a list and the number of records matching the query without paging.
 template <class T>
 struct Page {

@@ -1,0 +1,99 @@
+"""Shared fixtures: a real `brandhooks serve` process on loopback with a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import httpx
+import pytest
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def brandhooks_cmd(*args: str) -> List[str]:
+    return [sys.executable, "-m", "brandhooks", *args]
+
+
+class Server:
+    """`brandhooks serve` in a subprocess; start() waits until /healthz answers."""
+
+    def __init__(self, db: Path, *extra: str, admin_token: Optional[str] = ADMIN_TOKEN) -> None:
+        self.db = db
+        self.extra = extra
+        self.admin_token = admin_token
+        self.proc: Optional[subprocess.Popen] = None
+        self.port = 0
+        self.output = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        self.port = free_port()
+        args = ["serve", "--port", str(self.port), "--db", str(self.db), "--log-level", "warning", *self.extra]
+        if self.admin_token:
+            args += ["--admin-token", self.admin_token]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDHOOKS_")}
+        self.proc = subprocess.Popen(
+            brandhooks_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.proc.stdout.read()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("server did not become healthy in 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.output += self.proc.stdout.read()
+            self.proc.stdout.close()
+
+    def client(self, token: Optional[str] = ADMIN_TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("serve") / "brandhooks.db").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture()
+def api(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+@pytest.fixture()
+def brand() -> str:
+    """A brand id of its own for each test, so tests never see each other's webhooks."""
+    return str(uuid.uuid4())
