@@ -1,11 +1,13 @@
 #pragma once
 // The one configuration of the service. Python mirrors it field by field (brandhooks.Config)
 // and `brandhooks serve` has one flag and one BRANDHOOKS_<NAME> variable per field.
+#include <cstdint>
 #include <string>
 
 namespace brandhooks {
 
 struct Config {
+  // --- storage --------------------------------------------------------------------------
   // SQLite database file (created when missing). ":memory:" gives a private in-memory store.
   std::string db = "brandhooks.db";
   // SQLite `synchronous` in WAL mode: "normal" survives a crash of the process (kill -9),
@@ -13,6 +15,34 @@ struct Config {
   std::string synchronous = "normal";
   // How long a writer waits for another process holding the database lock.
   int busy_timeout_ms = 5000;
+
+  // --- delivery -------------------------------------------------------------------------
+  // Run the dispatcher (its own threads) inside this Hub. `brandhooks serve` turns it on.
+  bool deliver = false;
+  // Delay before each attempt, comma-separated; a number is seconds, or use ms/s/m/h/d.
+  // Attempt 1 waits the first entry after publish; after the last one the delivery fails.
+  std::string retry_schedule = "0,5s,5m,30m,2h,5h,10h,14h,20h,24h";
+  // Each retry delay is multiplied by a random factor in [1 - jitter, 1 + jitter].
+  double retry_jitter = 0.2;
+  // A webhook failing without a single success for this long is disabled.
+  std::int64_t disable_after_s = 5 * 24 * 3600;
+  int connect_timeout_ms = 5000;
+  // Whole attempt: resolve, connect, TLS, send, read the response.
+  int request_timeout_ms = 15000;
+  int max_in_flight_per_webhook = 8;
+  int max_in_flight = 256;
+  // Threads running the HTTP client (the store thread comes on top).
+  int delivery_threads = 1;
+  // Name of the simple signature header (hex HMAC-SHA256 of the body).
+  std::string signature_header = "X-Webhook-Signature";
+
+  // --- network safety -------------------------------------------------------------------
+  // Deliver to loopback/private/link-local/... addresses too (local use and tests only).
+  bool allow_private = false;
+  // Comma-separated CIDRs that are allowed although private, e.g. "10.1.0.0/16,127.0.0.1/32".
+  std::string allow_cidrs = "";
+  // A PEM file of extra CA certificates to trust, besides the system store.
+  std::string ca_file = "";
 };
 
 }  // namespace brandhooks
