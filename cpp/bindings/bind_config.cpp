@@ -26,6 +26,25 @@ void bind_config(py::module_& m) {
         "SQLite durability: normal (survives kill -9) or full (also survives power loss)");
   field(cls, fields, "busy_timeout_ms", &Config::busy_timeout_ms,
         "how long a writer waits for another process's database lock, in ms");
+  field(cls, fields, "deliver", &Config::deliver, "run the delivery dispatcher in this process");
+  field(cls, fields, "retry_schedule", &Config::retry_schedule,
+        "delay before each attempt, comma-separated (seconds, or with ms/s/m/h/d)");
+  field(cls, fields, "retry_jitter", &Config::retry_jitter, "random spread of retry delays (0.2 = +-20%)");
+  field(cls, fields, "disable_after_s", &Config::disable_after_s,
+        "disable a webhook failing without any success for this many seconds");
+  field(cls, fields, "connect_timeout_ms", &Config::connect_timeout_ms, "connect timeout per attempt, in ms");
+  field(cls, fields, "request_timeout_ms", &Config::request_timeout_ms, "total timeout per attempt, in ms");
+  field(cls, fields, "max_in_flight_per_webhook", &Config::max_in_flight_per_webhook,
+        "concurrent attempts per webhook");
+  field(cls, fields, "max_in_flight", &Config::max_in_flight, "concurrent attempts in all");
+  field(cls, fields, "delivery_threads", &Config::delivery_threads, "threads of the HTTP client");
+  field(cls, fields, "signature_header", &Config::signature_header,
+        "header carrying the hex HMAC-SHA256 of the body");
+  field(cls, fields, "allow_private", &Config::allow_private,
+        "deliver to loopback/private/link-local addresses too (local use, tests)");
+  field(cls, fields, "allow_cidrs", &Config::allow_cidrs,
+        "comma-separated networks allowed although private, e.g. 10.1.0.0/16");
+  field(cls, fields, "ca_file", &Config::ca_file, "PEM file of extra CA certificates to trust");
   cls.attr("FIELDS") = py::tuple(fields);
 
   cls.def(py::init([](const py::kwargs& kwargs) {

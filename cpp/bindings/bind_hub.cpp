@@ -39,6 +39,54 @@ void bind_records(py::module_& m) {
         return "<Webhook " + w.id + " " + w.topic + " " + w.url + ">";
       });
 
+  py::class_<PublishResult>(m, "PublishResult", "An accepted event: its id and how many deliveries it made.")
+      .def_readonly("event_id", &PublishResult::event_id)
+      .def_readonly("deliveries", &PublishResult::deliveries)
+      .def("__repr__", [](const PublishResult& r) {
+        return "<PublishResult " + r.event_id + " deliveries=" + std::to_string(r.deliveries) + ">";
+      });
+
+  py::class_<Attempt>(m, "Attempt", "One try at a delivery (times in Unix seconds).")
+      .def_readonly("number", &Attempt::number)
+      .def_property_readonly("started_at", [](const Attempt& a) { return seconds(a.started_at); })
+      .def_property_readonly("duration_ms", [](const Attempt& a) { return static_cast<double>(a.duration_us) / 1e3; })
+      .def_readonly("status", &Attempt::status)
+      .def_property_readonly("error", [](const Attempt& a) -> std::optional<std::string> {
+        if (a.error.empty()) return std::nullopt;
+        return a.error;
+      })
+      .def_readonly("detail", &Attempt::detail)
+      .def_property_readonly("response", [](const Attempt& a) { return py::bytes(a.response); })
+      .def("__repr__", [](const Attempt& a) {
+        return "<Attempt " + std::to_string(a.number) + " " +
+               (a.error.empty() ? std::to_string(a.status.value_or(0)) : a.error) + ">";
+      });
+
+  py::class_<Delivery>(m, "Delivery", "One event for one webhook, with its attempts.")
+      .def_readonly("id", &Delivery::id)
+      .def_readonly("event_id", &Delivery::event_id)
+      .def_readonly("webhook_id", &Delivery::webhook_id)
+      .def_readonly("brand", &Delivery::brand)
+      .def_readonly("topic", &Delivery::topic)
+      .def_readonly("event", &Delivery::event)
+      .def_readonly("state", &Delivery::state)
+      .def_readonly("attempt_count", &Delivery::attempt_count)
+      .def_property_readonly("created_at", [](const Delivery& d) { return seconds(d.created_at); })
+      .def_property_readonly("updated_at", [](const Delivery& d) { return seconds(d.updated_at); })
+      .def_property_readonly("next_attempt_at", [](const Delivery& d) { return seconds(d.next_attempt_at); })
+      .def_readonly("attempts", &Delivery::attempts)
+      .def("to_json", [](const Delivery& d) { return to_json(d); })
+      .def("to_dict",
+           [](const Delivery& d) { return py::module_::import("json").attr("loads")(to_json(d)); })
+      .def("__repr__", [](const Delivery& d) { return "<Delivery " + d.id + " " + d.state + ">"; });
+
+  py::class_<Page<Delivery>>(m, "DeliveryPage", "One page of deliveries and the total matching.")
+      .def_readonly("items", &Page<Delivery>::items)
+      .def_readonly("total", &Page<Delivery>::total)
+      .def("__len__", [](const Page<Delivery>& p) { return p.items.size(); })
+      .def("__iter__", [](const Page<Delivery>& p) { return py::make_iterator(p.items.begin(), p.items.end()); },
+           py::keep_alive<0, 1>());
+
   py::class_<Page<Webhook>>(m, "WebhookPage", "One page of webhooks and the total matching.")
       .def_readonly("items", &Page<Webhook>::items)
       .def_readonly("total", &Page<Webhook>::total)
@@ -70,6 +118,26 @@ void bind_records(py::module_& m) {
       .def_readonly("token_id", &Principal::token_id)
       .def_readonly("brand", &Principal::brand)
       .def_property_readonly("is_admin", &Principal::is_admin);
+}
+
+// A payload given as a str is used as is; anything else goes through json.dumps.
+std::string payload_text(const py::handle& payload) {
+  if (py::isinstance<py::str>(payload)) return payload.cast<std::string>();
+  return py::module_::import("json").attr("dumps")(payload).cast<std::string>();
+}
+
+EventInput event_input(const py::handle& item) {
+  if (py::isinstance<py::dict>(item)) {
+    auto d = item.cast<py::dict>();
+    for (const char* key : {"brand", "topic", "event", "payload"}) {
+      if (!d.contains(key)) throw py::key_error(std::string("event is missing '") + key + "'");
+    }
+    return {d["brand"].cast<std::string>(), d["topic"].cast<std::string>(), d["event"].cast<std::string>(),
+            payload_text(d["payload"])};
+  }
+  auto t = item.cast<py::sequence>();
+  if (t.size() != 4) throw py::value_error("an event is (brand, topic, event, payload)");
+  return {t[0].cast<std::string>(), t[1].cast<std::string>(), t[2].cast<std::string>(), payload_text(t[3])};
 }
 }  // namespace
 
@@ -116,7 +184,43 @@ void bind_hub(py::module_& m) {
       .def("has_tokens", &Hub::has_tokens, release_gil())
       .def("authenticate", &Hub::authenticate, py::arg("secret"), release_gil())
       .def("authorize", &Hub::authorize, py::arg("secret"), py::arg("brand"), release_gil())
-      .def("authorize_admin", &Hub::authorize_admin, py::arg("secret"), release_gil());
+      .def("authorize_admin", &Hub::authorize_admin, py::arg("secret"), release_gil())
+      .def(
+          "publish",
+          [](Hub& hub, std::string brand, std::string topic, std::string event, const py::object& payload) {
+            std::string text = payload_text(payload);
+            py::gil_scoped_release release;
+            return hub.publish(brand, topic, event, text);
+          },
+          py::arg("brand"), py::arg("topic"), py::arg("event"), py::arg("payload"),
+          "Publish an event; payload is a dict (or JSON text of an object).")
+      .def(
+          "publish_many",
+          [](Hub& hub, const py::iterable& events) {
+            std::vector<EventInput> inputs;
+            for (const auto& item : events) inputs.push_back(event_input(item));
+            py::gil_scoped_release release;
+            return hub.publish_many(inputs);
+          },
+          py::arg("events"),
+          "Publish many events in one transaction; each is a dict with brand, topic, event, "
+          "payload, or a (brand, topic, event, payload) tuple.")
+      .def(
+          "list_deliveries",
+          [](Hub& hub, std::string brand, std::string webhook_id, std::optional<std::string> status,
+             std::int64_t start, std::int64_t limit) {
+            return hub.list_deliveries({std::move(brand), std::move(webhook_id), std::move(status), start, limit});
+          },
+          py::arg("brand"), py::arg("webhook_id"), py::arg("status") = std::nullopt, py::arg("start") = 0,
+          py::arg("limit") = 100, release_gil())
+      .def("stop_delivery", &Hub::stop_delivery, release_gil(),
+           "Stop the dispatcher: in-flight attempts finish or return to the queue.")
+      .def("close", &Hub::stop_delivery, release_gil(), "Same as stop_delivery(); the Hub stays usable.")
+      .def("__enter__", [](Hub& hub) -> Hub& { return hub; }, py::return_value_policy::reference)
+      .def("__exit__", [](Hub& hub, const py::args&) {
+        py::gil_scoped_release release;
+        hub.stop_delivery();
+      });
 }
 
 }  // namespace brandhooks::bindings

@@ -1,7 +1,14 @@
 #include "brandhooks/hub.hpp"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "address_policy.hpp"
 #include "brandhooks/crypto.hpp"
 #include "clock.hpp"
+#include "dispatcher.hpp"
+#include "retry.hpp"
 #include "store.hpp"
 #include "validation.hpp"
 
@@ -14,14 +21,112 @@ std::string check_synchronous(const std::string& value) {
   }
   return value;
 }
+
+void check_positive(int value, const char* name) {
+  if (value <= 0) throw ValidationError(std::string(name) + " must be positive");
+}
+
+void check_config(const Config& c) {
+  check_synchronous(c.synchronous);
+  check_positive(c.busy_timeout_ms, "busy_timeout_ms");
+  check_positive(c.connect_timeout_ms, "connect_timeout_ms");
+  check_positive(c.request_timeout_ms, "request_timeout_ms");
+  check_positive(c.max_in_flight_per_webhook, "max_in_flight_per_webhook");
+  check_positive(c.max_in_flight, "max_in_flight");
+  check_positive(c.delivery_threads, "delivery_threads");
+  if (c.disable_after_s <= 0) throw ValidationError("disable_after_s must be positive");
+  if (c.signature_header.empty() ||
+      c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
+    throw ValidationError("signature_header must be a header name");
+  }
+  AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
+}
+
+constexpr std::size_t kMaxEventBody = 1 << 20;
+
+// The exact bytes a receiver gets for an event (the same on every attempt).
+std::string event_body(const EventInput& e, const std::string& id, std::int64_t created_at) {
+  nlohmann::ordered_json payload;
+  try {
+    payload = nlohmann::ordered_json::parse(e.payload_json);
+  } catch (const nlohmann::json::exception&) {
+    throw ValidationError("payload must be valid JSON");
+  }
+  if (!payload.is_object()) throw ValidationError("payload must be a JSON object");
+  nlohmann::ordered_json body;
+  body["topic"] = e.topic;
+  body["event"] = e.event;
+  body["timestamp"] = created_at / 1000;  // milliseconds, as the original system sent
+  body["payload"] = std::move(payload);
+  body["id"] = id;
+  body["brand"] = e.brand;
+  std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  if (text.size() > kMaxEventBody) throw ValidationError("event body exceeds 1 MiB");
+  return text;
+}
+
+void check_event_name(const std::string& event) {
+  if (event.empty() || event.size() > 128) throw ValidationError("event must have 1 to 128 characters");
+  for (unsigned char c : event) {
+    if (c < 0x20 || c == 0x7f) throw ValidationError("event must not contain control characters");
+  }
+}
 }  // namespace
 
 Hub::Hub(Config config) : config_(std::move(config)) {
-  check_synchronous(config_.synchronous);
+  check_config(config_);
+  retry_ = std::make_unique<RetryPolicy>(config_.retry_schedule, config_.retry_jitter);
   store_ = open_sqlite_store(config_);
+  if (config_.deliver) dispatcher_ = std::make_unique<Dispatcher>(*store_, config_);
 }
 
 Hub::~Hub() = default;
+
+PublishResult Hub::publish(const std::string& brand, const std::string& topic,
+                           const std::string& event, const std::string& payload_json) {
+  return publish_many({EventInput{brand, topic, event, payload_json}}).front();
+}
+
+std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& events) {
+  std::vector<EventRecord> records;
+  records.reserve(events.size());
+  std::int64_t now = now_micros();
+  for (const auto& input : events) {
+    EventInput e = input;
+    e.brand = normalize_uuid(input.brand, "brand id");
+    check_topic(e.topic);
+    check_event_name(e.event);
+    EventRecord r;
+    r.id = uuid_v4();
+    r.brand = e.brand;
+    r.topic = e.topic;
+    r.event = e.event;
+    r.created_at = now;
+    r.first_attempt_at = now + retry_->first_delay();
+    r.body = event_body(e, r.id, now);
+    records.push_back(std::move(r));
+  }
+  auto results = store_->insert_events(records);
+  if (dispatcher_) dispatcher_->notify();
+  return results;
+}
+
+Page<Delivery> Hub::list_deliveries(const DeliveryQuery& query) {
+  DeliveryQuery q = query;
+  q.brand = normalize_uuid(query.brand, "brand id");
+  q.webhook_id = normalize_uuid(query.webhook_id, "webhook id");
+  if (q.state && std::find(std::begin(kDeliveryStates), std::end(kDeliveryStates), *q.state) ==
+                     std::end(kDeliveryStates)) {
+    throw ValidationError("status must be one of pending, delivered, failed, cancelled");
+  }
+  if (q.start < 0) throw ValidationError("start must not be negative");
+  if (q.limit < 0 || q.limit > 1000) throw ValidationError("limit must be between 0 and 1000");
+  return store_->list_deliveries(q);
+}
+
+void Hub::stop_delivery() {
+  if (dispatcher_) dispatcher_->stop();
+}
 
 Webhook Hub::create_webhook(const std::string& brand, const std::string& topic,
                             const std::string& url,

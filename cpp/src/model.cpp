@@ -24,4 +24,35 @@ std::string to_json(const Webhook& w) {
   return j.dump();
 }
 
+std::string to_json(const Delivery& d) {
+  using json = nlohmann::ordered_json;
+  json attempts = json::array();
+  for (const auto& a : d.attempts) {
+    json one;
+    one["number"] = a.number;
+    one["started_at"] = seconds(a.started_at);
+    one["duration_ms"] = static_cast<double>(a.duration_us) / 1e3;
+    one["status"] = a.status ? json(*a.status) : json(nullptr);
+    one["error"] = a.error.empty() ? json(nullptr) : json(a.error);
+    one["detail"] = a.detail.empty() ? json(nullptr) : json(a.detail);
+    one["response"] = a.response;  // arbitrary bytes: the dump below replaces invalid UTF-8
+    attempts.push_back(std::move(one));
+  }
+  json j;
+  j["id"] = d.id;
+  j["event"] = d.event_id;
+  j["webhook"] = d.webhook_id;
+  j["brand"] = d.brand;
+  j["topic"] = d.topic;
+  j["event_type"] = d.event;
+  j["state"] = d.state;
+  j["attempt_count"] = d.attempt_count;
+  j["created_at"] = seconds(d.created_at);
+  j["updated_at"] = seconds(d.updated_at);
+  j["next_attempt_at"] = d.next_attempt_at ? json(seconds(*d.next_attempt_at)) : json(nullptr);
+  j["attempts"] = std::move(attempts);
+  j["type"] = "brand_webhook_delivery";
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace brandhooks

@@ -2,9 +2,12 @@
 // statements are not thread-safe), schema versioned with PRAGMA user_version.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <map>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 
+#include "brandhooks/crypto.hpp"
 #include "brandhooks/errors.hpp"
 #include "store.hpp"
 
@@ -46,12 +49,80 @@ const char* const kMigrations[] = {
       revoked_at INTEGER
     );
     )sql",
+    // 2: events, deliveries (the durable queue) and the attempt log; webhook disable state.
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN disabled_at INTEGER;
+    ALTER TABLE webhooks ADD COLUMN disabled_reason TEXT;
+    ALTER TABLE webhooks ADD COLUMN failing_since INTEGER;
+    CREATE TABLE events (
+      seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+      id         TEXT NOT NULL UNIQUE,
+      brand      TEXT NOT NULL,
+      topic      TEXT NOT NULL,
+      event      TEXT NOT NULL,
+      body       BLOB NOT NULL,
+      created_at INTEGER NOT NULL
+    );
+    CREATE TABLE deliveries (
+      seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+      id          TEXT NOT NULL UNIQUE,
+      event_seq   INTEGER NOT NULL REFERENCES events(seq),
+      webhook_seq INTEGER NOT NULL REFERENCES webhooks(seq),
+      state       TEXT NOT NULL,
+      attempts    INTEGER NOT NULL DEFAULT 0,
+      leased      INTEGER NOT NULL DEFAULT 0,
+      next_at     INTEGER,
+      created_at  INTEGER NOT NULL,
+      updated_at  INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state = 'pending' AND leased = 0;
+    CREATE INDEX deliveries_leased ON deliveries(seq) WHERE leased = 1;
+    CREATE INDEX deliveries_by_webhook ON deliveries(webhook_seq, seq);
+    CREATE TABLE attempts (
+      delivery_seq INTEGER NOT NULL REFERENCES deliveries(seq),
+      number       INTEGER NOT NULL,
+      started_at   INTEGER NOT NULL,
+      duration_us  INTEGER NOT NULL,
+      status       INTEGER,
+      error        TEXT,
+      detail       TEXT,
+      response     BLOB,
+      PRIMARY KEY (delivery_seq, number)
+    ) WITHOUT ROWID;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 constexpr const char* kWebhookColumns =
-    "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags";
+    "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, "
+    "disabled_reason";
+
+std::optional<std::int64_t> optional_int(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  return c.getInt64();
+}
+
+// A BLOB or TEXT column as bytes.
+std::string bytes(const SQLite::Column& c) {
+  return std::string(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
+}
+
+void bind_optional(SQLite::Statement& q, int index, const std::optional<std::int64_t>& value) {
+  if (value) {
+    q.bind(index, *value);
+  } else {
+    q.bind(index);
+  }
+}
+
+void bind_text_or_null(SQLite::Statement& q, int index, const std::string& value) {
+  if (value.empty()) {
+    q.bind(index);
+  } else {
+    q.bind(index, value);
+  }
+}
 
 Webhook read_webhook(SQLite::Statement& q) {
   Webhook w;
@@ -66,6 +137,8 @@ Webhook read_webhook(SQLite::Statement& q) {
   if (!q.getColumn(8).isNull()) {
     w.tags = nlohmann::json::parse(q.getColumn(8).getString()).get<std::vector<std::string>>();
   }
+  w.disabled_at = optional_int(q.getColumn(9));
+  if (!q.getColumn(10).isNull()) w.disabled_reason = q.getColumn(10).getString();
   return w;
 }
 
@@ -142,7 +215,7 @@ class SqliteStore final : public Store {
 
   std::optional<Webhook> find_live_webhook(const std::string& brand,
                                            const std::string& id) override {
-    return guarded([&] { return find_live_locked(brand, id); });
+    return guarded([&] { return find_webhook_locked(brand, id, false); });
   }
 
   std::optional<Webhook> soft_delete_webhook(const std::string& brand, const std::string& id,
@@ -157,6 +230,14 @@ class SqliteStore final : public Store {
       q.bind(3, brand);
       q.bind(4, id);
       if (q.exec() == 0) return std::nullopt;
+      // Deliveries waiting for this webhook will never be attempted.
+      SQLite::Statement cancel(db_,
+                               "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+                               "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?) "
+                               "AND state = 'pending' AND leased = 0");
+      cancel.bind(1, now);
+      cancel.bind(2, id);
+      cancel.exec();
       SQLite::Statement r(db_, std::string("SELECT ") + kWebhookColumns +
                                    " FROM webhooks WHERE id = ?");
       r.bind(1, id);
@@ -204,6 +285,264 @@ class SqliteStore final : public Store {
 
   std::vector<std::string> brand_lineage(const std::string& brand) override {
     return guarded([&] { return lineage_locked(brand); });
+  }
+
+  std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events) override {
+    return guarded([&] {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      SQLite::Statement matching(db_,
+                                 "SELECT seq FROM webhooks WHERE topic = ? AND deleted_at IS NULL "
+                                 "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?)) "
+                                 "ORDER BY seq");
+      SQLite::Statement add_event(db_,
+                                  "INSERT INTO events (id, brand, topic, event, body, created_at) "
+                                  "VALUES (?, ?, ?, ?, ?, ?)");
+      SQLite::Statement add_delivery(db_,
+                                     "INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
+                                     "next_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
+      std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
+      std::vector<PublishResult> results;
+      results.reserve(events.size());
+      for (const auto& e : events) {
+        auto [it, fresh] = lineage_json.try_emplace(e.brand);
+        if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
+        matching.bind(1, e.topic);
+        matching.bind(2, it->second);
+        std::vector<std::int64_t> webhooks;
+        while (matching.executeStep()) webhooks.push_back(matching.getColumn(0).getInt64());
+        matching.reset();
+
+        add_event.bind(1, e.id);
+        add_event.bind(2, e.brand);
+        add_event.bind(3, e.topic);
+        add_event.bind(4, e.event);
+        add_event.bind(5, e.body.data(), static_cast<int>(e.body.size()));
+        add_event.bind(6, e.created_at);
+        add_event.exec();
+        add_event.reset();
+        std::int64_t event_seq = db_.getLastInsertRowid();
+
+        for (std::int64_t webhook : webhooks) {
+          add_delivery.bind(1, uuid_v4());
+          add_delivery.bind(2, event_seq);
+          add_delivery.bind(3, webhook);
+          add_delivery.bind(4, e.first_attempt_at);
+          add_delivery.bind(5, e.created_at);
+          add_delivery.bind(6, e.created_at);
+          add_delivery.exec();
+          add_delivery.reset();
+        }
+        results.push_back({e.id, static_cast<std::int64_t>(webhooks.size())});
+      }
+      tx.commit();
+      return results;
+    });
+  }
+
+  void release_leases() override {
+    guarded([&] { db_.exec("UPDATE deliveries SET leased = 0 WHERE leased = 1"); });
+  }
+
+  std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
+                                     const std::vector<std::int64_t>& skip_webhooks) override {
+    return guarded([&] {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      SQLite::Statement q(db_,
+                          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, w.seq, w.url, w.key, "
+                          "       w.deleted_at IS NOT NULL OR w.disabled_at IS NOT NULL "
+                          "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                          "JOIN webhooks w ON w.seq = d.webhook_seq "
+                          "WHERE d.state = 'pending' AND d.leased = 0 AND d.next_at <= ? "
+                          "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?)) "
+                          "ORDER BY d.next_at, d.seq LIMIT ?");
+      q.bind(1, now);
+      q.bind(2, nlohmann::json(skip_webhooks).dump());
+      q.bind(3, static_cast<std::int64_t>(limit));
+      std::vector<DueDelivery> due;
+      std::vector<std::int64_t> dead;
+      std::int64_t last_event = -1;
+      std::shared_ptr<const std::string> body;
+      while (q.executeStep()) {
+        if (q.getColumn(8).getInt() != 0) {
+          dead.push_back(q.getColumn(0).getInt64());
+          continue;
+        }
+        DueDelivery d;
+        d.seq = q.getColumn(0).getInt64();
+        d.id = q.getColumn(1).getString();
+        d.attempts_made = q.getColumn(2).getInt();
+        std::int64_t event_seq = q.getColumn(3).getInt64();
+        if (event_seq != last_event) {  // an event's deliveries are usually adjacent
+          body = std::make_shared<const std::string>(bytes(q.getColumn(4)));
+          last_event = event_seq;
+        }
+        d.body = body;
+        d.webhook_seq = q.getColumn(5).getInt64();
+        d.url = q.getColumn(6).getString();
+        d.key = q.getColumn(7).getString();
+        due.push_back(std::move(d));
+      }
+      SQLite::Statement lease(db_, "UPDATE deliveries SET leased = 1 WHERE seq = ?");
+      for (const auto& d : due) {
+        lease.bind(1, d.seq);
+        lease.exec();
+        lease.reset();
+      }
+      SQLite::Statement cancel(db_,
+                               "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+                               "WHERE seq = ?");
+      for (std::int64_t seq : dead) {
+        cancel.bind(1, now);
+        cancel.bind(2, seq);
+        cancel.exec();
+        cancel.reset();
+      }
+      tx.commit();
+      return due;
+    });
+  }
+
+  std::optional<std::int64_t> next_due_at() override {
+    return guarded([&]() -> std::optional<std::int64_t> {
+      SQLite::Statement q(db_,
+                          "SELECT next_at FROM deliveries WHERE state = 'pending' AND leased = 0 "
+                          "ORDER BY next_at, seq LIMIT 1");
+      if (!q.executeStep()) return std::nullopt;
+      return q.getColumn(0).getInt64();
+    });
+  }
+
+  void record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+                       std::int64_t disable_before) override {
+    guarded([&] {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      SQLite::Statement attempt(db_,
+                                "INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, "
+                                "duration_us, status, error, detail, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      SQLite::Statement delivery(db_,
+                                 "UPDATE deliveries SET attempts = ?, state = ?, next_at = ?, leased = 0, "
+                                 "updated_at = ? WHERE seq = ?");
+      SQLite::Statement succeeded(db_,
+                                  "UPDATE webhooks SET failing_since = NULL "
+                                  "WHERE seq = ? AND failing_since IS NOT NULL");
+      SQLite::Statement failed(db_,
+                               "UPDATE webhooks SET failing_since = coalesce(failing_since, ?) WHERE seq = ?");
+      SQLite::Statement disable(db_,
+                                "UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? "
+                                "WHERE seq = ? AND disabled_at IS NULL AND "
+                                "(? OR failing_since <= ?)");
+      SQLite::Statement cancel(db_,
+                               "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+                               "WHERE webhook_seq = ? AND state = 'pending' AND leased = 0");
+      std::set<std::int64_t> failing;
+      for (const auto& r : records) {
+        const Attempt& a = r.attempt;
+        attempt.bind(1, r.delivery_seq);
+        attempt.bind(2, a.number);
+        attempt.bind(3, a.started_at);
+        attempt.bind(4, a.duration_us);
+        bind_optional(attempt, 5, a.status ? std::optional<std::int64_t>(*a.status) : std::nullopt);
+        bind_text_or_null(attempt, 6, a.error);
+        bind_text_or_null(attempt, 7, a.detail);
+        attempt.bind(8, a.response.data(), static_cast<int>(a.response.size()));
+        attempt.exec();
+        attempt.reset();
+
+        delivery.bind(1, a.number);
+        delivery.bind(2, r.new_state);
+        bind_optional(delivery, 3, r.next_at);
+        delivery.bind(4, now);
+        delivery.bind(5, r.delivery_seq);
+        delivery.exec();
+        delivery.reset();
+
+        if (r.new_state == "delivered") {
+          succeeded.bind(1, r.webhook_seq);
+          succeeded.exec();
+          succeeded.reset();
+          failing.erase(r.webhook_seq);
+        } else {
+          failed.bind(1, a.started_at);
+          failed.bind(2, r.webhook_seq);
+          failed.exec();
+          failed.reset();
+          failing.insert(r.webhook_seq);
+        }
+        if (!r.disable_reason.empty()) {
+          disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0);
+          failing.erase(r.webhook_seq);
+        }
+      }
+      for (std::int64_t webhook : failing) {
+        disable_webhook(disable, cancel, webhook,
+                        "failing without a successful delivery for too long", now, false,
+                        disable_before);
+      }
+      tx.commit();
+    });
+  }
+
+  Page<Delivery> list_deliveries(const DeliveryQuery& query) override {
+    return guarded([&] {
+      Page<Delivery> page;
+      auto webhook = find_webhook_locked(query.brand, query.webhook_id, true);
+      if (!webhook) throw NotFoundError("webhook not found");
+      std::string where = " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                          "WHERE d.webhook_seq = (SELECT seq FROM webhooks WHERE id = ?)";
+      if (query.state) where += " AND d.state = ?";
+      auto bind_filters = [&](SQLite::Statement& q) {
+        q.bind(1, query.webhook_id);
+        if (query.state) q.bind(2, *query.state);
+      };
+      SQLite::Statement count(db_, "SELECT count(*)" + where);
+      bind_filters(count);
+      count.executeStep();
+      page.total = count.getColumn(0).getInt64();
+
+      SQLite::Statement q(db_,
+                          "SELECT d.seq, d.id, e.id, d.state, d.attempts, d.created_at, d.updated_at, "
+                          "d.next_at, e.topic, e.event" + where + " ORDER BY d.seq DESC LIMIT ? OFFSET ?");
+      bind_filters(q);
+      int next = query.state ? 3 : 2;
+      q.bind(next, query.limit);
+      q.bind(next + 1, query.start);
+      SQLite::Statement attempts(db_,
+                                 "SELECT number, started_at, duration_us, status, error, detail, response "
+                                 "FROM attempts WHERE delivery_seq = ? ORDER BY number");
+      while (q.executeStep()) {
+        Delivery d;
+        d.id = q.getColumn(1).getString();
+        d.event_id = q.getColumn(2).getString();
+        d.webhook_id = webhook->id;
+        d.brand = webhook->brand;
+        d.state = q.getColumn(3).getString();
+        d.attempt_count = q.getColumn(4).getInt();
+        d.created_at = q.getColumn(5).getInt64();
+        d.updated_at = q.getColumn(6).getInt64();
+        if (d.state == "pending") d.next_attempt_at = optional_int(q.getColumn(7));
+        d.topic = q.getColumn(8).getString();
+        d.event = q.getColumn(9).getString();
+        attempts.bind(1, q.getColumn(0).getInt64());
+        while (attempts.executeStep()) {
+          Attempt a;
+          a.number = attempts.getColumn(0).getInt();
+          a.started_at = attempts.getColumn(1).getInt64();
+          a.duration_us = attempts.getColumn(2).getInt64();
+          if (!attempts.getColumn(3).isNull()) a.status = attempts.getColumn(3).getInt();
+          if (!attempts.getColumn(4).isNull()) a.error = attempts.getColumn(4).getString();
+          if (!attempts.getColumn(5).isNull()) a.detail = attempts.getColumn(5).getString();
+          a.response = bytes(attempts.getColumn(6));
+          d.attempts.push_back(std::move(a));
+        }
+        attempts.reset();
+        page.items.push_back(std::move(d));
+      }
+      return page;
+    });
+  }
+
+  std::optional<Webhook> find_webhook(const std::string& brand, const std::string& id) override {
+    return guarded([&] { return find_webhook_locked(brand, id, true); });
   }
 
   bool insert_token(const TokenRecord& t) override {
@@ -322,9 +661,31 @@ class SqliteStore final : public Store {
     q.exec();
   }
 
-  std::optional<Webhook> find_live_locked(const std::string& brand, const std::string& id) {
+  // Disables a webhook (when `force`, or when it has failed since before `failing_before`) and
+  // cancels its waiting deliveries.
+  void disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
+                       const std::string& reason, std::int64_t now, bool force,
+                       std::int64_t failing_before) {
+    disable.bind(1, now);
+    disable.bind(2, reason);
+    disable.bind(3, now);
+    disable.bind(4, webhook);
+    disable.bind(5, force ? 1 : 0);
+    disable.bind(6, failing_before);
+    bool disabled = disable.exec() == 1;
+    disable.reset();
+    if (!disabled) return;
+    cancel.bind(1, now);
+    cancel.bind(2, webhook);
+    cancel.exec();
+    cancel.reset();
+  }
+
+  std::optional<Webhook> find_webhook_locked(const std::string& brand, const std::string& id,
+                                             bool include_deleted) {
     SQLite::Statement q(db_, std::string("SELECT ") + kWebhookColumns +
-                                 " FROM webhooks WHERE brand = ? AND id = ? AND deleted_at IS NULL");
+                                 " FROM webhooks WHERE brand = ? AND id = ?" +
+                                 (include_deleted ? "" : " AND deleted_at IS NULL"));
     q.bind(1, brand);
     q.bind(2, id);
     if (!q.executeStep()) return std::nullopt;

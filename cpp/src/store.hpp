@@ -17,6 +17,38 @@ struct TokenRecord {
   std::string hash;  // SHA-256 of the secret, raw bytes
 };
 
+// An event ready to store: the body is the exact bytes every attempt sends.
+struct EventRecord {
+  std::string id;
+  std::string brand;
+  std::string topic;
+  std::string event;
+  std::string body;
+  std::int64_t created_at = 0;
+  std::int64_t first_attempt_at = 0;
+};
+
+// A delivery handed to the dispatcher (leased until its attempt is recorded).
+struct DueDelivery {
+  std::int64_t seq = 0;
+  std::string id;
+  int attempts_made = 0;
+  std::int64_t webhook_seq = 0;
+  std::string url;
+  std::string key;  // hex
+  std::shared_ptr<const std::string> body;
+};
+
+// The outcome of one attempt as the dispatcher decided it.
+struct AttemptRecord {
+  std::int64_t delivery_seq = 0;
+  std::int64_t webhook_seq = 0;
+  Attempt attempt;
+  std::string new_state;               // pending (retry), delivered or failed
+  std::optional<std::int64_t> next_at;  // with pending
+  std::string disable_reason;           // non-empty: disable the webhook now (410 Gone)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -36,6 +68,26 @@ class Store {
   virtual std::optional<std::string> brand_parent(const std::string& brand) = 0;
   // `brand` itself first, then its parent, grandparent, ... up to the root.
   virtual std::vector<std::string> brand_lineage(const std::string& brand) = 0;
+
+  // --- events and deliveries ----------------------------------------------------------------
+  // Stores each event and one pending delivery per matching webhook (live, enabled, of the
+  // event's topic, of the brand or one of its ancestors) in one transaction.
+  virtual std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events) = 0;
+  // Startup: deliveries leased by a previous run (crashed or stopped) become due again.
+  virtual void release_leases() = 0;
+  // Leases up to `limit` due deliveries (oldest due first), skipping `skip_webhooks`; those of
+  // deleted or disabled webhooks are cancelled instead.
+  virtual std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
+                                             const std::vector<std::int64_t>& skip_webhooks) = 0;
+  // The earliest due time of an unleased pending delivery.
+  virtual std::optional<std::int64_t> next_due_at() = 0;
+  // Writes attempts and delivery states in one transaction (group commit), keeps each
+  // webhook's failure streak, and disables webhooks failing since before `disable_before`.
+  virtual void record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+                               std::int64_t disable_before) = 0;
+  virtual Page<Delivery> list_deliveries(const DeliveryQuery& query) = 0;
+  // Any webhook of the brand, deleted ones included (their deliveries stay visible).
+  virtual std::optional<Webhook> find_webhook(const std::string& brand, const std::string& id) = 0;
 
   // Returns false when a token with the same hash exists already.
   virtual bool insert_token(const TokenRecord& token) = 0;

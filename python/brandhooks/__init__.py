@@ -6,40 +6,53 @@ REST API (:mod:`brandhooks.api`) and the command line (:mod:`brandhooks.cli`).
 
 from ._core import (
     TOPICS,
+    Attempt,
     Brand,
     BrandhooksError,
     Config,
     ConflictError,
+    Delivery,
+    DeliveryPage,
     ForbiddenError,
     Hub,
     IssuedToken,
     NotFoundError,
     Principal,
+    PublishResult,
     StorageError,
     TokenInfo,
     UnauthorizedError,
     ValidationError,
     Webhook,
     WebhookPage,
+    standard_webhooks_secret,
 )
+from .verify import SignatureError, verify
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TOPICS",
+    "Attempt",
     "Brand",
     "BrandhooksError",
     "Config",
     "ConflictError",
+    "Delivery",
+    "DeliveryPage",
     "ForbiddenError",
     "Hub",
     "IssuedToken",
     "NotFoundError",
     "Principal",
+    "PublishResult",
+    "SignatureError",
     "StorageError",
     "TokenInfo",
     "UnauthorizedError",
     "ValidationError",
     "Webhook",
     "WebhookPage",
+    "standard_webhooks_secret",
+    "verify",
 ]

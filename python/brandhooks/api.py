@@ -101,6 +101,54 @@ class ErrorEnvelope(BaseModel):
     message: str
 
 
+class AttemptOut(BaseModel):
+    number: int
+    started_at: float
+    duration_ms: float
+    status: Optional[int] = Field(description="HTTP status, null when no response was read")
+    error: Optional[Literal["timeout", "dns", "blocked", "connect", "tls", "network", "protocol"]]
+    detail: Optional[str]
+    response: str = Field(description="the first 4 KiB of the response body")
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(description="delivery id: the webhook-id header, stable across retries")
+    event: str = Field(description="event id")
+    webhook: str
+    brand: str
+    topic: Topic
+    event_type: str
+    state: Literal["pending", "delivered", "failed", "cancelled"]
+    attempt_count: int
+    created_at: float
+    updated_at: float
+    next_attempt_at: Optional[float]
+    attempts: List[AttemptOut]
+    type: Literal["brand_webhook_delivery"]
+
+
+class DeliveryListEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: List[DeliveryOut]
+    info: ListInfo
+
+
+class Published(BaseModel):
+    id: str = Field(description="event id")
+    deliveries: int = Field(description="deliveries created: one per matching webhook")
+
+
+class PublishedEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: Published
+
+
+class EventCreate(BaseModel):
+    topic: Topic
+    event: str = Field(description="what happened, e.g. Created")
+    payload: Dict[str, Any]
+
+
 class WebhookCreate(BaseModel):
     topic: Topic
     url: str = Field(max_length=2048, description="absolute http(s) URL")
@@ -258,6 +306,10 @@ def ok(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse({"code": "OK", "data": data}, status_code=status)
 
 
+def listed(items: List[Dict[str, Any]], total: int) -> JSONResponse:
+    return JSONResponse({"code": "OK", "data": items, "info": {"count": len(items), "total": total}})
+
+
 # --- the app -----------------------------------------------------------------------------
 
 def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) -> FastAPI:
@@ -302,8 +354,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     ) -> JSONResponse:
         hub.authorize(bearer_token(request), brand)
         page = hub.list_webhooks(brand, topic, count_param(start, "start") or 0, count_param(limit, "limit"))
-        data = [webhook.to_dict() for webhook in page.items]
-        return JSONResponse({"code": "OK", "data": data, "info": {"count": len(data), "total": page.total}})
+        return listed([webhook.to_dict() for webhook in page.items], page.total)
 
     @app.get(
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"],
@@ -321,6 +372,40 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         hub.authorize(bearer_token(request), brand)
         hub.delete_webhook(brand, webhook_id)
         return Response(status_code=204)
+
+    @app.post(
+        "/brands/{brand}/events", tags=["events"], status_code=202, openapi_extra=_json_body(EventCreate),
+        responses={202: {"model": PublishedEnvelope}, **_errors(400, 401, 403, 413)},
+    )
+    def publish_event(brand: str, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+        """Accept an event: it and its deliveries are committed before the answer."""
+        hub.authorize(bearer_token(request), brand)
+        fields = json_object(body)
+        payload = fields.get("payload")
+        if not isinstance(payload, dict):
+            raise ValidationError("payload must be a JSON object")
+        result = hub.publish(brand, string_field(fields, "topic"), string_field(fields, "event"), payload)
+        return ok({"id": result.event_id, "deliveries": result.deliveries}, status=202)
+
+    @app.get(
+        "/brands/{brand}/webhooks/{webhook_id}/deliveries", tags=["deliveries"],
+        responses={200: {"model": DeliveryListEnvelope}, **_errors(400, 401, 403, 404)},
+    )
+    def list_deliveries(
+        brand: str,
+        webhook_id: str,
+        request: Request,
+        status: Optional[str] = Query(None, description="pending, delivered, failed or cancelled"),
+        start: Optional[str] = Query(None, description="records to skip (non-negative integer)"),
+        limit: Optional[str] = Query(None, description="page size, at most 1000 (default 100)"),
+    ) -> JSONResponse:
+        """A webhook's deliveries, newest first, each with its attempts."""
+        hub.authorize(bearer_token(request), brand)
+        page = hub.list_deliveries(
+            brand, webhook_id, status, count_param(start, "start") or 0,
+            100 if limit is None else count_param(limit, "limit"),
+        )
+        return listed([delivery.to_dict() for delivery in page.items], page.total)
 
     @app.put(
         "/brands/{brand}", tags=["brands"], openapi_extra=_json_body(BrandUpdate),

@@ -27,15 +27,26 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """One option per Config field: --NAME / BRANDHOOKS_NAME, default from the C++ struct."""
-    for name, default, help_text in reversed(Config.FIELDS):
-        flag = "--" + name.replace("_", "-")
-        func = click.option(
-            flag, name, type=type(default), default=default, show_default=True,
-            envvar=_env(name), show_envvar=True, help=help_text,
-        )(func)
-    return func
+def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One option per Config field: --NAME / BRANDHOOKS_NAME, default from the C++ struct
+    unless overridden here (``serve`` delivers by default, a bare Hub does not)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for name, default, help_text in reversed(Config.FIELDS):
+            default = defaults.get(name, default)
+            flag = "--" + name.replace("_", "-")
+            if isinstance(default, bool):
+                flag = f"{flag}/--no-{name.replace('_', '-')}"
+                kind = None
+            else:
+                kind = type(default)
+            func = click.option(
+                flag, name, type=kind, default=default, show_default=True,
+                envvar=_env(name), show_envvar=True, help=help_text,
+            )(func)
+        return func
+
+    return decorate
 
 
 def config_from(options: dict) -> Config:
@@ -79,7 +90,7 @@ def main() -> None:
               help="accept this secret as an admin token (stored hashed)")
 @click.option("--log-level", default="info", show_default=True, envvar=_env("log_level"),
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-@config_options
+@config_options(deliver=True)
 def serve(host: str, port: int, admin_token: Optional[str], log_level: str, **options: Any) -> None:
     """Run the REST API on the embedded SQLite database."""
     import uvicorn
@@ -101,7 +112,10 @@ def serve(host: str, port: int, admin_token: Optional[str], log_level: str, **op
             sys.stdout.flush()
     except BrandhooksError as exc:
         fail(exc)
-    uvicorn.run(create_app(hub), host=host, port=port, log_level=log_level)
+    try:
+        uvicorn.run(create_app(hub), host=host, port=port, log_level=log_level)
+    finally:
+        hub.close()  # in-flight attempts finish or go back to the queue
 
 
 @main.group()

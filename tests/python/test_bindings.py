@@ -16,7 +16,12 @@ from brandhooks import Config, Hub
 def test_config_has_the_cpp_defaults_and_refuses_unknown_fields():
     config = Config(db="x.db")
     assert (config.db, config.synchronous, config.busy_timeout_ms) == ("x.db", "normal", 5000)
-    assert [name for name, _, _ in Config.FIELDS] == ["db", "synchronous", "busy_timeout_ms"]
+    names = [name for name, _, _ in Config.FIELDS]
+    assert names[:4] == ["db", "synchronous", "busy_timeout_ms", "deliver"]
+    assert {"retry_schedule", "signature_header", "allow_private", "ca_file"} <= set(names)
+    defaults = Config()
+    for name, default, help_text in Config.FIELDS:
+        assert getattr(defaults, name) == default and help_text
     assert "db='x.db'" in repr(config)
     with pytest.raises(TypeError):
         Config(colour="blue")

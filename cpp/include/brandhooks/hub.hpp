@@ -13,9 +13,13 @@
 namespace brandhooks {
 
 class Store;
+class Dispatcher;
+class RetryPolicy;
 
 class Hub {
  public:
+  // Opens (or creates) the store. With config.deliver, also starts the dispatcher. Throws
+  // ValidationError for a bad setting, StorageError when the database cannot be used.
   explicit Hub(Config config);
   ~Hub();
   Hub(const Hub&) = delete;
@@ -35,6 +39,21 @@ class Hub {
   Webhook get_webhook(const std::string& brand, const std::string& webhook_id);
   // Soft delete: sets deleted_at. NotFoundError if not a live webhook of the brand.
   Webhook delete_webhook(const std::string& brand, const std::string& webhook_id);
+
+  // --- events and deliveries ------------------------------------------------------------
+  // Commits the event and one pending delivery per matching webhook (the brand's and its
+  // ancestors' live webhooks of the topic) in one transaction, then wakes the dispatcher.
+  // `payload_json` must be a JSON object. The receiver gets
+  // {"topic","event","timestamp"(ms),"payload","id","brand"} in that order.
+  PublishResult publish(const std::string& brand, const std::string& topic,
+                        const std::string& event, const std::string& payload_json);
+  // Many events in one transaction (all or nothing).
+  std::vector<PublishResult> publish_many(const std::vector<EventInput>& events);
+  // A webhook's deliveries, newest first, each with its attempts. NotFoundError when the
+  // brand has no such webhook (deleted ones still show their deliveries).
+  Page<Delivery> list_deliveries(const DeliveryQuery& query);
+  // Stops the dispatcher, if running: in-flight attempts finish or return to the queue.
+  void stop_delivery();
 
   // --- brand tree -----------------------------------------------------------------------
   // Sets (or clears, with nullopt) the parent of a brand. ConflictError on a cycle.
@@ -59,7 +78,9 @@ class Hub {
 
  private:
   Config config_;
+  std::unique_ptr<RetryPolicy> retry_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Dispatcher> dispatcher_;  // declared last: stopped before the store closes
 };
 
 }  // namespace brandhooks

@@ -22,6 +22,61 @@ struct Webhook {
   std::string url;    // exactly as registered
   std::string key;    // 64 lowercase hex characters (32 random bytes)
   std::optional<std::vector<std::string>> tags;
+  // Set when delivery gave up on the endpoint (410 Gone, or failing too long).
+  std::optional<std::int64_t> disabled_at;
+  std::string disabled_reason;
+};
+
+// An event to publish: `payload_json` is a JSON object's text.
+struct EventInput {
+  std::string brand;
+  std::string topic;
+  std::string event;  // what happened, e.g. "Created"
+  std::string payload_json;
+};
+
+struct PublishResult {
+  std::string event_id;
+  std::int64_t deliveries = 0;  // one per matching webhook, committed with the event
+};
+
+// One try at a delivery. `error` is empty when a response was read (then `status` is set):
+// otherwise timeout, dns, blocked, connect, tls, network or protocol.
+struct Attempt {
+  int number = 0;
+  std::int64_t started_at = 0;
+  std::int64_t duration_us = 0;
+  std::optional<int> status;
+  std::string error;
+  std::string detail;
+  std::string response;  // first 4 KiB of the response body
+};
+
+// The states of a delivery: pending (due or waiting for a retry), delivered (a 2xx), failed
+// (retries exhausted, or the webhook disabled by a 410), cancelled (webhook deleted/disabled).
+inline constexpr std::string_view kDeliveryStates[] = {"pending", "delivered", "failed", "cancelled"};
+
+struct Delivery {
+  std::string id;  // the webhook-id header, stable across retries
+  std::string event_id;
+  std::string webhook_id;
+  std::string brand;  // the webhook's brand
+  std::string topic;
+  std::string event;
+  std::string state;
+  int attempt_count = 0;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::optional<std::int64_t> next_attempt_at;  // while pending
+  std::vector<Attempt> attempts;                // oldest first
+};
+
+struct DeliveryQuery {
+  std::string brand;
+  std::string webhook_id;
+  std::optional<std::string> state;
+  std::int64_t start = 0;
+  std::int64_t limit = 100;
 };
 
 // A brand (tenant) and its place in the brand tree.
@@ -66,5 +121,7 @@ struct Principal {
 
 // The webhook as the REST contract shows it: fields in contract order, "type":"brand_webhook".
 std::string to_json(const Webhook& webhook);
+// A delivery with its attempts (times as float seconds, durations in ms).
+std::string to_json(const Delivery& delivery);
 
 }  // namespace brandhooks

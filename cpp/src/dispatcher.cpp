@@ -1,0 +1,302 @@
+#include "dispatcher.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "brandhooks/crypto.hpp"
+#include "brandhooks/signer.hpp"
+#include "clock.hpp"
+#include "http_client.hpp"
+#include "retry.hpp"
+#include "store.hpp"
+
+namespace brandhooks {
+
+namespace {
+constexpr std::size_t kClaimBatch = 512;
+constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
+constexpr std::int64_t kMaxRetryAfter = 86'400'000'000;   // honour Retry-After up to a day
+constexpr std::size_t kQueuedPerWebhook = 64;             // leased but waiting, per webhook
+
+HttpClientOptions client_options(const Config& c) {
+  HttpClientOptions o;
+  o.connect_timeout_ms = c.connect_timeout_ms;
+  o.request_timeout_ms = c.request_timeout_ms;
+  o.threads = c.delivery_threads;
+  o.ca_file = c.ca_file;
+  o.policy = AddressPolicy(c.allow_private, c.allow_cidrs);
+  return o;
+}
+
+struct Finished {
+  DueDelivery delivery;
+  std::int64_t started_at = 0;
+  HttpOutcome outcome;
+  bool sent = true;  // false: refused before sending (counts for no in-flight slot)
+};
+
+// Per webhook: what is in flight, what waits, and its keyed HMAC.
+struct WebhookLane {
+  int in_flight = 0;
+  std::deque<DueDelivery> waiting;
+  std::string key_hex;
+  std::unique_ptr<Hmac> hmac;
+  std::optional<Url> url;
+  std::string url_text;
+};
+}  // namespace
+
+struct Dispatcher::Impl {
+  Impl(Store& s, const Config& c)
+      : store(s), config(c), retry(c.retry_schedule, c.retry_jitter), client(client_options(c)),
+        rng(std::random_device{}()) {
+    store.release_leases();
+    thread = std::thread([this] { loop(); });
+  }
+
+  void notify() {
+    {
+      std::lock_guard lock(mutex);
+      woken = true;
+    }
+    wake.notify_one();
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) return;
+      stopping = true;
+    }
+    wake.notify_one();
+    if (thread.joinable()) thread.join();
+  }
+
+  // --- the store thread ----------------------------------------------------------------------
+  void loop() {
+    std::int64_t wake_at = 0;
+    while (true) {
+      std::vector<Finished> done;
+      bool stop_now = false;
+      {
+        std::unique_lock lock(mutex);
+        auto until = std::chrono::system_clock::time_point(std::chrono::microseconds(wake_at));
+        wake.wait_until(lock, until, [&] { return stopping || woken || !finished.empty(); });
+        done.swap(finished);
+        woken = false;
+        stop_now = stopping;
+      }
+      record(done);
+      if (stop_now) break;
+      wake_at = claim_and_send();
+    }
+    drain();
+  }
+
+  // Leases due deliveries and starts what the limits allow; returns when to look again.
+  std::int64_t claim_and_send() {
+    std::int64_t now = now_micros();
+    std::size_t capacity = static_cast<std::size_t>(config.max_in_flight) * 4;
+    if (leased >= capacity) return now + kPollInterval;  // results will wake us
+    std::vector<std::int64_t> saturated;
+    for (const auto& [seq, lane] : lanes) {
+      if (lane.waiting.size() >= kQueuedPerWebhook) saturated.push_back(seq);
+    }
+    std::size_t want = std::min(kClaimBatch, capacity - leased);
+    std::vector<DueDelivery> due;
+    try {
+      due = store.claim_due(now, want, saturated);
+    } catch (const std::exception&) {
+      return now + kPollInterval;  // a busy or failing database: try again shortly
+    }
+    leased += due.size();
+    for (auto& d : due) {
+      WebhookLane& lane = lanes[d.webhook_seq];
+      lane.waiting.push_back(std::move(d));
+    }
+    start_waiting();
+    if (due.size() == want) return now;  // probably more due already
+    std::optional<std::int64_t> next;
+    try {
+      next = store.next_due_at();
+    } catch (const std::exception&) {
+    }
+    return std::min(next.value_or(INT64_MAX), now + kPollInterval);
+  }
+
+  void start_waiting() {
+    for (auto& [seq, lane] : lanes) {
+      while (!lane.waiting.empty() && lane.in_flight < config.max_in_flight_per_webhook &&
+             in_flight < config.max_in_flight) {
+        DueDelivery d = std::move(lane.waiting.front());
+        lane.waiting.pop_front();
+        send(lane, std::move(d));
+      }
+    }
+  }
+
+  void send(WebhookLane& lane, DueDelivery d) {
+    std::int64_t started_at = now_micros();
+    HttpRequest request;
+    try {
+      if (lane.key_hex != d.key || !lane.hmac) {
+        lane.hmac = std::make_unique<Hmac>(from_hex(d.key));
+        lane.key_hex = d.key;
+      }
+      if (lane.url_text != d.url || !lane.url) {
+        lane.url = parse_url(d.url);
+        lane.url_text = d.url;
+      }
+      request.url = *lane.url;
+    } catch (const std::exception& e) {
+      HttpOutcome bad;
+      bad.error = "protocol";
+      bad.detail = e.what();
+      finish({std::move(d), started_at, std::move(bad), false});
+      return;
+    }
+    std::int64_t timestamp = started_at / 1'000'000;
+    request.headers = {
+        {config.signature_header, sign_simple(*lane.hmac, *d.body)},
+        {"webhook-id", d.id},
+        {"webhook-timestamp", std::to_string(timestamp)},
+        {"webhook-signature", sign_standard({lane.hmac.get()}, d.id, timestamp, *d.body)},
+    };
+    request.body = d.body;
+    ++lane.in_flight;
+    ++in_flight;
+    client.send(std::move(request), [this, d = std::move(d), started_at](HttpOutcome outcome) mutable {
+      finish({std::move(d), started_at, std::move(outcome), true});
+    });
+  }
+
+  // Runs on a client thread: hand the outcome to the store thread.
+  void finish(Finished f) {
+    {
+      std::lock_guard lock(mutex);
+      finished.push_back(std::move(f));
+    }
+    wake.notify_one();
+  }
+
+  void record(std::vector<Finished>& done) {
+    if (done.empty()) return;
+    std::int64_t now = now_micros();
+    std::vector<AttemptRecord> records;
+    records.reserve(done.size());
+    for (auto& f : done) {
+      WebhookLane& lane = lanes[f.delivery.webhook_seq];
+      if (f.sent) {
+        --lane.in_flight;
+        --in_flight;
+      }
+      --leased;
+      records.push_back(decide(f, now));
+    }
+    try {
+      store.record_attempts(records, now, now - config.disable_after_s * 1'000'000);
+    } catch (const std::exception&) {
+      // Not recorded: the leases stay until the next start, which retries these deliveries.
+      // At-least-once holds; the attempt log misses these rows.
+    }
+    for (auto it = lanes.begin(); it != lanes.end();) {
+      bool idle = it->second.in_flight == 0 && it->second.waiting.empty();
+      it = idle && lanes.size() > 10'000 ? lanes.erase(it) : std::next(it);
+    }
+    start_waiting();
+  }
+
+  AttemptRecord decide(Finished& f, std::int64_t now) {
+    AttemptRecord r;
+    r.delivery_seq = f.delivery.seq;
+    r.webhook_seq = f.delivery.webhook_seq;
+    Attempt& a = r.attempt;
+    a.number = f.delivery.attempts_made + 1;
+    a.started_at = f.started_at;
+    a.duration_us = f.outcome.duration_us;
+    if (f.outcome.error.empty()) a.status = f.outcome.status;
+    a.error = f.outcome.error;
+    a.detail = f.outcome.detail;
+    a.response = std::move(f.outcome.response);
+
+    int status = f.outcome.error.empty() ? f.outcome.status : 0;
+    if (status >= 200 && status < 300) {
+      r.new_state = "delivered";
+      return r;
+    }
+    if (status == 410) {
+      r.new_state = "failed";
+      r.disable_reason = "the endpoint answered 410 Gone";
+      return r;
+    }
+    auto delay = retry.next_delay(a.number, rng);
+    if (!delay) {
+      r.new_state = "failed";
+      return r;
+    }
+    if ((status == 429 || status == 503) && f.outcome.retry_after) {
+      if (auto asked = parse_retry_after(*f.outcome.retry_after, now)) {
+        delay = std::min(*asked, kMaxRetryAfter);
+      }
+    }
+    r.new_state = "pending";
+    r.next_at = now + *delay;
+    return r;
+  }
+
+  // After the loop: let in-flight attempts finish, record them, release the rest.
+  void drain() {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(config.request_timeout_ms + 1000);
+    while (in_flight > 0) {
+      std::vector<Finished> done;
+      {
+        std::unique_lock lock(mutex);
+        wake.wait_until(lock, deadline, [&] { return !finished.empty(); });
+        done.swap(finished);
+      }
+      if (done.empty()) break;  // the deadline passed
+      record(done);
+    }
+    client.stop();  // abandons whatever is left; its leases are released below
+    try {
+      store.release_leases();
+    } catch (const std::exception&) {
+      // The next start releases them.
+    }
+  }
+
+  Store& store;
+  Config config;
+  RetryPolicy retry;
+  HttpClient client;
+  std::mt19937_64 rng;
+  std::thread thread;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool woken = false;
+  bool stopping = false;
+  std::vector<Finished> finished;
+
+  // Store-thread state.
+  std::unordered_map<std::int64_t, WebhookLane> lanes;
+  std::size_t leased = 0;
+  int in_flight = 0;
+};
+
+Dispatcher::Dispatcher(Store& store, const Config& config)
+    : impl_(std::make_unique<Impl>(store, config)) {}
+
+Dispatcher::~Dispatcher() { stop(); }
+
+void Dispatcher::notify() { impl_->notify(); }
+
+void Dispatcher::stop() { impl_->stop(); }
+
+}  // namespace brandhooks

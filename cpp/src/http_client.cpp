@@ -1,0 +1,298 @@
+// The one translation unit that includes Boost.Beast (it is costly to compile).
+#include <utility>  // before asio/awaitable.hpp: Boost 1.74 + GCC 12 need it
+
+#include "http_client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/x509v3.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "brandhooks/errors.hpp"
+
+namespace brandhooks {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kMaxResponseBytes = 1 << 20;  // larger bodies end the connection
+constexpr auto kMaxIdle = std::chrono::seconds(30);  // older idle connections are not reused
+
+// One keep-alive connection: plain TCP or TLS over TCP.
+struct Connection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since;
+
+  beast::tcp_stream& tcp() { return plain ? *plain : beast::get_lowest_layer(*tls); }
+};
+
+std::string origin_of(const Url& url) {
+  return url.scheme + "://" + url.host + ":" + std::to_string(url.port);
+}
+
+std::string host_header(const Url& url) {
+  bool v6 = url.host.find(':') != std::string::npos;
+  std::string host = v6 ? "[" + url.host + "]" : url.host;
+  bool default_port = (url.scheme == "https" && url.port == 443) || (url.scheme == "http" && url.port == 80);
+  return default_port ? host : host + ":" + std::to_string(url.port);
+}
+
+IpBytes bytes_of(const asio::ip::address& a) {
+  if (a.is_v4()) return ipv4_bytes(a.to_v4().to_uint());
+  IpBytes out;
+  auto v6 = a.to_v6().to_bytes();
+  std::copy(v6.begin(), v6.end(), out.begin());
+  return out;
+}
+
+}  // namespace
+
+struct HttpClient::Impl {
+  explicit Impl(HttpClientOptions opts)
+      : options(std::move(opts)), tls_context(ssl::context::tls_client), work(asio::make_work_guard(io)) {
+    tls_context.set_default_verify_paths();
+    if (!options.ca_file.empty()) {
+      error_code ec;
+      tls_context.load_verify_file(options.ca_file, ec);
+      if (ec) throw ValidationError("ca_file: cannot load " + options.ca_file + ": " + ec.message());
+    }
+    tls_context.set_verify_mode(ssl::verify_peer);
+    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    for (int i = 0; i < std::max(1, options.threads); ++i) {
+      threads.emplace_back([this] { io.run(); });
+    }
+  }
+
+  // --- the pool ----------------------------------------------------------------------------
+  std::unique_ptr<Connection> take(const std::string& origin) {
+    std::lock_guard lock(pool_mutex);
+    auto& idle = pool[origin];
+    while (!idle.empty()) {
+      auto conn = std::move(idle.back());
+      idle.pop_back();
+      if (Clock::now() - conn->idle_since < kMaxIdle) return conn;
+    }
+    return nullptr;
+  }
+
+  void give_back(const std::string& origin, std::unique_ptr<Connection> conn) {
+    conn->idle_since = Clock::now();
+    std::lock_guard lock(pool_mutex);
+    auto& idle = pool[origin];
+    if (idle.size() < options.max_idle_per_origin) idle.push_back(std::move(conn));
+  }
+
+  // --- one attempt ---------------------------------------------------------------------------
+  asio::awaitable<std::unique_ptr<Connection>> connect(const Url& url, Clock::time_point deadline,
+                                                       HttpOutcome& out) {
+    auto executor = co_await asio::this_coro::executor;
+    auto connect_deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms));
+    error_code ec;
+
+    // Resolve, with the connect timeout (the resolver has none of its own).
+    tcp::resolver resolver(executor);
+    asio::steady_timer timer(executor, connect_deadline);
+    bool resolve_timed_out = false;
+    timer.async_wait([&](error_code e) {
+      if (!e) {
+        resolve_timed_out = true;
+        resolver.cancel();
+      }
+    });
+    auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    timer.cancel();
+    if (ec) {
+      out.error = resolve_timed_out ? "timeout" : "dns";
+      out.detail = "cannot resolve " + url.host + ": " + ec.message();
+      co_return nullptr;
+    }
+
+    // The SSRF policy applies to the addresses we are about to connect to.
+    std::vector<tcp::endpoint> allowed;
+    for (const auto& entry : results) {
+      if (options.policy.allowed(bytes_of(entry.endpoint().address()))) allowed.push_back(entry.endpoint());
+    }
+    if (allowed.empty()) {
+      out.error = "blocked";
+      out.detail = url.host + " resolves only to addresses that deliveries may not reach";
+      co_return nullptr;
+    }
+
+    auto conn = std::make_unique<Connection>();
+    if (url.scheme == "https") {
+      conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor, tls_context);
+    } else {
+      conn->plain = std::make_unique<beast::tcp_stream>(executor);
+    }
+    conn->tcp().expires_at(connect_deadline);
+    co_await conn->tcp().async_connect(allowed, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      out.error = ec == beast::error::timeout ? "timeout" : "connect";
+      out.detail = "cannot connect to " + host_header(url) + ": " + ec.message();
+      co_return nullptr;
+    }
+    conn->tcp().socket().set_option(tcp::no_delay(true), ec);
+
+    if (conn->tls) {
+      SSL* handle = conn->tls->native_handle();
+      IpBytes literal;
+      if (parse_ip(url.host, literal)) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(handle), url.host.c_str());
+      } else {
+        SSL_set_tlsext_host_name(handle, url.host.c_str());
+        SSL_set1_host(handle, url.host.c_str());
+      }
+      conn->tcp().expires_at(deadline);
+      co_await conn->tls->async_handshake(ssl::stream_base::client,
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        out.error = ec == beast::error::timeout ? "timeout" : "tls";
+        out.detail = "TLS handshake with " + host_header(url) + " failed: " + ec.message();
+        co_return nullptr;
+      }
+    }
+    co_return conn;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> exchange(Stream& stream, Connection& conn, const HttpRequest& request,
+                                 Clock::time_point deadline, HttpOutcome& out, bool& got_bytes,
+                                 bool& keep_alive) {
+    http::request<http::span_body<const char>> req{http::verb::post, request.url.target, 11};
+    req.set(http::field::host, host_header(request.url));
+    req.set(http::field::user_agent, "brandhooks/0.1");
+    req.set(http::field::content_type, "application/json");
+    for (const auto& [name, value] : request.headers) req.set(name, value);
+    req.body() = {request.body->data(), request.body->size()};
+    req.keep_alive(true);
+    req.prepare_payload();
+
+    error_code ec;
+    conn.tcp().expires_at(deadline);
+    co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(kMaxResponseBytes);
+      co_await http::async_read(stream, conn.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      got_bytes = parser.got_some();
+      if (!ec) {
+        auto& res = parser.get();
+        out.status = static_cast<int>(res.result_int());
+        std::string& body = res.body();
+        out.response = body.substr(0, kCapturedResponseBytes);
+        if (auto it = res.find(http::field::retry_after); it != res.end()) {
+          out.retry_after = std::string(it->value());
+        }
+        keep_alive = res.keep_alive();
+        co_return true;
+      }
+      if (ec == http::error::body_limit) {
+        // The status is known; only the (uninteresting) rest of the body is dropped.
+        auto& res = parser.get();
+        out.status = static_cast<int>(res.result_int());
+        out.response = res.body().substr(0, kCapturedResponseBytes);
+        keep_alive = false;
+        co_return true;
+      }
+    }
+    // Beast's parse errors share one category: the peer did not speak HTTP/1.1 properly.
+    bool parse_error = ec.category() == http::make_error_code(http::error::bad_version).category() &&
+                       ec != http::error::end_of_stream;
+    out.error = ec == beast::error::timeout ? "timeout" : parse_error ? "protocol" : "network";
+    out.detail = ec.message();
+    co_return false;
+  }
+
+  asio::awaitable<void> run(HttpRequest request, std::function<void(HttpOutcome)> done) {
+    auto started = Clock::now();
+    auto deadline = started + std::chrono::milliseconds(options.request_timeout_ms);
+    HttpOutcome out;
+    try {
+      std::string origin = origin_of(request.url);
+      auto conn = take(origin);
+      bool reused = conn != nullptr;
+      while (true) {
+        if (!conn) {
+          conn = co_await connect(request.url, deadline, out);
+          if (!conn) break;
+        }
+        bool got_bytes = false, keep_alive = false, ok = false;
+        if (conn->tls) {
+          ok = co_await exchange(*conn->tls, *conn, request, deadline, out, got_bytes, keep_alive);
+        } else {
+          ok = co_await exchange(*conn->plain, *conn, request, deadline, out, got_bytes, keep_alive);
+        }
+        if (!ok && reused && !got_bytes && Clock::now() < deadline) {
+          // A pooled connection the server had already closed: try once on a fresh one.
+          out = HttpOutcome{};
+          conn.reset();
+          reused = false;
+          continue;
+        }
+        if (ok && keep_alive) give_back(origin, std::move(conn));
+        break;
+      }
+    } catch (const std::exception& e) {
+      out.error = "network";
+      out.detail = e.what();
+    }
+    out.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+    done(std::move(out));
+  }
+
+  void stop() {
+    std::call_once(stopped, [this] {
+      work.reset();
+      io.stop();
+      for (auto& t : threads) t.join();
+      std::lock_guard lock(pool_mutex);
+      pool.clear();
+    });
+  }
+
+  HttpClientOptions options;
+  asio::io_context io;
+  ssl::context tls_context;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::vector<std::thread> threads;
+  std::mutex pool_mutex;
+  std::map<std::string, std::vector<std::unique_ptr<Connection>>> pool;
+  std::once_flag stopped;
+};
+
+HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HttpClient::~HttpClient() { stop(); }
+
+void HttpClient::send(HttpRequest request, std::function<void(HttpOutcome)> done) {
+  asio::co_spawn(impl_->io, impl_->run(std::move(request), std::move(done)), asio::detached);
+}
+
+void HttpClient::stop() { impl_->stop(); }
+
+}  // namespace brandhooks

@@ -1,0 +1,65 @@
+#pragma once
+// The delivery HTTP client behind a small interface: the only translation unit that includes
+// Boost.Beast is http_client.cpp. HTTP/1.1 and HTTPS (system CA store + optional CA file, SNI,
+// host-name verification), a keep-alive pool per origin, connect and total timeouts, no
+// redirects, the SSRF policy applied to every resolved address before connecting.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "address_policy.hpp"
+#include "validation.hpp"
+
+namespace brandhooks {
+
+struct HttpClientOptions {
+  int connect_timeout_ms = 5000;
+  int request_timeout_ms = 15000;
+  int threads = 1;
+  std::string ca_file;  // extra trusted CAs (PEM), besides the system store
+  AddressPolicy policy{false, ""};
+  std::size_t max_idle_per_origin = 64;
+};
+
+struct HttpRequest {
+  Url url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<const std::string> body;  // shared by every webhook of an event
+};
+
+// What an attempt came to. `error` is empty when a response (any status) was read; otherwise
+// one of: timeout, dns, blocked, connect, tls, network, protocol.
+struct HttpOutcome {
+  int status = 0;
+  std::string error;
+  std::string detail;    // human-readable cause of `error`
+  std::string response;  // the first 4 KiB of the response body
+  std::optional<std::string> retry_after;
+  std::int64_t duration_us = 0;
+};
+
+inline constexpr std::size_t kCapturedResponseBytes = 4096;
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpClientOptions options);
+  ~HttpClient();  // stop()
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Starts one request; `done` runs on a client thread when it ends. Thread-safe.
+  void send(HttpRequest request, std::function<void(HttpOutcome)> done);
+
+  // Abandons what is still running (its `done` is never called) and joins the threads.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace brandhooks

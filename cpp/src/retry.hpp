@@ -1,0 +1,36 @@
+#pragma once
+// When to try a failed delivery again.
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <vector>
+
+namespace brandhooks {
+
+// "250ms", "5s", "5m", "2h", "1d", or a bare number of seconds ("1.5"), in microseconds.
+// Throws ValidationError.
+std::int64_t parse_duration(std::string_view text);
+
+// A Retry-After header (delay in seconds or an HTTP date) as a delay from `now_us`, in
+// microseconds; nullopt when malformed. Dates in the past give 0.
+std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_us);
+
+class RetryPolicy {
+ public:
+  // `schedule`: comma-separated durations, the delay before attempt 1, 2, ... Throws
+  // ValidationError when empty or malformed, or when jitter is outside [0, 1).
+  RetryPolicy(std::string_view schedule, double jitter);
+
+  std::int64_t first_delay() const { return delays_.front(); }
+  std::size_t max_attempts() const { return delays_.size(); }
+  // The delay before the next attempt after `attempts_made` attempts (jittered), or nullopt
+  // when the schedule is exhausted.
+  std::optional<std::int64_t> next_delay(int attempts_made, std::mt19937_64& rng) const;
+
+ private:
+  std::vector<std::int64_t> delays_;
+  double jitter_;
+};
+
+}  // namespace brandhooks
