@@ -30,6 +30,8 @@ void bind_records(py::module_& m) {
       .def_readonly("url", &Webhook::url)
       .def_readonly("key", &Webhook::key)
       .def_readonly("tags", &Webhook::tags)
+      .def_property_readonly("disabled_at", [](const Webhook& w) { return seconds(w.disabled_at); })
+      .def_readonly("disabled_reason", &Webhook::disabled_reason)
       .def("to_json", [](const Webhook& w) { return to_json(w); },
            "The webhook as the REST contract shows it (fields in contract order).")
       .def("to_dict",
