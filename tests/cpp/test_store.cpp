@@ -168,3 +168,136 @@ TEST_F(StoreFile, ConcurrentWritersLoseNothing) {
   EXPECT_EQ(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total,
             kThreads * kEach / 2);
 }
+
+// --- the delivery queue ---------------------------------------------------------------------
+
+namespace {
+EventRecord event_for(const std::string& brand, const std::string& topic, std::int64_t due) {
+  EventRecord e;
+  static int counter = 0;
+  e.id = "e-" + std::to_string(++counter);
+  e.brand = brand;
+  e.topic = topic;
+  e.event = "Created";
+  e.body = R"({"topic":")" + topic + R"("})";
+  e.created_at = 1;
+  e.first_attempt_at = due;
+  return e;
+}
+
+AttemptRecord outcome(const DueDelivery& d, const std::string& state, std::optional<std::int64_t> next_at,
+                      int status) {
+  AttemptRecord r;
+  r.delivery_seq = d.seq;
+  r.webhook_seq = d.webhook_seq;
+  r.attempt.number = d.attempts_made + 1;
+  r.attempt.started_at = 100;
+  r.attempt.duration_us = 5;
+  r.attempt.status = status;
+  r.new_state = state;
+  r.next_at = next_at;
+  return r;
+}
+}  // namespace
+
+TEST_F(StoreFile, PublishMatchesLiveWebhooksOfTheTopicAndAncestors) {
+  auto store = open_sqlite_store(config_);
+  const std::string parent = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+  store->set_brand_parent(kBrand, parent, 1);
+  store->insert_webhook(make_webhook("own", kBrand, "Deals"));
+  store->insert_webhook(make_webhook("parent", parent, "Deals"));
+  store->insert_webhook(make_webhook("other-topic", kBrand, "Showings"));
+  store->insert_webhook(make_webhook("gone", kBrand, "Deals"));
+  store->soft_delete_webhook(kBrand, "gone", 2);
+
+  auto results = store->insert_events({event_for(kBrand, "Deals", 10), event_for(parent, "Deals", 10)});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].deliveries, 2);  // own + parent's
+  EXPECT_EQ(results[1].deliveries, 1);  // the parent's event does not go down to the child
+}
+
+TEST_F(StoreFile, ClaimLeasesDueDeliveriesOnceInDueOrder) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 30), event_for(kBrand, "Deals", 10),
+                        event_for(kBrand, "Deals", 20), event_for(kBrand, "Deals", 1000)});
+  EXPECT_EQ(store->next_due_at(), 10);
+
+  auto first = store->claim_due(25, 10, {});
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(*first[0].body, R"({"topic":"Deals"})");
+  EXPECT_EQ(first[0].url, "https://example.com/w");
+  EXPECT_TRUE(store->claim_due(25, 10, {}).empty());  // leased: not handed out twice
+  EXPECT_EQ(store->next_due_at(), 30);
+
+  auto rest = store->claim_due(2000, 1, {});
+  ASSERT_EQ(rest.size(), 1u);  // the limit holds
+  EXPECT_EQ(store->claim_due(2000, 10, {rest[0].webhook_seq}).size(), 0u);  // skipped webhook
+}
+
+TEST_F(StoreFile, ReleasedLeasesBecomeDueAgain) {
+  {
+    auto store = open_sqlite_store(config_);
+    store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+    store->insert_events({event_for(kBrand, "Deals", 10)});
+    ASSERT_EQ(store->claim_due(10, 10, {}).size(), 1u);
+  }  // "crash" with the delivery leased
+  auto store = open_sqlite_store(config_);
+  EXPECT_TRUE(store->claim_due(10, 10, {}).empty());
+  store->release_leases();  // what the dispatcher does on start
+  EXPECT_EQ(store->claim_due(10, 10, {}).size(), 1u);
+}
+
+TEST_F(StoreFile, RecordedAttemptsScheduleRetriesAndFinish) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10)});
+  auto d = store->claim_due(10, 10, {}).at(0);
+  store->record_attempts({outcome(d, "pending", 50, 500)}, 20, 0);
+  EXPECT_EQ(store->next_due_at(), 50);
+  EXPECT_TRUE(store->claim_due(49, 10, {}).empty());
+  auto again = store->claim_due(50, 10, {}).at(0);
+  EXPECT_EQ(again.attempts_made, 1);
+  store->record_attempts({outcome(again, "delivered", std::nullopt, 200)}, 60, 0);
+  EXPECT_FALSE(store->next_due_at());
+
+  auto page = store->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
+  ASSERT_EQ(page.total, 1);
+  const Delivery& delivery = page.items[0];
+  EXPECT_EQ(delivery.state, "delivered");
+  EXPECT_EQ(delivery.attempt_count, 2);
+  ASSERT_EQ(delivery.attempts.size(), 2u);
+  EXPECT_EQ(delivery.attempts[0].status, 500);
+  EXPECT_EQ(delivery.attempts[1].status, 200);
+  EXPECT_EQ(store->list_deliveries({kBrand, "w", "pending", 0, 10}).total, 0);
+}
+
+TEST_F(StoreFile, DisablingAWebhookCancelsItsQueue) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 20)});
+  auto d = store->claim_due(10, 1, {}).at(0);
+  AttemptRecord gone = outcome(d, "failed", std::nullopt, 410);
+  gone.disable_reason = "410";
+  store->record_attempts({gone}, 11, 0);
+  auto w = store->find_webhook(kBrand, "w");
+  ASSERT_TRUE(w && w->disabled_at);
+  EXPECT_EQ(w->disabled_reason, "410");
+  EXPECT_EQ(store->list_deliveries({kBrand, "w", "cancelled", 0, 10}).total, 1);
+  EXPECT_TRUE(store->claim_due(100, 10, {}).empty());
+  EXPECT_EQ(store->insert_events({event_for(kBrand, "Deals", 30)})[0].deliveries, 0);
+}
+
+TEST_F(StoreFile, FailingTooLongDisables) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10)});
+  auto d = store->claim_due(10, 1, {}).at(0);
+  store->record_attempts({outcome(d, "pending", 20, 500)}, 100, /*disable_before=*/50);
+  EXPECT_FALSE(store->find_webhook(kBrand, "w")->disabled_at);  // failing since 100 > 50
+  auto again = store->claim_due(20, 1, {}).at(0);
+  AttemptRecord late = outcome(again, "pending", 30, 500);
+  late.attempt.started_at = 300;
+  store->record_attempts({late}, 300, /*disable_before=*/150);
+  EXPECT_TRUE(store->find_webhook(kBrand, "w")->disabled_at);  // failing since 100 <= 150
+}
