@@ -21,7 +21,7 @@ namespace {
 constexpr std::size_t kClaimBatch = 512;
 constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
 constexpr std::int64_t kMaxRetryAfter = 86'400'000'000;   // honour Retry-After up to a day
-constexpr std::size_t kQueuedPerWebhook = 64;             // leased but waiting, per webhook
+constexpr std::size_t kQueuedPerWebhook = kClaimBatch;   // leased but waiting, per webhook
 
 HttpClientOptions client_options(const Config& c) {
   HttpClientOptions o;
@@ -82,31 +82,40 @@ struct Dispatcher::Impl {
     std::int64_t wake_at = 0;
     while (true) {
       std::vector<Finished> done;
-      bool stop_now = false;
+      bool stop_now = false, published = false;
       {
         std::unique_lock lock(mutex);
         auto until = std::chrono::system_clock::time_point(std::chrono::microseconds(wake_at));
         wake.wait_until(lock, until, [&] { return stopping || woken || !finished.empty(); });
         done.swap(finished);
+        published = woken;
         woken = false;
         stop_now = stopping;
       }
       record(done);
       if (stop_now) break;
-      wake_at = claim_and_send();
+      wake_at = claim_and_send(published);
     }
     drain();
   }
 
   // Leases due deliveries and starts what the limits allow; returns when to look again.
-  std::int64_t claim_and_send() {
+  std::int64_t claim_and_send(bool published) {
     std::int64_t now = now_micros();
     std::size_t capacity = static_cast<std::size_t>(config.max_in_flight) * 4;
-    if (leased >= capacity) return now + kPollInterval;  // results will wake us
+    // Lease more only when little is left waiting: a claim scans the due index, so claiming
+    // on every wake-up while lanes are full would cost a scan per delivery.
+    if (leased >= capacity || waiting >= kClaimBatch) return now + kPollInterval;  // results wake us
     std::vector<std::int64_t> saturated;
     for (const auto& [seq, lane] : lanes) {
       if (lane.waiting.size() >= kQueuedPerWebhook) saturated.push_back(seq);
     }
+    // The last claim found everything due in saturated lanes: scanning again finds nothing
+    // new until something is published, a lane drains, or a retry falls due.
+    if (drained && !published && saturated.size() >= drained_saturated && now < drained_until) {
+      return drained_until;
+    }
+    drained = false;
     std::size_t want = std::min(kClaimBatch, capacity - leased);
     std::vector<DueDelivery> due;
     try {
@@ -115,6 +124,7 @@ struct Dispatcher::Impl {
       return now + kPollInterval;  // a busy or failing database: try again shortly
     }
     leased += due.size();
+    waiting += due.size();
     for (auto& d : due) {
       WebhookLane& lane = lanes[d.webhook_seq];
       lane.waiting.push_back(std::move(d));
@@ -126,7 +136,15 @@ struct Dispatcher::Impl {
       next = store.next_due_at();
     } catch (const std::exception&) {
     }
-    return std::min(next.value_or(INT64_MAX), now + kPollInterval);
+    std::int64_t wake_at = std::min(next.value_or(INT64_MAX), now + kPollInterval);
+    if (!saturated.empty() && next && *next <= now) {
+      // What is due belongs to saturated lanes only.
+      drained = true;
+      drained_saturated = saturated.size();
+      drained_until = now + kPollInterval;
+      return drained_until;
+    }
+    return wake_at;
   }
 
   void start_waiting() {
@@ -135,6 +153,7 @@ struct Dispatcher::Impl {
              in_flight < config.max_in_flight) {
         DueDelivery d = std::move(lane.waiting.front());
         lane.waiting.pop_front();
+        --waiting;
         send(lane, std::move(d));
       }
     }
@@ -286,7 +305,11 @@ struct Dispatcher::Impl {
 
   // Store-thread state.
   std::unordered_map<std::int64_t, WebhookLane> lanes;
-  std::size_t leased = 0;
+  std::size_t leased = 0;   // handed out by the store, not yet recorded
+  std::size_t waiting = 0;  // leased and queued in a lane, not yet sent
+  bool drained = false;     // the last claim left only saturated lanes' deliveries due
+  std::size_t drained_saturated = 0;
+  std::int64_t drained_until = 0;
   int in_flight = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "brandhooks/crypto.hpp"
@@ -168,8 +169,7 @@ class SqliteStore final : public Store {
     guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       ensure_brand(w.brand, w.created_at);
-      SQLite::Statement q(db_,
-                          "INSERT INTO webhooks (id, created_at, updated_at, deleted_at, brand, "
+      SQLite::Statement& q = prepare("INSERT INTO webhooks (id, created_at, updated_at, deleted_at, brand, "
                           "topic, url, key, tags) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)");
       q.bind(1, w.id);
       q.bind(2, w.created_at);
@@ -197,12 +197,12 @@ class SqliteStore final : public Store {
         if (query.topic) q.bind(2, *query.topic);
       };
       Page<Webhook> page;
-      SQLite::Statement count(db_, "SELECT count(*)" + where);
+      SQLite::Statement& count = prepare("SELECT count(*)" + where);
       bind_filters(count);
       count.executeStep();
       page.total = count.getColumn(0).getInt64();
 
-      SQLite::Statement q(db_, std::string("SELECT ") + kWebhookColumns + where +
+      SQLite::Statement& q = prepare(std::string("SELECT ") + kWebhookColumns + where +
                                    " ORDER BY seq LIMIT ? OFFSET ?");
       bind_filters(q);
       int next = query.topic ? 3 : 2;
@@ -222,8 +222,7 @@ class SqliteStore final : public Store {
                                              std::int64_t now) override {
     return guarded([&]() -> std::optional<Webhook> {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement q(db_,
-                          "UPDATE webhooks SET deleted_at = ?, updated_at = ? "
+      SQLite::Statement& q = prepare("UPDATE webhooks SET deleted_at = ?, updated_at = ? "
                           "WHERE brand = ? AND id = ? AND deleted_at IS NULL");
       q.bind(1, now);
       q.bind(2, now);
@@ -231,14 +230,13 @@ class SqliteStore final : public Store {
       q.bind(4, id);
       if (q.exec() == 0) return std::nullopt;
       // Deliveries waiting for this webhook will never be attempted.
-      SQLite::Statement cancel(db_,
-                               "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
                                "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?) "
                                "AND state = 'pending' AND leased = 0");
       cancel.bind(1, now);
       cancel.bind(2, id);
       cancel.exec();
-      SQLite::Statement r(db_, std::string("SELECT ") + kWebhookColumns +
+      SQLite::Statement& r = prepare(std::string("SELECT ") + kWebhookColumns +
                                    " FROM webhooks WHERE id = ?");
       r.bind(1, id);
       r.executeStep();
@@ -261,7 +259,7 @@ class SqliteStore final : public Store {
           }
         }
       }
-      SQLite::Statement q(db_, "UPDATE brands SET parent = ?, updated_at = ? WHERE id = ?");
+      SQLite::Statement& q = prepare("UPDATE brands SET parent = ?, updated_at = ? WHERE id = ?");
       if (parent) {
         q.bind(1, *parent);
       } else {
@@ -276,7 +274,7 @@ class SqliteStore final : public Store {
 
   std::optional<std::string> brand_parent(const std::string& brand) override {
     return guarded([&]() -> std::optional<std::string> {
-      SQLite::Statement q(db_, "SELECT parent FROM brands WHERE id = ?");
+      SQLite::Statement& q = prepare("SELECT parent FROM brands WHERE id = ?");
       q.bind(1, brand);
       if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
       return q.getColumn(0).getString();
@@ -290,15 +288,12 @@ class SqliteStore final : public Store {
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement matching(db_,
-                                 "SELECT seq FROM webhooks WHERE topic = ? AND deleted_at IS NULL "
+      SQLite::Statement& matching = prepare("SELECT seq FROM webhooks WHERE topic = ? AND deleted_at IS NULL "
                                  "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?)) "
                                  "ORDER BY seq");
-      SQLite::Statement add_event(db_,
-                                  "INSERT INTO events (id, brand, topic, event, body, created_at) "
+      SQLite::Statement& add_event = prepare("INSERT INTO events (id, brand, topic, event, body, created_at) "
                                   "VALUES (?, ?, ?, ?, ?, ?)");
-      SQLite::Statement add_delivery(db_,
-                                     "INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
+      SQLite::Statement& add_delivery = prepare("INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
                                      "next_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
       std::vector<PublishResult> results;
@@ -347,8 +342,7 @@ class SqliteStore final : public Store {
                                      const std::vector<std::int64_t>& skip_webhooks) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement q(db_,
-                          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, w.seq, w.url, w.key, "
+      SQLite::Statement& q = prepare("SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, w.seq, w.url, w.key, "
                           "       w.deleted_at IS NOT NULL OR w.disabled_at IS NOT NULL "
                           "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
                           "JOIN webhooks w ON w.seq = d.webhook_seq "
@@ -382,14 +376,13 @@ class SqliteStore final : public Store {
         d.key = q.getColumn(7).getString();
         due.push_back(std::move(d));
       }
-      SQLite::Statement lease(db_, "UPDATE deliveries SET leased = 1 WHERE seq = ?");
+      SQLite::Statement& lease = prepare("UPDATE deliveries SET leased = 1 WHERE seq = ?");
       for (const auto& d : due) {
         lease.bind(1, d.seq);
         lease.exec();
         lease.reset();
       }
-      SQLite::Statement cancel(db_,
-                               "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
                                "WHERE seq = ?");
       for (std::int64_t seq : dead) {
         cancel.bind(1, now);
@@ -404,8 +397,7 @@ class SqliteStore final : public Store {
 
   std::optional<std::int64_t> next_due_at() override {
     return guarded([&]() -> std::optional<std::int64_t> {
-      SQLite::Statement q(db_,
-                          "SELECT next_at FROM deliveries WHERE state = 'pending' AND leased = 0 "
+      SQLite::Statement& q = prepare("SELECT next_at FROM deliveries WHERE state = 'pending' AND leased = 0 "
                           "ORDER BY next_at, seq LIMIT 1");
       if (!q.executeStep()) return std::nullopt;
       return q.getColumn(0).getInt64();
@@ -416,23 +408,17 @@ class SqliteStore final : public Store {
                        std::int64_t disable_before) override {
     guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement attempt(db_,
-                                "INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, "
+      SQLite::Statement& attempt = prepare("INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, "
                                 "duration_us, status, error, detail, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-      SQLite::Statement delivery(db_,
-                                 "UPDATE deliveries SET attempts = ?, state = ?, next_at = ?, leased = 0, "
+      SQLite::Statement& delivery = prepare("UPDATE deliveries SET attempts = ?, state = ?, next_at = ?, leased = 0, "
                                  "updated_at = ? WHERE seq = ?");
-      SQLite::Statement succeeded(db_,
-                                  "UPDATE webhooks SET failing_since = NULL "
+      SQLite::Statement& succeeded = prepare("UPDATE webhooks SET failing_since = NULL "
                                   "WHERE seq = ? AND failing_since IS NOT NULL");
-      SQLite::Statement failed(db_,
-                               "UPDATE webhooks SET failing_since = coalesce(failing_since, ?) WHERE seq = ?");
-      SQLite::Statement disable(db_,
-                                "UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? "
+      SQLite::Statement& failed = prepare("UPDATE webhooks SET failing_since = coalesce(failing_since, ?) WHERE seq = ?");
+      SQLite::Statement& disable = prepare("UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? "
                                 "WHERE seq = ? AND disabled_at IS NULL AND "
                                 "(? OR failing_since <= ?)");
-      SQLite::Statement cancel(db_,
-                               "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
                                "WHERE webhook_seq = ? AND state = 'pending' AND leased = 0");
       std::set<std::int64_t> failing;
       for (const auto& r : records) {
@@ -494,20 +480,18 @@ class SqliteStore final : public Store {
         q.bind(1, query.webhook_id);
         if (query.state) q.bind(2, *query.state);
       };
-      SQLite::Statement count(db_, "SELECT count(*)" + where);
+      SQLite::Statement& count = prepare("SELECT count(*)" + where);
       bind_filters(count);
       count.executeStep();
       page.total = count.getColumn(0).getInt64();
 
-      SQLite::Statement q(db_,
-                          "SELECT d.seq, d.id, e.id, d.state, d.attempts, d.created_at, d.updated_at, "
+      SQLite::Statement& q = prepare("SELECT d.seq, d.id, e.id, d.state, d.attempts, d.created_at, d.updated_at, "
                           "d.next_at, e.topic, e.event" + where + " ORDER BY d.seq DESC LIMIT ? OFFSET ?");
       bind_filters(q);
       int next = query.state ? 3 : 2;
       q.bind(next, query.limit);
       q.bind(next + 1, query.start);
-      SQLite::Statement attempts(db_,
-                                 "SELECT number, started_at, duration_us, status, error, detail, response "
+      SQLite::Statement& attempts = prepare("SELECT number, started_at, duration_us, status, error, detail, response "
                                  "FROM attempts WHERE delivery_seq = ? ORDER BY number");
       while (q.executeStep()) {
         Delivery d;
@@ -549,8 +533,7 @@ class SqliteStore final : public Store {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       if (t.info.brand) ensure_brand(*t.info.brand, t.info.created_at);
-      SQLite::Statement q(db_,
-                          "INSERT OR IGNORE INTO api_tokens (id, hash, brand, label, created_at) "
+      SQLite::Statement& q = prepare("INSERT OR IGNORE INTO api_tokens (id, hash, brand, label, created_at) "
                           "VALUES (?, ?, ?, ?, ?)");
       q.bind(1, t.info.id);
       q.bind(2, t.hash.data(), static_cast<int>(t.hash.size()));
@@ -569,8 +552,7 @@ class SqliteStore final : public Store {
 
   std::optional<TokenInfo> find_token(const std::string& hash) override {
     return guarded([&]() -> std::optional<TokenInfo> {
-      SQLite::Statement q(db_,
-                          "SELECT id, brand, label, created_at FROM api_tokens "
+      SQLite::Statement& q = prepare("SELECT id, brand, label, created_at FROM api_tokens "
                           "WHERE hash = ? AND revoked_at IS NULL");
       q.bind(1, hash.data(), static_cast<int>(hash.size()));
       if (!q.executeStep()) return std::nullopt;
@@ -580,8 +562,7 @@ class SqliteStore final : public Store {
 
   std::vector<TokenInfo> list_tokens() override {
     return guarded([&] {
-      SQLite::Statement q(db_,
-                          "SELECT id, brand, label, created_at FROM api_tokens "
+      SQLite::Statement& q = prepare("SELECT id, brand, label, created_at FROM api_tokens "
                           "WHERE revoked_at IS NULL ORDER BY created_at, id");
       std::vector<TokenInfo> out;
       while (q.executeStep()) out.push_back(read_token(q));
@@ -591,8 +572,7 @@ class SqliteStore final : public Store {
 
   bool revoke_token(const std::string& id, std::int64_t now) override {
     return guarded([&] {
-      SQLite::Statement q(db_,
-                          "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+      SQLite::Statement& q = prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
       q.bind(1, now);
       q.bind(2, id);
       return q.exec() == 1;
@@ -601,7 +581,7 @@ class SqliteStore final : public Store {
 
   bool has_tokens() override {
     return guarded([&] {
-      SQLite::Statement q(db_, "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)");
+      SQLite::Statement& q = prepare("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)");
       q.executeStep();
       return q.getColumn(0).getInt() == 1;
     });
@@ -618,14 +598,33 @@ class SqliteStore final : public Store {
 
   // Runs `fn` under the connection's lock; SQLite failures become StorageError, while the
   // core's own errors (e.g. ConflictError from a check inside a transaction) pass through.
+  // Statements `fn` prepared are reset afterwards, so none keeps a read snapshot open.
   template <class Fn>
   auto guarded(Fn&& fn) -> decltype(fn()) {
     std::lock_guard lock(mutex_);
+    struct ResetUsed {
+      std::vector<SQLite::Statement*>& used;
+      ~ResetUsed() {
+        for (auto* statement : used) statement->tryReset();
+        used.clear();
+      }
+    } reset_used{used_};
     try {
       return fn();
     } catch (const SQLite::Exception& e) {
       throw StorageError(std::string("database error: ") + e.what());
     }
+  }
+
+  // A prepared statement for `sql`, compiled once per connection and reused (compiling costs
+  // more than running most of these). Only under the lock, inside guarded().
+  SQLite::Statement& prepare(const std::string& sql) {
+    auto& slot = statements_[sql];
+    if (!slot) slot = std::make_unique<SQLite::Statement>(db_, sql);
+    slot->reset();
+    slot->clearBindings();
+    used_.push_back(slot.get());
+    return *slot;
   }
 
   void migrate() {
@@ -652,8 +651,7 @@ class SqliteStore final : public Store {
   }
 
   void ensure_brand(const std::string& id, std::int64_t now) {
-    SQLite::Statement q(db_,
-                        "INSERT OR IGNORE INTO brands (id, parent, created_at, updated_at) "
+    SQLite::Statement& q = prepare("INSERT OR IGNORE INTO brands (id, parent, created_at, updated_at) "
                         "VALUES (?, NULL, ?, ?)");
     q.bind(1, id);
     q.bind(2, now);
@@ -683,7 +681,7 @@ class SqliteStore final : public Store {
 
   std::optional<Webhook> find_webhook_locked(const std::string& brand, const std::string& id,
                                              bool include_deleted) {
-    SQLite::Statement q(db_, std::string("SELECT ") + kWebhookColumns +
+    SQLite::Statement& q = prepare(std::string("SELECT ") + kWebhookColumns +
                                  " FROM webhooks WHERE brand = ? AND id = ?" +
                                  (include_deleted ? "" : " AND deleted_at IS NULL"));
     q.bind(1, brand);
@@ -695,8 +693,7 @@ class SqliteStore final : public Store {
   std::vector<std::string> lineage_locked(const std::string& brand) {
     // The tree is acyclic (set_brand_parent refuses cycles); the depth cap guards a file
     // edited by hand.
-    SQLite::Statement q(db_,
-                        "WITH RECURSIVE up(id, depth) AS ("
+    SQLite::Statement& q = prepare("WITH RECURSIVE up(id, depth) AS ("
                         "  SELECT ?, 0"
                         "  UNION ALL SELECT b.parent, up.depth + 1 FROM brands b JOIN up ON b.id = up.id"
                         "  WHERE b.parent IS NOT NULL AND up.depth < 1000)"
@@ -709,6 +706,8 @@ class SqliteStore final : public Store {
 
   std::mutex mutex_;
   SQLite::Database db_;
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+  std::vector<SQLite::Statement*> used_;
 };
 
 }  // namespace
