@@ -153,8 +153,9 @@ void bind_hub(py::module_& m) {
 
   py::class_<Hub>(m, "Hub", "The brandhooks core: webhooks, brands, tokens.")
       .def(py::init<Config>(), py::arg("config"), release_gil())
-      .def(py::init([](const std::string& db) {
-             Config config;
+      .def(py::init([](const std::string& db, const py::kwargs& settings) {
+             // Hub("file.db", deliver=True, ...): the keywords are Config fields.
+             auto config = py::module_::import("brandhooks._core").attr("Config")(**settings).cast<Config>();
              config.db = db;
              py::gil_scoped_release release;
              return std::make_unique<Hub>(config);

@@ -2,7 +2,8 @@
 
 A Receiver records every request (headers and raw body) and answers through `behaviour`, a
 function of the request number (1-based) returning what to do: an int status, a
-(status, headers) tuple, "hang" (never answer) or "reset" (drop the connection).
+(status, headers) or (status, headers, body) tuple, "hang" (never answer) or "reset" (drop
+the connection).
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class Receiver:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True
                     return
-                status, headers = action if isinstance(action, tuple) else (action, {})
-                payload = f"status {status}".encode()
+                status, headers, payload = (action + (None,))[:3] if isinstance(action, tuple) else (action, {}, None)
+                payload = payload if payload is not None else f"status {status}".encode()
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

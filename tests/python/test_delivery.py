@@ -170,6 +170,41 @@ def test_connection_refused_is_a_connect_error(make_hub):
     assert delivery.state == "failed" and delivery.attempts[0].error == "connect"
 
 
+def test_redirects_are_not_followed(make_hub):
+    hub = make_hub(retry_schedule="0")
+    with Receiver() as target, Receiver(lambda n: (302, {"Location": target.url()})) as receiver:
+        brand = str(uuid.uuid4())
+        hook = hub.create_webhook(brand, "Deals", receiver.url())
+        hub.publish(brand, "Deals", "Created", {})
+        [delivery] = settled(hub, hook)
+        assert target.requests == []
+    assert delivery.state == "failed" and delivery.attempts[0].status == 302
+
+
+def test_only_the_first_4_kib_of_a_response_are_kept(make_hub):
+    hub = make_hub()
+    big = b"x" * 10_000
+    with Receiver(lambda n: (200, {}, big)) as receiver:
+        brand = str(uuid.uuid4())
+        hook = hub.create_webhook(brand, "Deals", receiver.url())
+        hub.publish(brand, "Deals", "Created", {})
+        hub.publish(brand, "Deals", "Created", {})  # the connection is still usable after it
+        found = settled(hub, hook, count=2)
+    assert [d.state for d in found] == ["delivered", "delivered"]
+    assert all(d.attempts[0].response == big[:4096] for d in found)
+
+
+def test_hub_takes_config_fields_as_keywords(tmp_path):
+    hub = Hub(str(tmp_path / "kw.db"), retry_schedule="0,1", allow_private=True)
+    assert hub.config.db == str(tmp_path / "kw.db") and hub.config.retry_schedule == "0,1"
+    with pytest.raises(TypeError):
+        Hub(str(tmp_path / "kw.db"), colour="blue")
+    with pytest.raises(brandhooks.ValidationError):
+        Hub(str(tmp_path / "kw.db"), retry_schedule="soon")
+    with pytest.raises(brandhooks.ValidationError):
+        Hub(str(tmp_path / "kw.db"), allow_cidrs="10.0.0.0/99")
+
+
 def test_410_disables_the_webhook(make_hub):
     hub = make_hub()
     with Receiver(lambda n: 410) as receiver:
