@@ -40,6 +40,9 @@ void bind_config(py::module_& m) {
   field(cls, fields, "delivery_threads", &Config::delivery_threads, "threads of the HTTP client");
   field(cls, fields, "signature_header", &Config::signature_header,
         "header carrying the hex HMAC-SHA256 of the body");
+  field(cls, fields, "retention_s", &Config::retention_s,
+        "prune finished deliveries and their attempts older than this many seconds");
+  field(cls, fields, "prune_interval_s", &Config::prune_interval_s, "how often the dispatcher prunes, in seconds");
   field(cls, fields, "allow_private", &Config::allow_private,
         "deliver to loopback/private/link-local addresses too (local use, tests)");
   field(cls, fields, "allow_cidrs", &Config::allow_cidrs,

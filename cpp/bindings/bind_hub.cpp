@@ -2,6 +2,8 @@
 // are converted before the call, results after it.
 #include <pybind11/stl.h>
 
+#include <cmath>
+
 #include "brandhooks/hub.hpp"
 #include "bindings.hpp"
 
@@ -82,6 +84,35 @@ void bind_records(py::module_& m) {
            [](const Delivery& d) { return py::module_::import("json").attr("loads")(to_json(d)); })
       .def("__repr__", [](const Delivery& d) { return "<Delivery " + d.id + " " + d.state + ">"; });
 
+  py::class_<RecoverResult>(m, "RecoverResult", "Failed deliveries queued again.")
+      .def_readonly("queued", &RecoverResult::queued)
+      .def_readonly("delivery_ids", &RecoverResult::delivery_ids)
+      .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
+
+  py::class_<Stats>(m, "Stats", "Counts of the store's records, and the queue.")
+      .def_readonly("webhooks", &Stats::webhooks)
+      .def_readonly("disabled_webhooks", &Stats::disabled_webhooks)
+      .def_readonly("events", &Stats::events)
+      .def_readonly("pending", &Stats::pending)
+      .def_readonly("delivered", &Stats::delivered)
+      .def_readonly("failed", &Stats::failed)
+      .def_readonly("cancelled", &Stats::cancelled)
+      .def_readonly("due_now", &Stats::due_now)
+      .def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+      .def("to_dict", [](const Stats& st) {
+        py::dict d;
+        d["webhooks"] = st.webhooks;
+        d["disabled_webhooks"] = st.disabled_webhooks;
+        d["events"] = st.events;
+        d["pending"] = st.pending;
+        d["delivered"] = st.delivered;
+        d["failed"] = st.failed;
+        d["cancelled"] = st.cancelled;
+        d["due_now"] = st.due_now;
+        d["oldest_due_at"] = seconds(st.oldest_due_at);
+        return d;
+      });
+
   py::class_<Page<Delivery>>(m, "DeliveryPage", "One page of deliveries and the total matching.")
       .def_readonly("items", &Page<Delivery>::items)
       .def_readonly("total", &Page<Delivery>::total)
@@ -134,12 +165,65 @@ EventInput event_input(const py::handle& item) {
     for (const char* key : {"brand", "topic", "event", "payload"}) {
       if (!d.contains(key)) throw py::key_error(std::string("event is missing '") + key + "'");
     }
+    std::optional<std::vector<std::string>> tags;
+    if (d.contains("tags") && !d["tags"].is_none()) tags = d["tags"].cast<std::vector<std::string>>();
     return {d["brand"].cast<std::string>(), d["topic"].cast<std::string>(), d["event"].cast<std::string>(),
-            payload_text(d["payload"])};
+            payload_text(d["payload"]), tags};
   }
   auto t = item.cast<py::sequence>();
-  if (t.size() != 4) throw py::value_error("an event is (brand, topic, event, payload)");
-  return {t[0].cast<std::string>(), t[1].cast<std::string>(), t[2].cast<std::string>(), payload_text(t[3])};
+  if (t.size() != 4 && t.size() != 5) throw py::value_error("an event is (brand, topic, event, payload[, tags])");
+  std::optional<std::vector<std::string>> tags;
+  if (t.size() == 5 && !t[4].is_none()) tags = t[4].cast<std::vector<std::string>>();
+  return {t[0].cast<std::string>(), t[1].cast<std::string>(), t[2].cast<std::string>(), payload_text(t[3]), tags};
+}
+
+py::dict histogram_dict(const Histogram& h) {
+  auto snap = h.snapshot();
+  py::list buckets;
+  for (std::size_t i = 0; i < snap.cumulative.size(); ++i) {
+    double bound = i < Histogram::kBounds.size() ? Histogram::kBounds[i] : INFINITY;
+    buckets.append(py::make_tuple(bound, snap.cumulative[i]));
+  }
+  py::dict d;
+  d["buckets"] = buckets;
+  d["sum"] = snap.sum;
+  d["count"] = snap.count;
+  return d;
+}
+
+py::dict metrics_dict(const Metrics& m) {
+  py::dict d;
+  d["events_published"] = m.events_published.load();
+  d["deliveries_created"] = m.deliveries_created.load();
+  d["attempts"] = m.attempts.load();
+  d["deliveries_delivered"] = m.deliveries_delivered.load();
+  d["deliveries_failed"] = m.deliveries_failed.load();
+  d["retries_scheduled"] = m.retries_scheduled.load();
+  d["webhooks_disabled"] = m.webhooks_disabled.load();
+  d["deliveries_pruned"] = m.deliveries_pruned.load();
+  d["attempt_seconds"] = histogram_dict(m.attempt_seconds);
+  d["publish_to_delivered_seconds"] = histogram_dict(m.publish_to_delivered_seconds);
+  return d;
+}
+
+WebhookPatch webhook_patch(const py::kwargs& changes) {
+  WebhookPatch patch;
+  for (auto [key, value] : changes) {
+    std::string name = key.cast<std::string>();
+    if (name == "url") {
+      patch.url = value.cast<std::string>();
+    } else if (name == "topic") {
+      patch.topic = value.cast<std::string>();
+    } else if (name == "tags") {
+      patch.set_tags = true;
+      if (!value.is_none()) patch.tags = value.cast<std::vector<std::string>>();
+    } else if (name == "enabled") {
+      patch.enabled = value.cast<bool>();
+    } else {
+      throw py::type_error("update_webhook() has no field '" + name + "'");
+    }
+  }
+  return patch;
 }
 }  // namespace
 
@@ -190,12 +274,13 @@ void bind_hub(py::module_& m) {
       .def("authorize_admin", &Hub::authorize_admin, py::arg("secret"), release_gil())
       .def(
           "publish",
-          [](Hub& hub, std::string brand, std::string topic, std::string event, const py::object& payload) {
+          [](Hub& hub, std::string brand, std::string topic, std::string event, const py::object& payload,
+             std::optional<std::vector<std::string>> tags) {
             std::string text = payload_text(payload);
             py::gil_scoped_release release;
-            return hub.publish(brand, topic, event, text);
+            return hub.publish(brand, topic, event, text, tags);
           },
-          py::arg("brand"), py::arg("topic"), py::arg("event"), py::arg("payload"),
+          py::arg("brand"), py::arg("topic"), py::arg("event"), py::arg("payload"), py::arg("tags") = std::nullopt,
           "Publish an event; payload is a dict (or JSON text of an object).")
       .def(
           "publish_many",
@@ -216,6 +301,25 @@ void bind_hub(py::module_& m) {
           },
           py::arg("brand"), py::arg("webhook_id"), py::arg("status") = std::nullopt, py::arg("start") = 0,
           py::arg("limit") = 100, release_gil())
+      .def(
+          "update_webhook",
+          [](Hub& hub, std::string brand, std::string webhook_id, const py::kwargs& changes) {
+            WebhookPatch patch = webhook_patch(changes);
+            py::gil_scoped_release release;
+            return hub.update_webhook(brand, webhook_id, patch);
+          },
+          py::arg("brand"), py::arg("webhook_id"),
+          "Change url=, topic=, tags= or enabled= (True re-enables and clears the failure state).")
+      .def("rotate_key", &Hub::rotate_key, py::arg("brand"), py::arg("webhook_id"),
+           py::arg("grace_seconds") = 24 * 3600, release_gil())
+      .def("get_delivery", &Hub::get_delivery, py::arg("brand"), py::arg("delivery_id"), release_gil())
+      .def("redeliver", &Hub::redeliver, py::arg("brand"), py::arg("delivery_id"), release_gil())
+      .def("recover", &Hub::recover, py::arg("brand"), py::arg("webhook_id"), py::arg("since"),
+           py::arg("limit") = 100000, release_gil())
+      .def("prune", &Hub::prune, release_gil())
+      .def("stats", &Hub::stats, release_gil())
+      .def("metrics", [](const Hub& hub) { return metrics_dict(hub.metrics()); },
+           "The core's counters and histograms since this Hub started.")
       .def("stop_delivery", &Hub::stop_delivery, release_gil(),
            "Stop the dispatcher: in-flight attempts finish or return to the queue.")
       .def("close", &Hub::stop_delivery, release_gil(), "Same as stop_delivery(); the Hub stays usable.")

@@ -40,21 +40,23 @@ struct Finished {
   bool sent = true;  // false: refused before sending (counts for no in-flight slot)
 };
 
-// Per webhook: what is in flight, what waits, and its keyed HMAC.
+// Per webhook: what is in flight, what waits, and its keyed HMACs (newest key first, then
+// the keys still valid after a rotation).
 struct WebhookLane {
   int in_flight = 0;
   std::deque<DueDelivery> waiting;
-  std::string key_hex;
-  std::unique_ptr<Hmac> hmac;
+  std::vector<std::string> keys_hex;
+  std::vector<std::unique_ptr<Hmac>> hmacs;
   std::optional<Url> url;
   std::string url_text;
 };
 }  // namespace
 
 struct Dispatcher::Impl {
-  Impl(Store& s, const Config& c)
-      : store(s), config(c), retry(c.retry_schedule, c.retry_jitter), client(client_options(c)),
-        rng(std::random_device{}()) {
+  Impl(Store& s, const Config& c, Metrics& m)
+      : store(s), config(c), metrics(m), retry(c.retry_schedule, c.retry_jitter),
+        client(client_options(c)), rng(std::random_device{}()),
+        next_prune(now_micros() + c.prune_interval_s * 1'000'000) {
     store.release_leases();
     thread = std::thread([this] { loop(); });
   }
@@ -94,9 +96,21 @@ struct Dispatcher::Impl {
       }
       record(done);
       if (stop_now) break;
-      wake_at = claim_and_send(published);
+      prune_when_due();
+      wake_at = std::min(claim_and_send(published), next_prune);
     }
     drain();
+  }
+
+  void prune_when_due() {
+    std::int64_t now = now_micros();
+    if (now < next_prune) return;
+    next_prune = now + config.prune_interval_s * 1'000'000;
+    try {
+      metrics.deliveries_pruned += static_cast<std::uint64_t>(store.prune(now - config.retention_s * 1'000'000));
+    } catch (const std::exception&) {
+      // A busy database: the next round prunes.
+    }
   }
 
   // Leases due deliveries and starts what the limits allow; returns when to look again.
@@ -163,9 +177,12 @@ struct Dispatcher::Impl {
     std::int64_t started_at = now_micros();
     HttpRequest request;
     try {
-      if (lane.key_hex != d.key || !lane.hmac) {
-        lane.hmac = std::make_unique<Hmac>(from_hex(d.key));
-        lane.key_hex = d.key;
+      std::vector<std::string> keys{d.key};
+      keys.insert(keys.end(), d.previous_keys.begin(), d.previous_keys.end());
+      if (lane.keys_hex != keys) {  // first use, or a rotation
+        lane.hmacs.clear();
+        for (const auto& key : keys) lane.hmacs.push_back(std::make_unique<Hmac>(from_hex(key)));
+        lane.keys_hex = std::move(keys);
       }
       if (lane.url_text != d.url || !lane.url) {
         lane.url = parse_url(d.url);
@@ -180,11 +197,13 @@ struct Dispatcher::Impl {
       return;
     }
     std::int64_t timestamp = started_at / 1'000'000;
+    std::vector<Hmac*> signers;
+    for (auto& hmac : lane.hmacs) signers.push_back(hmac.get());
     request.headers = {
-        {config.signature_header, sign_simple(*lane.hmac, *d.body)},
+        {config.signature_header, sign_simple(*signers.front(), *d.body)},
         {"webhook-id", d.id},
         {"webhook-timestamp", std::to_string(timestamp)},
-        {"webhook-signature", sign_standard({lane.hmac.get()}, d.id, timestamp, *d.body)},
+        {"webhook-signature", sign_standard(signers, d.id, timestamp, *d.body)},
     };
     request.body = d.body;
     ++lane.in_flight;
@@ -216,9 +235,11 @@ struct Dispatcher::Impl {
       }
       --leased;
       records.push_back(decide(f, now));
+      count(records.back(), f, now);
     }
     try {
-      store.record_attempts(records, now, now - config.disable_after_s * 1'000'000);
+      metrics.webhooks_disabled += static_cast<std::uint64_t>(
+          store.record_attempts(records, now, now - config.disable_after_s * 1'000'000));
     } catch (const std::exception&) {
       // Not recorded: the leases stay until the next start, which retries these deliveries.
       // At-least-once holds; the attempt log misses these rows.
@@ -228,6 +249,20 @@ struct Dispatcher::Impl {
       it = idle && lanes.size() > 10'000 ? lanes.erase(it) : std::next(it);
     }
     start_waiting();
+  }
+
+  void count(const AttemptRecord& r, const Finished& f, std::int64_t now) {
+    ++metrics.attempts;
+    metrics.attempt_seconds.observe(static_cast<double>(r.attempt.duration_us) / 1e6);
+    if (r.new_state == "delivered") {
+      ++metrics.deliveries_delivered;
+      metrics.publish_to_delivered_seconds.observe(
+          static_cast<double>(now - f.delivery.event_created_at) / 1e6);
+    } else if (r.new_state == "failed") {
+      ++metrics.deliveries_failed;
+    } else {
+      ++metrics.retries_scheduled;
+    }
   }
 
   AttemptRecord decide(Finished& f, std::int64_t now) {
@@ -292,9 +327,11 @@ struct Dispatcher::Impl {
 
   Store& store;
   Config config;
+  Metrics& metrics;
   RetryPolicy retry;
   HttpClient client;
   std::mt19937_64 rng;
+  std::int64_t next_prune;
   std::thread thread;
 
   std::mutex mutex;
@@ -313,8 +350,8 @@ struct Dispatcher::Impl {
   int in_flight = 0;
 };
 
-Dispatcher::Dispatcher(Store& store, const Config& config)
-    : impl_(std::make_unique<Impl>(store, config)) {}
+Dispatcher::Dispatcher(Store& store, const Config& config, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(store, config, metrics)) {}
 
 Dispatcher::~Dispatcher() { stop(); }
 

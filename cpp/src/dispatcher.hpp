@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "brandhooks/config.hpp"
+#include "brandhooks/metrics.hpp"
 
 namespace brandhooks {
 
@@ -12,8 +13,9 @@ class Store;
 
 class Dispatcher {
  public:
-  // Starts the threads. Deliveries leased by an earlier run become due again.
-  Dispatcher(Store& store, const Config& config);
+  // Starts the threads. Deliveries leased by an earlier run become due again. Also prunes
+  // finished deliveries older than config.retention_s every config.prune_interval_s.
+  Dispatcher(Store& store, const Config& config, Metrics& metrics);
   ~Dispatcher();  // stop()
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;

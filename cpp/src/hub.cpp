@@ -35,6 +35,8 @@ void check_config(const Config& c) {
   check_positive(c.max_in_flight, "max_in_flight");
   check_positive(c.delivery_threads, "delivery_threads");
   if (c.disable_after_s <= 0) throw ValidationError("disable_after_s must be positive");
+  if (c.retention_s <= 0) throw ValidationError("retention_s must be positive");
+  if (c.prune_interval_s <= 0) throw ValidationError("prune_interval_s must be positive");
   if (c.signature_header.empty() ||
       c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
     throw ValidationError("signature_header must be a header name");
@@ -76,15 +78,17 @@ void check_event_name(const std::string& event) {
 Hub::Hub(Config config) : config_(std::move(config)) {
   check_config(config_);
   retry_ = std::make_unique<RetryPolicy>(config_.retry_schedule, config_.retry_jitter);
+  metrics_ = std::make_unique<Metrics>();
   store_ = open_sqlite_store(config_);
-  if (config_.deliver) dispatcher_ = std::make_unique<Dispatcher>(*store_, config_);
+  if (config_.deliver) dispatcher_ = std::make_unique<Dispatcher>(*store_, config_, *metrics_);
 }
 
 Hub::~Hub() = default;
 
 PublishResult Hub::publish(const std::string& brand, const std::string& topic,
-                           const std::string& event, const std::string& payload_json) {
-  return publish_many({EventInput{brand, topic, event, payload_json}}).front();
+                           const std::string& event, const std::string& payload_json,
+                           const std::optional<std::vector<std::string>>& tags) {
+  return publish_many({EventInput{brand, topic, event, payload_json, tags}}).front();
 }
 
 std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& events) {
@@ -96,6 +100,7 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
     e.brand = normalize_uuid(input.brand, "brand id");
     check_topic(e.topic);
     check_event_name(e.event);
+    check_tags(e.tags);
     EventRecord r;
     r.id = uuid_v4();
     r.brand = e.brand;
@@ -104,11 +109,75 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
     r.created_at = now;
     r.first_attempt_at = now + retry_->first_delay();
     r.body = event_body(e, r.id, now);
+    if (e.tags) r.tags_json = nlohmann::json(*e.tags).dump();
     records.push_back(std::move(r));
   }
   auto results = store_->insert_events(records);
-  if (dispatcher_) dispatcher_->notify();
+  metrics_->events_published += results.size();
+  for (const auto& result : results) metrics_->deliveries_created += static_cast<std::uint64_t>(result.deliveries);
+  wake_dispatcher();
   return results;
+}
+
+Webhook Hub::update_webhook(const std::string& brand, const std::string& webhook_id,
+                            const WebhookPatch& patch) {
+  if (patch.url) parse_url(*patch.url);
+  if (patch.topic) check_topic(*patch.topic);
+  if (patch.set_tags) check_tags(patch.tags);
+  auto updated = store_->update_webhook(normalize_uuid(brand, "brand id"),
+                                        normalize_uuid(webhook_id, "webhook id"), patch, now_micros());
+  if (!updated) throw NotFoundError("webhook not found");
+  return *updated;
+}
+
+Webhook Hub::rotate_key(const std::string& brand, const std::string& webhook_id,
+                        std::int64_t grace_seconds) {
+  if (grace_seconds < 0 || grace_seconds > 30 * 24 * 3600) {
+    throw ValidationError("grace_seconds must be between 0 and 2592000 (30 days)");
+  }
+  std::int64_t now = now_micros();
+  auto updated = store_->rotate_key(normalize_uuid(brand, "brand id"),
+                                    normalize_uuid(webhook_id, "webhook id"), generate_key(),
+                                    now + grace_seconds * 1'000'000, now);
+  if (!updated) throw NotFoundError("webhook not found");
+  return *updated;
+}
+
+Delivery Hub::get_delivery(const std::string& brand, const std::string& delivery_id) {
+  auto found = store_->get_delivery(normalize_uuid(brand, "brand id"),
+                                    normalize_uuid(delivery_id, "delivery id"));
+  if (!found) throw NotFoundError("delivery not found");
+  return *found;
+}
+
+Delivery Hub::redeliver(const std::string& brand, const std::string& delivery_id) {
+  auto queued = store_->redeliver(normalize_uuid(brand, "brand id"),
+                                  normalize_uuid(delivery_id, "delivery id"), now_micros());
+  if (!queued) throw NotFoundError("delivery not found");
+  wake_dispatcher();
+  return *queued;
+}
+
+RecoverResult Hub::recover(const std::string& brand, const std::string& webhook_id, double since_s,
+                           std::int64_t limit) {
+  if (!(since_s >= 0) || since_s > 1e11) throw ValidationError("since must be Unix seconds");
+  if (limit <= 0) throw ValidationError("limit must be positive");
+  auto result = store_->recover(normalize_uuid(brand, "brand id"), normalize_uuid(webhook_id, "webhook id"),
+                                static_cast<std::int64_t>(since_s * 1e6), limit, now_micros());
+  if (result.queued > 0) wake_dispatcher();
+  return result;
+}
+
+std::int64_t Hub::prune() {
+  std::int64_t removed = store_->prune(now_micros() - config_.retention_s * 1'000'000);
+  metrics_->deliveries_pruned += static_cast<std::uint64_t>(removed);
+  return removed;
+}
+
+Stats Hub::stats() { return store_->stats(now_micros()); }
+
+void Hub::wake_dispatcher() {
+  if (dispatcher_) dispatcher_->notify();
 }
 
 Page<Delivery> Hub::list_deliveries(const DeliveryQuery& query) {

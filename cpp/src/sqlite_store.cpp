@@ -91,9 +91,24 @@ const char* const kMigrations[] = {
       PRIMARY KEY (delivery_seq, number)
     ) WITHOUT ROWID;
     )sql",
+    // 3: event tags, previous keys valid during a rotation, an index for retention.
+    R"sql(
+    ALTER TABLE events ADD COLUMN tags TEXT;
+    CREATE TABLE webhook_keys (
+      webhook_seq INTEGER NOT NULL REFERENCES webhooks(seq),
+      key         TEXT NOT NULL,
+      expires_at  INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_keys_by_webhook ON webhook_keys(webhook_seq, expires_at);
+    CREATE INDEX deliveries_by_state ON deliveries(state, updated_at);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+constexpr const char* kDeliveryColumns =
+    "d.seq, d.id, e.id, w.id, w.brand, d.state, d.attempts, d.created_at, d.updated_at, d.next_at, "
+    "e.topic, e.event";
 
 constexpr const char* kWebhookColumns =
     "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, "
@@ -229,13 +244,7 @@ class SqliteStore final : public Store {
       q.bind(3, brand);
       q.bind(4, id);
       if (q.exec() == 0) return std::nullopt;
-      // Deliveries waiting for this webhook will never be attempted.
-      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
-                               "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?) "
-                               "AND state = 'pending' AND leased = 0");
-      cancel.bind(1, now);
-      cancel.bind(2, id);
-      cancel.exec();
+      cancel_waiting(id, now);
       SQLite::Statement& r = prepare(std::string("SELECT ") + kWebhookColumns +
                                    " FROM webhooks WHERE id = ?");
       r.bind(1, id);
@@ -288,11 +297,14 @@ class SqliteStore final : public Store {
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement& matching = prepare("SELECT seq FROM webhooks WHERE topic = ? AND deleted_at IS NULL "
-                                 "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?)) "
-                                 "ORDER BY seq");
-      SQLite::Statement& add_event = prepare("INSERT INTO events (id, brand, topic, event, body, created_at) "
-                                  "VALUES (?, ?, ?, ?, ?, ?)");
+      // A webhook with tags matches only events sharing one of them; without tags, all.
+      SQLite::Statement& matching = prepare(
+          "SELECT seq FROM webhooks w WHERE topic = ? AND deleted_at IS NULL "
+          "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?)) "
+          "AND (w.tags IS NULL OR w.tags = '[]' OR EXISTS (SELECT 1 FROM json_each(w.tags) t "
+          "     WHERE t.value IN (SELECT value FROM json_each(?)))) ORDER BY seq");
+      SQLite::Statement& add_event = prepare("INSERT INTO events (id, brand, topic, event, body, created_at, tags) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?)");
       SQLite::Statement& add_delivery = prepare("INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
                                      "next_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
@@ -303,6 +315,7 @@ class SqliteStore final : public Store {
         if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
         matching.bind(1, e.topic);
         matching.bind(2, it->second);
+        matching.bind(3, e.tags_json.value_or("[]"));
         std::vector<std::int64_t> webhooks;
         while (matching.executeStep()) webhooks.push_back(matching.getColumn(0).getInt64());
         matching.reset();
@@ -313,6 +326,11 @@ class SqliteStore final : public Store {
         add_event.bind(4, e.event);
         add_event.bind(5, e.body.data(), static_cast<int>(e.body.size()));
         add_event.bind(6, e.created_at);
+        if (e.tags_json) {
+          add_event.bind(7, *e.tags_json);
+        } else {
+          add_event.bind(7);
+        }
         add_event.exec();
         add_event.reset();
         std::int64_t event_seq = db_.getLastInsertRowid();
@@ -342,16 +360,20 @@ class SqliteStore final : public Store {
                                      const std::vector<std::int64_t>& skip_webhooks) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement& q = prepare("SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, w.seq, w.url, w.key, "
-                          "       w.deleted_at IS NOT NULL OR w.disabled_at IS NOT NULL "
-                          "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+      SQLite::Statement& q = prepare(
+          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, w.seq, w.url, w.key, "
+          "       w.deleted_at IS NOT NULL OR w.disabled_at IS NOT NULL, e.created_at, "
+          "       (SELECT json_group_array(k.key) FROM webhook_keys k "
+          "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?4) "
+          "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
                           "JOIN webhooks w ON w.seq = d.webhook_seq "
-                          "WHERE d.state = 'pending' AND d.leased = 0 AND d.next_at <= ? "
-                          "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?)) "
-                          "ORDER BY d.next_at, d.seq LIMIT ?");
+                          "WHERE d.state = 'pending' AND d.leased = 0 AND d.next_at <= ?1 "
+                          "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?2)) "
+                          "ORDER BY d.next_at, d.seq LIMIT ?3");
       q.bind(1, now);
       q.bind(2, nlohmann::json(skip_webhooks).dump());
       q.bind(3, static_cast<std::int64_t>(limit));
+      q.bind(4, now);
       std::vector<DueDelivery> due;
       std::vector<std::int64_t> dead;
       std::int64_t last_event = -1;
@@ -374,6 +396,8 @@ class SqliteStore final : public Store {
         d.webhook_seq = q.getColumn(5).getInt64();
         d.url = q.getColumn(6).getString();
         d.key = q.getColumn(7).getString();
+        d.event_created_at = q.getColumn(9).getInt64();
+        d.previous_keys = nlohmann::json::parse(q.getColumn(10).getString()).get<std::vector<std::string>>();
         due.push_back(std::move(d));
       }
       SQLite::Statement& lease = prepare("UPDATE deliveries SET leased = 1 WHERE seq = ?");
@@ -404,9 +428,10 @@ class SqliteStore final : public Store {
     });
   }
 
-  void record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
-                       std::int64_t disable_before) override {
-    guarded([&] {
+  std::int64_t record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+                               std::int64_t disable_before) override {
+    return guarded([&] {
+      std::int64_t disabled = 0;
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       SQLite::Statement& attempt = prepare("INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, "
                                 "duration_us, status, error, detail, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -455,16 +480,17 @@ class SqliteStore final : public Store {
           failing.insert(r.webhook_seq);
         }
         if (!r.disable_reason.empty()) {
-          disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0);
+          disabled += disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0);
           failing.erase(r.webhook_seq);
         }
       }
       for (std::int64_t webhook : failing) {
-        disable_webhook(disable, cancel, webhook,
-                        "failing without a successful delivery for too long", now, false,
-                        disable_before);
+        disabled += disable_webhook(disable, cancel, webhook,
+                                    "failing without a successful delivery for too long", now, false,
+                                    disable_before);
       }
       tx.commit();
+      return disabled;
     });
   }
 
@@ -474,7 +500,7 @@ class SqliteStore final : public Store {
       auto webhook = find_webhook_locked(query.brand, query.webhook_id, true);
       if (!webhook) throw NotFoundError("webhook not found");
       std::string where = " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
-                          "WHERE d.webhook_seq = (SELECT seq FROM webhooks WHERE id = ?)";
+                          "JOIN webhooks w ON w.seq = d.webhook_seq WHERE w.id = ?";
       if (query.state) where += " AND d.state = ?";
       auto bind_filters = [&](SQLite::Statement& q) {
         q.bind(1, query.webhook_id);
@@ -485,43 +511,207 @@ class SqliteStore final : public Store {
       count.executeStep();
       page.total = count.getColumn(0).getInt64();
 
-      SQLite::Statement& q = prepare("SELECT d.seq, d.id, e.id, d.state, d.attempts, d.created_at, d.updated_at, "
-                          "d.next_at, e.topic, e.event" + where + " ORDER BY d.seq DESC LIMIT ? OFFSET ?");
+      SQLite::Statement& q = prepare(std::string("SELECT ") + kDeliveryColumns + where +
+                                     " ORDER BY d.seq DESC LIMIT ? OFFSET ?");
       bind_filters(q);
       int next = query.state ? 3 : 2;
       q.bind(next, query.limit);
       q.bind(next + 1, query.start);
-      SQLite::Statement& attempts = prepare("SELECT number, started_at, duration_us, status, error, detail, response "
-                                 "FROM attempts WHERE delivery_seq = ? ORDER BY number");
-      while (q.executeStep()) {
-        Delivery d;
-        d.id = q.getColumn(1).getString();
-        d.event_id = q.getColumn(2).getString();
-        d.webhook_id = webhook->id;
-        d.brand = webhook->brand;
-        d.state = q.getColumn(3).getString();
-        d.attempt_count = q.getColumn(4).getInt();
-        d.created_at = q.getColumn(5).getInt64();
-        d.updated_at = q.getColumn(6).getInt64();
-        if (d.state == "pending") d.next_attempt_at = optional_int(q.getColumn(7));
-        d.topic = q.getColumn(8).getString();
-        d.event = q.getColumn(9).getString();
-        attempts.bind(1, q.getColumn(0).getInt64());
-        while (attempts.executeStep()) {
-          Attempt a;
-          a.number = attempts.getColumn(0).getInt();
-          a.started_at = attempts.getColumn(1).getInt64();
-          a.duration_us = attempts.getColumn(2).getInt64();
-          if (!attempts.getColumn(3).isNull()) a.status = attempts.getColumn(3).getInt();
-          if (!attempts.getColumn(4).isNull()) a.error = attempts.getColumn(4).getString();
-          if (!attempts.getColumn(5).isNull()) a.detail = attempts.getColumn(5).getString();
-          a.response = bytes(attempts.getColumn(6));
-          d.attempts.push_back(std::move(a));
-        }
-        attempts.reset();
-        page.items.push_back(std::move(d));
-      }
+      while (q.executeStep()) page.items.push_back(read_delivery(q));
       return page;
+    });
+  }
+
+  std::optional<Delivery> get_delivery(const std::string& brand, const std::string& id) override {
+    return guarded([&] { return find_delivery_locked(brand, id); });
+  }
+
+  std::optional<Delivery> redeliver(const std::string& brand, const std::string& id,
+                                    std::int64_t now) override {
+    return guarded([&]() -> std::optional<Delivery> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      auto found = find_delivery_locked(brand, id);
+      if (!found) return std::nullopt;
+      SQLite::Statement& leased = prepare("SELECT leased FROM deliveries WHERE id = ?");
+      leased.bind(1, id);
+      leased.executeStep();
+      if (leased.getColumn(0).getInt() != 0) {
+        throw ConflictError("this delivery is being attempted right now");
+      }
+      SQLite::Statement& q = prepare(
+          "UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE id = ?");
+      q.bind(1, now);
+      q.bind(2, now);
+      q.bind(3, id);
+      q.exec();
+      auto updated = find_delivery_locked(brand, id);
+      tx.commit();
+      return updated;
+    });
+  }
+
+  RecoverResult recover(const std::string& brand, const std::string& webhook_id, std::int64_t since,
+                        std::int64_t limit, std::int64_t now) override {
+    return guarded([&] {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      auto webhook = find_webhook_locked(brand, webhook_id, true);
+      if (!webhook) throw NotFoundError("webhook not found");
+      SQLite::Statement& q = prepare(
+          "SELECT d.seq, d.id FROM deliveries d JOIN webhooks w ON w.seq = d.webhook_seq "
+          "WHERE w.id = ? AND d.state = 'failed' AND d.created_at >= ? ORDER BY d.seq LIMIT ?");
+      q.bind(1, webhook_id);
+      q.bind(2, since);
+      q.bind(3, limit);
+      RecoverResult result;
+      std::vector<std::int64_t> seqs;
+      while (q.executeStep()) {
+        seqs.push_back(q.getColumn(0).getInt64());
+        result.delivery_ids.push_back(q.getColumn(1).getString());
+      }
+      SQLite::Statement& requeue = prepare(
+          "UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE seq = ?");
+      for (std::int64_t seq : seqs) {
+        requeue.bind(1, now);
+        requeue.bind(2, now);
+        requeue.bind(3, seq);
+        requeue.exec();
+        requeue.reset();
+      }
+      tx.commit();
+      result.queued = static_cast<std::int64_t>(seqs.size());
+      return result;
+    });
+  }
+
+  std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
+                                        const WebhookPatch& patch, std::int64_t now) override {
+    return guarded([&]() -> std::optional<Webhook> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      auto current = find_webhook_locked(brand, id, false);
+      if (!current) return std::nullopt;
+      std::string sets = "updated_at = ?";
+      if (patch.url) sets += ", url = ?";
+      if (patch.topic) sets += ", topic = ?";
+      if (patch.set_tags) sets += ", tags = ?";
+      if (patch.enabled) {
+        sets += *patch.enabled ? ", disabled_at = NULL, disabled_reason = NULL, failing_since = NULL"
+                               : ", disabled_at = coalesce(disabled_at, ?), "
+                                 "disabled_reason = coalesce(disabled_reason, 'disabled by an operator')";
+      }
+      SQLite::Statement& q = prepare("UPDATE webhooks SET " + sets + " WHERE id = ?");
+      int i = 1;
+      q.bind(i++, now);
+      if (patch.url) q.bind(i++, *patch.url);
+      if (patch.topic) q.bind(i++, *patch.topic);
+      if (patch.set_tags) {
+        if (patch.tags) {
+          q.bind(i++, nlohmann::json(*patch.tags).dump());
+        } else {
+          q.bind(i++);
+        }
+      }
+      if (patch.enabled && !*patch.enabled) q.bind(i++, now);
+      q.bind(i, id);
+      q.exec();
+      if (patch.enabled && !*patch.enabled) cancel_waiting(id, now);
+      auto updated = find_webhook_locked(brand, id, false);
+      tx.commit();
+      return updated;
+    });
+  }
+
+  std::optional<Webhook> rotate_key(const std::string& brand, const std::string& id,
+                                    const std::string& new_key, std::int64_t old_valid_until,
+                                    std::int64_t now) override {
+    return guarded([&]() -> std::optional<Webhook> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      auto current = find_webhook_locked(brand, id, false);
+      if (!current) return std::nullopt;
+      if (old_valid_until > now) {
+        SQLite::Statement& keep = prepare(
+            "INSERT INTO webhook_keys (webhook_seq, key, expires_at) "
+            "SELECT seq, key, ? FROM webhooks WHERE id = ?");
+        keep.bind(1, old_valid_until);
+        keep.bind(2, id);
+        keep.exec();
+      }
+      SQLite::Statement& forget = prepare(
+          "DELETE FROM webhook_keys WHERE expires_at <= ? AND webhook_seq = (SELECT seq FROM webhooks WHERE id = ?)");
+      forget.bind(1, now);
+      forget.bind(2, id);
+      forget.exec();
+      SQLite::Statement& q = prepare("UPDATE webhooks SET key = ?, updated_at = ? WHERE id = ?");
+      q.bind(1, new_key);
+      q.bind(2, now);
+      q.bind(3, id);
+      q.exec();
+      auto updated = find_webhook_locked(brand, id, false);
+      tx.commit();
+      return updated;
+    });
+  }
+
+  std::int64_t prune(std::int64_t before) override {
+    std::int64_t removed = 0;
+    while (true) {  // in chunks, so the queue never waits long behind one transaction
+      std::int64_t chunk = guarded([&] {
+        SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement& pick = prepare(
+            "SELECT seq FROM deliveries WHERE state IN ('delivered', 'failed', 'cancelled') "
+            "AND updated_at < ? LIMIT 2000");
+        pick.bind(1, before);
+        std::vector<std::int64_t> seqs;
+        while (pick.executeStep()) seqs.push_back(pick.getColumn(0).getInt64());
+        SQLite::Statement& attempts = prepare("DELETE FROM attempts WHERE delivery_seq = ?");
+        SQLite::Statement& delivery = prepare("DELETE FROM deliveries WHERE seq = ?");
+        for (std::int64_t seq : seqs) {
+          attempts.bind(1, seq);
+          attempts.exec();
+          attempts.reset();
+          delivery.bind(1, seq);
+          delivery.exec();
+          delivery.reset();
+        }
+        SQLite::Statement& events = prepare(
+            "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)");
+        events.bind(1, before);
+        events.exec();
+        tx.commit();
+        return static_cast<std::int64_t>(seqs.size());
+      });
+      removed += chunk;
+      if (chunk < 2000) return removed;
+    }
+  }
+
+  Stats stats(std::int64_t now) override {
+    return guarded([&] {
+      Stats st;
+      SQLite::Statement& hooks = prepare(
+          "SELECT count(*), count(disabled_at) FROM webhooks WHERE deleted_at IS NULL");
+      hooks.executeStep();
+      st.webhooks = hooks.getColumn(0).getInt64();
+      st.disabled_webhooks = hooks.getColumn(1).getInt64();
+      SQLite::Statement& events = prepare("SELECT count(*) FROM events");
+      events.executeStep();
+      st.events = events.getColumn(0).getInt64();
+      SQLite::Statement& states = prepare("SELECT state, count(*) FROM deliveries GROUP BY state");
+      while (states.executeStep()) {
+        std::string state = states.getColumn(0).getString();
+        std::int64_t n = states.getColumn(1).getInt64();
+        if (state == "pending") st.pending = n;
+        else if (state == "delivered") st.delivered = n;
+        else if (state == "failed") st.failed = n;
+        else if (state == "cancelled") st.cancelled = n;
+      }
+      SQLite::Statement& due = prepare(
+          "SELECT count(*), min(next_at) FROM deliveries WHERE state = 'pending' AND next_at <= ?");
+      due.bind(1, now);
+      due.executeStep();
+      st.due_now = due.getColumn(0).getInt64();
+      st.oldest_due_at = optional_int(due.getColumn(1));
+      return st;
     });
   }
 
@@ -661,7 +851,7 @@ class SqliteStore final : public Store {
 
   // Disables a webhook (when `force`, or when it has failed since before `failing_before`) and
   // cancels its waiting deliveries.
-  void disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
+  bool disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
                        const std::string& reason, std::int64_t now, bool force,
                        std::int64_t failing_before) {
     disable.bind(1, now);
@@ -672,11 +862,66 @@ class SqliteStore final : public Store {
     disable.bind(6, failing_before);
     bool disabled = disable.exec() == 1;
     disable.reset();
-    if (!disabled) return;
+    if (!disabled) return false;
     cancel.bind(1, now);
     cancel.bind(2, webhook);
     cancel.exec();
     cancel.reset();
+    return true;
+  }
+
+  Delivery read_delivery(SQLite::Statement& q) {
+    Delivery d;
+    d.id = q.getColumn(1).getString();
+    d.event_id = q.getColumn(2).getString();
+    d.webhook_id = q.getColumn(3).getString();
+    d.brand = q.getColumn(4).getString();
+    d.state = q.getColumn(5).getString();
+    d.attempt_count = q.getColumn(6).getInt();
+    d.created_at = q.getColumn(7).getInt64();
+    d.updated_at = q.getColumn(8).getInt64();
+    if (d.state == "pending") d.next_attempt_at = optional_int(q.getColumn(9));
+    d.topic = q.getColumn(10).getString();
+    d.event = q.getColumn(11).getString();
+    SQLite::Statement& attempts = prepare(
+        "SELECT number, started_at, duration_us, status, error, detail, response "
+        "FROM attempts WHERE delivery_seq = ? ORDER BY number");
+    attempts.bind(1, q.getColumn(0).getInt64());
+    while (attempts.executeStep()) {
+      Attempt a;
+      a.number = attempts.getColumn(0).getInt();
+      a.started_at = attempts.getColumn(1).getInt64();
+      a.duration_us = attempts.getColumn(2).getInt64();
+      if (!attempts.getColumn(3).isNull()) a.status = attempts.getColumn(3).getInt();
+      if (!attempts.getColumn(4).isNull()) a.error = attempts.getColumn(4).getString();
+      if (!attempts.getColumn(5).isNull()) a.detail = attempts.getColumn(5).getString();
+      a.response = bytes(attempts.getColumn(6));
+      d.attempts.push_back(std::move(a));
+    }
+    attempts.reset();
+    return d;
+  }
+
+  std::optional<Delivery> find_delivery_locked(const std::string& brand, const std::string& id) {
+    SQLite::Statement& q = prepare(std::string("SELECT ") + kDeliveryColumns +
+                                   " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                                   "JOIN webhooks w ON w.seq = d.webhook_seq WHERE d.id = ? AND w.brand = ?");
+    q.bind(1, id);
+    q.bind(2, brand);
+    if (!q.executeStep()) return std::nullopt;
+    Delivery d = read_delivery(q);
+    q.reset();
+    return d;
+  }
+
+  // The webhook's deliveries that wait for an attempt will never get one.
+  void cancel_waiting(const std::string& webhook_id, std::int64_t now) {
+    SQLite::Statement& cancel = prepare(
+        "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+        "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?) AND state = 'pending' AND leased = 0");
+    cancel.bind(1, now);
+    cancel.bind(2, webhook_id);
+    cancel.exec();
   }
 
   std::optional<Webhook> find_webhook_locked(const std::string& brand, const std::string& id,

@@ -26,6 +26,7 @@ struct EventRecord {
   std::string body;
   std::int64_t created_at = 0;
   std::int64_t first_attempt_at = 0;
+  std::optional<std::string> tags_json;  // JSON array, or none
 };
 
 // A delivery handed to the dispatcher (leased until its attempt is recorded).
@@ -35,8 +36,10 @@ struct DueDelivery {
   int attempts_made = 0;
   std::int64_t webhook_seq = 0;
   std::string url;
-  std::string key;  // hex
+  std::string key;                         // hex, the newest
+  std::vector<std::string> previous_keys;  // hex, still valid during a rotation
   std::shared_ptr<const std::string> body;
+  std::int64_t event_created_at = 0;
 };
 
 // The outcome of one attempt as the dispatcher decided it.
@@ -83,9 +86,30 @@ class Store {
   virtual std::optional<std::int64_t> next_due_at() = 0;
   // Writes attempts and delivery states in one transaction (group commit), keeps each
   // webhook's failure streak, and disables webhooks failing since before `disable_before`.
-  virtual void record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
-                               std::int64_t disable_before) = 0;
+  // Returns how many webhooks it disabled.
+  virtual std::int64_t record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+                                       std::int64_t disable_before) = 0;
   virtual Page<Delivery> list_deliveries(const DeliveryQuery& query) = 0;
+  // A delivery of one of the brand's webhooks.
+  virtual std::optional<Delivery> get_delivery(const std::string& brand, const std::string& id) = 0;
+  // Makes the delivery pending and due now, whatever its state; ConflictError while leased.
+  virtual std::optional<Delivery> redeliver(const std::string& brand, const std::string& id,
+                                            std::int64_t now) = 0;
+  // Queues again up to `limit` failed deliveries of the webhook created at or after `since`.
+  virtual RecoverResult recover(const std::string& brand, const std::string& webhook_id,
+                                std::int64_t since, std::int64_t limit, std::int64_t now) = 0;
+  // Removes finished deliveries (and their attempts, and events left without deliveries)
+  // last updated before `before`. Returns how many deliveries went.
+  virtual std::int64_t prune(std::int64_t before) = 0;
+  virtual Stats stats(std::int64_t now) = 0;
+
+  // --- webhook changes ------------------------------------------------------------------------
+  virtual std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
+                                                const WebhookPatch& patch, std::int64_t now) = 0;
+  // Replaces the key; the old one stays valid (signs too) until `old_valid_until`.
+  virtual std::optional<Webhook> rotate_key(const std::string& brand, const std::string& id,
+                                            const std::string& new_key, std::int64_t old_valid_until,
+                                            std::int64_t now) = 0;
   // Any webhook of the brand, deleted ones included (their deliveries stay visible).
   virtual std::optional<Webhook> find_webhook(const std::string& brand, const std::string& id) = 0;
 

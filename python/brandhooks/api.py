@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
 from . import __version__
 from ._core import (
     BrandhooksError,
@@ -32,6 +34,7 @@ from ._core import (
     UnauthorizedError,
     ValidationError,
 )
+from .metrics import exposition
 
 log = logging.getLogger("brandhooks.api")
 
@@ -147,6 +150,90 @@ class EventCreate(BaseModel):
     topic: Topic
     event: str = Field(description="what happened, e.g. Created")
     payload: Dict[str, Any]
+    tags: Optional[List[str]] = Field(None, description="webhooks with tags get only events sharing one")
+
+
+class WebhookState(BaseModel):
+    id: str
+    enabled: bool
+    disabled_at: Optional[float]
+    disabled_reason: Optional[str]
+
+
+class WebhookStateEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: WebhookState
+
+
+class WebhookPatch(BaseModel):
+    url: Optional[str] = Field(None, max_length=2048)
+    topic: Optional[Topic] = None
+    tags: Optional[List[str]] = Field(None, description="null removes the tags")
+    enabled: Optional[bool] = Field(None, description="true re-enables and clears the failure state")
+
+
+class RotateRequest(BaseModel):
+    grace_seconds: int = Field(86400, description="how long the old key keeps signing (0-2592000)")
+
+
+class RecoverRequest(BaseModel):
+    since: float = Field(description="Unix seconds: failed deliveries created since then are queued again")
+
+
+class Recovered(BaseModel):
+    queued: int
+    deliveries: List[str]
+
+
+class RecoveredEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: Recovered
+
+
+class DeliveryEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: DeliveryOut
+
+
+class TokenCreate(BaseModel):
+    brand: Optional[str] = Field(None, description="scope to this brand and its descendants; none: admin")
+    label: str = ""
+
+
+class TokenOut(BaseModel):
+    id: str
+    brand: Optional[str]
+    label: str
+    created_at: float
+    token: Optional[str] = Field(None, description="the secret, only in the answer that created it")
+
+
+class TokenEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: TokenOut
+
+
+class TokenListEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: List[TokenOut]
+    info: ListInfo
+
+
+class StatsOut(BaseModel):
+    webhooks: int
+    disabled_webhooks: int
+    events: int
+    pending: int
+    delivered: int
+    failed: int
+    cancelled: int
+    due_now: int
+    oldest_due_at: Optional[float]
+
+
+class StatsEnvelope(BaseModel):
+    code: Literal["OK"]
+    data: StatsOut
 
 
 class WebhookCreate(BaseModel):
@@ -294,6 +381,27 @@ def tags_field(body: Dict[str, Any]) -> Optional[List[str]]:
     return tags
 
 
+def number_field(body: Dict[str, Any], name: str, default: Optional[float] = None) -> float:
+    value = body.get(name, default)
+    if value is None:
+        raise ValidationError(f"{name} is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{name} must be a number")
+    return value
+
+
+def webhook_state(webhook: Any) -> Dict[str, Any]:
+    return {"id": webhook.id, "enabled": webhook.disabled_at is None, "disabled_at": webhook.disabled_at,
+            "disabled_reason": webhook.disabled_reason or None}
+
+
+def token_dict(info: Any, secret: Optional[str] = None) -> Dict[str, Any]:
+    out = {"id": info.id, "brand": info.brand, "label": info.label, "created_at": info.created_at}
+    if secret is not None:
+        out["token"] = secret
+    return out
+
+
 def count_param(value: Optional[str], name: str) -> Optional[int]:
     if value is None:
         return None
@@ -384,8 +492,128 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         payload = fields.get("payload")
         if not isinstance(payload, dict):
             raise ValidationError("payload must be a JSON object")
-        result = hub.publish(brand, string_field(fields, "topic"), string_field(fields, "event"), payload)
+        result = hub.publish(brand, string_field(fields, "topic"), string_field(fields, "event"), payload,
+                             tags_field(fields))
         return ok({"id": result.event_id, "deliveries": result.deliveries}, status=202)
+
+    @app.patch(
+        "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], openapi_extra=_json_body(WebhookPatch),
+        responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404, 413)},
+    )
+    def update_webhook(brand: str, webhook_id: str, request: Request,
+                       body: bytes = Depends(request_body)) -> JSONResponse:
+        """Change url, topic, tags or enabled; only the fields given change."""
+        hub.authorize(bearer_token(request), brand)
+        fields = json_object(body)
+        changes: Dict[str, Any] = {}
+        for name in ("url", "topic"):
+            if name in fields:
+                changes[name] = string_field(fields, name)
+        if "tags" in fields:
+            changes["tags"] = tags_field(fields)
+        if "enabled" in fields:
+            if not isinstance(fields["enabled"], bool):
+                raise ValidationError("enabled must be true or false")
+            changes["enabled"] = fields["enabled"]
+        if not changes:
+            raise ValidationError("give at least one of url, topic, tags, enabled")
+        return ok(hub.update_webhook(brand, webhook_id, **changes).to_dict())
+
+    @app.get(
+        "/brands/{brand}/webhooks/{webhook_id}/state", tags=["webhooks"],
+        responses={200: {"model": WebhookStateEnvelope}, **_errors(400, 401, 403, 404)},
+    )
+    def get_webhook_state(brand: str, webhook_id: str, request: Request) -> JSONResponse:
+        """Whether delivery is enabled, and why not (410 Gone, failing too long, an operator)."""
+        hub.authorize(bearer_token(request), brand)
+        return ok(webhook_state(hub.get_webhook(brand, webhook_id)))
+
+    @app.post(
+        "/brands/{brand}/webhooks/{webhook_id}/rotate", tags=["webhooks"],
+        openapi_extra=_json_body(RotateRequest),
+        responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404, 413)},
+    )
+    def rotate_key(brand: str, webhook_id: str, request: Request,
+                   body: bytes = Depends(request_body)) -> JSONResponse:
+        """A new key; the old one keeps signing (Standard Webhooks) for grace_seconds."""
+        hub.authorize(bearer_token(request), brand)
+        fields = json_object(body) if body.strip() else {}
+        grace = number_field(fields, "grace_seconds", 86400)
+        if grace != int(grace):
+            raise ValidationError("grace_seconds must be a whole number")
+        return ok(hub.rotate_key(brand, webhook_id, int(grace)).to_dict())
+
+    @app.post(
+        "/brands/{brand}/webhooks/{webhook_id}/recover", tags=["deliveries"], status_code=202,
+        openapi_extra=_json_body(RecoverRequest),
+        responses={202: {"model": RecoveredEnvelope}, **_errors(400, 401, 403, 404, 413)},
+    )
+    def recover(brand: str, webhook_id: str, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+        """Queue again every failed delivery of the webhook created since `since`."""
+        hub.authorize(bearer_token(request), brand)
+        fields = json_object(body)
+        since = number_field(fields, "since")
+        limit = int(number_field(fields, "limit", 100000))
+        result = hub.recover(brand, webhook_id, float(since), limit)
+        return ok({"queued": result.queued, "deliveries": result.delivery_ids}, status=202)
+
+    @app.get(
+        "/brands/{brand}/deliveries/{delivery_id}", tags=["deliveries"],
+        responses={200: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404)},
+    )
+    def get_delivery(brand: str, delivery_id: str, request: Request) -> JSONResponse:
+        hub.authorize(bearer_token(request), brand)
+        return ok(hub.get_delivery(brand, delivery_id).to_dict())
+
+    @app.post(
+        "/brands/{brand}/deliveries/{delivery_id}/redeliver", tags=["deliveries"], status_code=202,
+        responses={202: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404, 409)},
+    )
+    def redeliver(brand: str, delivery_id: str, request: Request) -> JSONResponse:
+        """A new attempt now, whatever the delivery's state."""
+        hub.authorize(bearer_token(request), brand)
+        return ok(hub.redeliver(brand, delivery_id).to_dict(), status=202)
+
+    @app.get("/stats", tags=["service"], responses={200: {"model": StatsEnvelope}, **_errors(401, 403)})
+    def stats(request: Request) -> JSONResponse:
+        hub.authorize_admin(bearer_token(request))
+        return ok(hub.stats().to_dict())
+
+    @app.get("/metrics", tags=["service"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+                        **_errors(401, 403)})
+    def metrics(request: Request) -> Response:
+        """Counters and histograms of the core, for Prometheus (admin token)."""
+        hub.authorize_admin(bearer_token(request))
+        return Response(exposition(hub), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/tokens", tags=["tokens"], openapi_extra=_json_body(TokenCreate),
+              responses={200: {"model": TokenEnvelope}, **_errors(400, 401, 403, 413)})
+    def create_token(request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+        """A new API token; its secret is in this answer only."""
+        hub.authorize_admin(bearer_token(request))
+        fields = json_object(body) if body.strip() else {}
+        brand = fields.get("brand")
+        if brand is not None and not isinstance(brand, str):
+            raise ValidationError("brand must be a string or null")
+        label = fields.get("label", "")
+        if not isinstance(label, str):
+            raise ValidationError("label must be a string")
+        issued = hub.create_token(brand, label)
+        return ok(token_dict(issued.info, issued.secret))
+
+    @app.get("/tokens", tags=["tokens"], responses={200: {"model": TokenListEnvelope}, **_errors(401, 403)})
+    def list_tokens(request: Request) -> JSONResponse:
+        hub.authorize_admin(bearer_token(request))
+        tokens = [token_dict(info) for info in hub.list_tokens()]
+        return listed(tokens, len(tokens))
+
+    @app.delete("/tokens/{token_id}", tags=["tokens"], status_code=204, response_class=Response,
+                responses={204: {"description": "revoked"}, **_errors(400, 401, 403, 404)})
+    def revoke_token(token_id: str, request: Request) -> Response:
+        hub.authorize_admin(bearer_token(request))
+        hub.revoke_token(token_id)
+        return Response(status_code=204)
 
     @app.get(
         "/brands/{brand}/webhooks/{webhook_id}/deliveries", tags=["deliveries"],

@@ -157,7 +157,7 @@ def test_openapi_describes_the_real_shapes(server):
         docs = anonymous.get("/docs")
     paths = spec["paths"]
     assert set(paths["/brands/{brand}/webhooks"]) == {"get", "post"}
-    assert set(paths["/brands/{brand}/webhooks/{webhook_id}"]) == {"get", "delete"}
+    assert set(paths["/brands/{brand}/webhooks/{webhook_id}"]) == {"get", "delete", "patch"}
     assert "put" in paths["/brands/{brand}"]
     schemas = spec["components"]["schemas"]
     assert list(schemas["WebhookOut"]["properties"]) == WEBHOOK_FIELDS

@@ -35,6 +35,10 @@ struct Config {
   int delivery_threads = 1;
   // Name of the simple signature header (hex HMAC-SHA256 of the body).
   std::string signature_header = "X-Webhook-Signature";
+  // Finished deliveries (and their attempts) older than this are pruned by the dispatcher.
+  std::int64_t retention_s = 30 * 24 * 3600;
+  // How often the dispatcher prunes.
+  std::int64_t prune_interval_s = 3600;
 
   // --- network safety -------------------------------------------------------------------
   // Deliver to loopback/private/link-local/... addresses too (local use and tests only).

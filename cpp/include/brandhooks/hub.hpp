@@ -8,6 +8,7 @@
 
 #include "brandhooks/config.hpp"
 #include "brandhooks/errors.hpp"
+#include "brandhooks/metrics.hpp"
 #include "brandhooks/model.hpp"
 
 namespace brandhooks {
@@ -39,6 +40,13 @@ class Hub {
   Webhook get_webhook(const std::string& brand, const std::string& webhook_id);
   // Soft delete: sets deleted_at. NotFoundError if not a live webhook of the brand.
   Webhook delete_webhook(const std::string& brand, const std::string& webhook_id);
+  // Changes url, topic, tags or enabled (re-enabling clears the failure state).
+  Webhook update_webhook(const std::string& brand, const std::string& webhook_id,
+                         const WebhookPatch& patch);
+  // A new key. Until `grace_seconds` pass, deliveries also carry a Standard Webhooks
+  // signature made with the old key (and older ones still in their grace period).
+  Webhook rotate_key(const std::string& brand, const std::string& webhook_id,
+                     std::int64_t grace_seconds = 24 * 3600);
 
   // --- events and deliveries ------------------------------------------------------------
   // Commits the event and one pending delivery per matching webhook (the brand's and its
@@ -46,12 +54,26 @@ class Hub {
   // `payload_json` must be a JSON object. The receiver gets
   // {"topic","event","timestamp"(ms),"payload","id","brand"} in that order.
   PublishResult publish(const std::string& brand, const std::string& topic,
-                        const std::string& event, const std::string& payload_json);
+                        const std::string& event, const std::string& payload_json,
+                        const std::optional<std::vector<std::string>>& tags = std::nullopt);
   // Many events in one transaction (all or nothing).
   std::vector<PublishResult> publish_many(const std::vector<EventInput>& events);
   // A webhook's deliveries, newest first, each with its attempts. NotFoundError when the
   // brand has no such webhook (deleted ones still show their deliveries).
   Page<Delivery> list_deliveries(const DeliveryQuery& query);
+  // One delivery of one of the brand's webhooks, with its attempts.
+  Delivery get_delivery(const std::string& brand, const std::string& delivery_id);
+  // A new attempt now, whatever the delivery's state (ConflictError while one is under way).
+  Delivery redeliver(const std::string& brand, const std::string& delivery_id);
+  // Queues again every failed delivery of the webhook created at or after `since_s` (Unix
+  // seconds), at most `limit` per call (call again until `queued` is 0).
+  RecoverResult recover(const std::string& brand, const std::string& webhook_id, double since_s,
+                        std::int64_t limit = 100000);
+  // Removes finished deliveries older than config.retention_s now (the dispatcher also does
+  // it every config.prune_interval_s). Returns how many went.
+  std::int64_t prune();
+  Stats stats();
+  const Metrics& metrics() const { return *metrics_; }
   // Stops the dispatcher, if running: in-flight attempts finish or return to the queue.
   void stop_delivery();
 
@@ -77,8 +99,11 @@ class Hub {
   Principal authorize_admin(const std::string& secret);
 
  private:
+  void wake_dispatcher();
+
   Config config_;
   std::unique_ptr<RetryPolicy> retry_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Dispatcher> dispatcher_;  // declared last: stopped before the store closes
 };

@@ -33,6 +33,18 @@ struct EventInput {
   std::string topic;
   std::string event;  // what happened, e.g. "Created"
   std::string payload_json;
+  // A webhook with tags only receives events whose tags share at least one of them.
+  std::optional<std::vector<std::string>> tags;
+};
+
+// A partial update of a webhook: only the fields that are set change.
+struct WebhookPatch {
+  std::optional<std::string> url;
+  std::optional<std::string> topic;
+  bool set_tags = false;  // tags below replace the webhook's (nullopt: no tags)
+  std::optional<std::vector<std::string>> tags;
+  // false disables by hand; true re-enables and clears the failure state.
+  std::optional<bool> enabled;
 };
 
 struct PublishResult {
@@ -69,6 +81,25 @@ struct Delivery {
   std::int64_t updated_at = 0;
   std::optional<std::int64_t> next_attempt_at;  // while pending
   std::vector<Attempt> attempts;                // oldest first
+};
+
+// What a failed-deliveries recovery queued again.
+struct RecoverResult {
+  std::int64_t queued = 0;
+  std::vector<std::string> delivery_ids;
+};
+
+// A snapshot of the store for operators (`brandhooks stats`, /metrics gauges).
+struct Stats {
+  std::int64_t webhooks = 0;           // live
+  std::int64_t disabled_webhooks = 0;  // live but disabled
+  std::int64_t events = 0;
+  std::int64_t pending = 0;
+  std::int64_t delivered = 0;
+  std::int64_t failed = 0;
+  std::int64_t cancelled = 0;
+  std::int64_t due_now = 0;                   // pending and due (the queue depth)
+  std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
 };
 
 struct DeliveryQuery {

@@ -1,0 +1,44 @@
+#pragma once
+// Counters the core keeps for /metrics. Monotonic since the Hub started; lock-free to update.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+namespace brandhooks {
+
+// A fixed-bucket histogram of seconds (Prometheus style: cumulative at read time).
+class Histogram {
+ public:
+  // Upper bounds in seconds; +Inf is implicit.
+  static constexpr std::array<double, 14> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                     0.25,  0.5,    1,     2.5,  5,     10,   30};
+  void observe(double seconds);
+
+  struct Snapshot {
+    std::vector<std::uint64_t> cumulative;  // one per bound, then +Inf
+    double sum = 0;
+    std::uint64_t count = 0;
+  };
+  Snapshot snapshot() const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> sum_micros_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+struct Metrics {
+  std::atomic<std::uint64_t> events_published{0};
+  std::atomic<std::uint64_t> deliveries_created{0};
+  std::atomic<std::uint64_t> attempts{0};
+  std::atomic<std::uint64_t> deliveries_delivered{0};
+  std::atomic<std::uint64_t> deliveries_failed{0};  // gave up (schedule exhausted or 410)
+  std::atomic<std::uint64_t> retries_scheduled{0};
+  std::atomic<std::uint64_t> webhooks_disabled{0};
+  std::atomic<std::uint64_t> deliveries_pruned{0};
+  Histogram attempt_seconds;
+  Histogram publish_to_delivered_seconds;
+};
+
+}  // namespace brandhooks
