@@ -29,6 +29,7 @@ from ._core import (
     WebhookPage,
     standard_webhooks_secret,
 )
+from .client import Client, Records, to_frame
 from .verify import SignatureError, verify
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "Attempt",
     "Brand",
     "BrandhooksError",
+    "Client",
     "Config",
     "ConflictError",
     "Delivery",
@@ -48,6 +50,7 @@ __all__ = [
     "NotFoundError",
     "Principal",
     "PublishResult",
+    "Records",
     "RecoverResult",
     "Stats",
     "SignatureError",
@@ -58,5 +61,6 @@ __all__ = [
     "Webhook",
     "WebhookPage",
     "standard_webhooks_secret",
+    "to_frame",
     "verify",
 ]

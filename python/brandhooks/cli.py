@@ -1,26 +1,42 @@
 """The ``brandhooks`` command.
 
-``brandhooks serve`` runs the REST API on an embedded SQLite file; ``brandhooks token ...``
-manages API tokens in that file. Every Config field is a flag of ``serve`` and an
-environment variable ``BRANDHOOKS_<FIELD>`` (flags win).
+``brandhooks serve`` runs the REST API (and the dispatcher) on an embedded SQLite file. The
+admin commands (webhooks, events, deliveries, token, stats) work the same way against the
+local file (``--db``) or a running server (``--url`` and ``--token``). Every Config field is a
+flag of ``serve`` and an environment variable ``BRANDHOOKS_<FIELD>`` (flags win).
+
+Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 not authorised.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
-from typing import Any, Callable, Optional
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import click
+import httpx
 
-from ._core import BrandhooksError, Config, Hub, NotFoundError, ValidationError
+from ._core import (
+    BrandhooksError,
+    Config,
+    ForbiddenError,
+    Hub,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
 
 ENV_PREFIX = "BRANDHOOKS_"
 
-# Exit codes scripts can rely on.
 EXIT_ERROR = 1       # the operation failed (storage, conflict, ...)
 EXIT_USAGE = 2       # bad input (click's own usage errors use 2 as well)
 EXIT_NOT_FOUND = 3   # the named object does not exist
+EXIT_DENIED = 4      # missing, wrong or insufficient token
 
 
 def _env(name: str) -> str:
@@ -53,27 +69,224 @@ def config_from(options: dict) -> Config:
     return Config(**{name: options.pop(name) for name, _, _ in Config.FIELDS})
 
 
-def open_hub(db: str) -> Hub:
-    try:
-        return Hub(Config(db=db))
-    except BrandhooksError as exc:
-        fail(exc)
-
-
 def fail(exc: BaseException) -> None:
     click.echo(f"error: {exc}", err=True)
     if isinstance(exc, ValidationError):
         sys.exit(EXIT_USAGE)
     if isinstance(exc, NotFoundError):
         sys.exit(EXIT_NOT_FOUND)
+    if isinstance(exc, (UnauthorizedError, ForbiddenError)):
+        sys.exit(EXIT_DENIED)
     sys.exit(EXIT_ERROR)
 
 
-db_option = click.option(
-    "--db", default=Config().db, show_default=True, envvar=_env("db"), show_envvar=True,
-    help="SQLite database file",
-)
+# --- where the admin commands act: the local file or a server ----------------------------------
 
+class Local:
+    """The admin operations on a database file, through the Hub (the same dicts as the API)."""
+
+    def __init__(self, db: str) -> None:
+        self.hub = Hub(Config(db=db))
+
+    def webhooks(self, brand: str, topic: Optional[str]) -> List[Dict[str, Any]]:
+        return [w.to_dict() for w in self.hub.list_webhooks(brand, topic)]
+
+    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]]) -> Dict[str, Any]:
+        return self.hub.create_webhook(brand, topic, url, tags).to_dict()
+
+    def delete_webhook(self, brand: str, webhook_id: str) -> None:
+        self.hub.delete_webhook(brand, webhook_id)
+
+    def rotate_key(self, brand: str, webhook_id: str, grace_seconds: int) -> Dict[str, Any]:
+        return self.hub.rotate_key(brand, webhook_id, grace_seconds).to_dict()
+
+    def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Dict[str, Any]:
+        return self.hub.update_webhook(brand, webhook_id, **changes).to_dict()
+
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
+                tags: Optional[List[str]]) -> Dict[str, Any]:
+        result = self.hub.publish(brand, topic, event, payload, tags)
+        return {"id": result.event_id, "deliveries": result.deliveries}
+
+    def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
+        return [d.to_dict() for d in self.hub.list_deliveries(brand, webhook_id, status, 0, limit)]
+
+    def delivery(self, brand: str, delivery_id: str) -> Dict[str, Any]:
+        return self.hub.get_delivery(brand, delivery_id).to_dict()
+
+    def redeliver(self, brand: str, delivery_id: str) -> Dict[str, Any]:
+        return self.hub.redeliver(brand, delivery_id).to_dict()
+
+    def recover(self, brand: str, webhook_id: str, since: float, limit: int) -> Dict[str, Any]:
+        result = self.hub.recover(brand, webhook_id, since, limit)
+        return {"queued": result.queued, "deliveries": result.delivery_ids}
+
+    def stats(self) -> Dict[str, Any]:
+        return self.hub.stats().to_dict()
+
+    def create_token(self, brand: Optional[str], label: str) -> Dict[str, Any]:
+        issued = self.hub.create_token(brand, label)
+        return {**self._token(issued.info), "token": issued.secret}
+
+    def tokens(self) -> List[Dict[str, Any]]:
+        return [self._token(info) for info in self.hub.list_tokens()]
+
+    def revoke_token(self, token_id: str) -> None:
+        self.hub.revoke_token(token_id)
+
+    @staticmethod
+    def _token(info: Any) -> Dict[str, Any]:
+        return {"id": info.id, "brand": info.brand, "label": info.label, "created_at": info.created_at}
+
+    def close(self) -> None:
+        pass
+
+
+class Remote:
+    """The same operations on a running server, through brandhooks.Client."""
+
+    def __init__(self, url: str, token: str) -> None:
+        from .client import Client
+
+        self.client = Client(url, token)
+
+    def webhooks(self, brand: str, topic: Optional[str]) -> List[Dict[str, Any]]:
+        return [_plain(w) for w in self.client.webhooks(brand, topic)]
+
+    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]]) -> Dict[str, Any]:
+        return _plain(self.client.create_webhook(brand, topic, url, tags))
+
+    def delete_webhook(self, brand: str, webhook_id: str) -> None:
+        self.client.delete_webhook(brand, webhook_id)
+
+    def rotate_key(self, brand: str, webhook_id: str, grace_seconds: int) -> Dict[str, Any]:
+        return _plain(self.client.rotate_key(brand, webhook_id, grace_seconds))
+
+    def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Dict[str, Any]:
+        return _plain(self.client.update_webhook(brand, webhook_id, **changes))
+
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
+                tags: Optional[List[str]]) -> Dict[str, Any]:
+        return self.client.publish(brand, topic, event, payload, tags)
+
+    def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
+        return [_plain(d) for d in self.client.deliveries(brand, webhook_id, status, limit=limit)]
+
+    def delivery(self, brand: str, delivery_id: str) -> Dict[str, Any]:
+        return _plain(self.client.delivery(brand, delivery_id))
+
+    def redeliver(self, brand: str, delivery_id: str) -> Dict[str, Any]:
+        return _plain(self.client.redeliver(brand, delivery_id))
+
+    def recover(self, brand: str, webhook_id: str, since: float, limit: int) -> Dict[str, Any]:
+        return self.client.recover(brand, webhook_id, since, limit)
+
+    def stats(self) -> Dict[str, Any]:
+        return self.client.stats()
+
+    def create_token(self, brand: Optional[str], label: str) -> Dict[str, Any]:
+        return self.client.create_token(brand, label)
+
+    def tokens(self) -> List[Dict[str, Any]]:
+        return self.client.tokens()
+
+    def revoke_token(self, token_id: str) -> None:
+        self.client.revoke_token(token_id)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _plain(record: Any) -> Dict[str, Any]:
+    """A Client record as the API's JSON object (attempts without the added delivery id)."""
+    from dataclasses import asdict
+
+    data = asdict(record)
+    for attempt in data.get("attempts", []):
+        attempt.pop("delivery", None)
+    return data
+
+
+def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--db, or --url with --token: where an admin command acts."""
+    func = click.option("--token", envvar=_env("token"), show_envvar=True, help="API token, with --url")(func)
+    func = click.option("--url", "server", envvar=_env("url"), show_envvar=True,
+                        help="a running server, e.g. http://127.0.0.1:8080 (instead of --db)")(func)
+    func = click.option("--db", default=Config().db, show_default=True, envvar=_env("db"), show_envvar=True,
+                        help="SQLite database file")(func)
+    func = click.option("--json", "as_json", is_flag=True, help="JSON output (one object per line)")(func)
+    return func
+
+
+def open_target(db: str, server: Optional[str], token: Optional[str]) -> Any:
+    if server:
+        if not token:
+            raise click.UsageError("--url needs --token (or BRANDHOOKS_TOKEN)")
+        return Remote(server, token)
+    return Local(db)
+
+
+def run(options: Dict[str, Any], action: Callable[[Any], Any]) -> Any:
+    """Opens the target named by the common options, runs `action` on it, maps errors to exit codes."""
+    try:
+        target = open_target(options["db"], options["server"], options["token"])
+        try:
+            return action(target)
+        finally:
+            target.close()
+    except BrandhooksError as exc:
+        fail(exc)
+    except (OSError, httpx.TransportError) as exc:  # the server cannot be reached
+        click.echo(f"error: cannot reach the server: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def show(records: Iterable[Dict[str, Any]], as_json: bool, columns: List[str]) -> None:
+    records = list(records)
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record))
+        return
+    if not records:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in records)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for record in records:
+        click.echo("  ".join(_cell(record.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def parse_since(text: str) -> float:
+    """Unix seconds, an ISO date/time, or a duration ago such as 2h or 3d."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return moment.timestamp()
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units:
+        try:
+            return time.time() - float(text[:-1]) * units[text[-1]]
+        except ValueError:
+            pass
+    raise click.BadParameter(f"{text!r}: use Unix seconds, an ISO date, or a duration ago like 2h")
+
+
+# --- commands ---------------------------------------------------------------------------------
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="brandhooks")
@@ -92,7 +305,7 @@ def main() -> None:
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @config_options(deliver=True)
 def serve(host: str, port: int, admin_token: Optional[str], log_level: str, **options: Any) -> None:
-    """Run the REST API on the embedded SQLite database."""
+    """Run the REST API (and the dispatcher) on the embedded SQLite database."""
     import uvicorn
 
     from .api import create_app
@@ -118,50 +331,284 @@ def serve(host: str, port: int, admin_token: Optional[str], log_level: str, **op
         hub.close()  # in-flight attempts finish or go back to the queue
 
 
+WEBHOOK_COLUMNS = ["id", "topic", "url", "tags", "created_at"]
+DELIVERY_COLUMNS = ["id", "event", "state", "attempt_count", "created_at", "next_attempt_at"]
+
+
+@main.group()
+def webhooks() -> None:
+    """List, create, delete, rotate, enable and disable webhooks."""
+
+
+@webhooks.command("list")
+@click.argument("brand")
+@click.option("--topic", help="only this topic")
+@target_options
+def webhooks_list(brand: str, topic: Optional[str], as_json: bool, **target: Any) -> None:
+    """The brand's live webhooks."""
+    show(run(target, lambda t: t.webhooks(brand, topic)), as_json, WEBHOOK_COLUMNS)
+
+
+@webhooks.command("create")
+@click.argument("brand")
+@click.argument("topic")
+@click.argument("url")
+@click.option("--tag", "tags", multiple=True, help="only events with one of these tags (repeatable)")
+@target_options
+def webhooks_create(brand: str, topic: str, url: str, tags: tuple, as_json: bool, **target: Any) -> None:
+    """Register URL for TOPIC events of BRAND; prints the webhook with its key."""
+    created = run(target, lambda t: t.create_webhook(brand, topic, url, list(tags) or None))
+    show([created], as_json, WEBHOOK_COLUMNS + ["key"])
+
+
+@webhooks.command("delete")
+@click.argument("brand")
+@click.argument("webhook_id")
+@target_options
+def webhooks_delete(brand: str, webhook_id: str, as_json: bool, **target: Any) -> None:
+    """Delete a webhook (soft delete; its waiting deliveries are cancelled)."""
+    run(target, lambda t: t.delete_webhook(brand, webhook_id))
+    click.echo(f"deleted {webhook_id}", err=True)
+
+
+@webhooks.command("rotate")
+@click.argument("brand")
+@click.argument("webhook_id")
+@click.option("--grace-seconds", default=86400, show_default=True, type=int,
+              help="how long the old key keeps signing")
+@target_options
+def webhooks_rotate(brand: str, webhook_id: str, grace_seconds: int, as_json: bool, **target: Any) -> None:
+    """Give the webhook a new key; prints it."""
+    rotated = run(target, lambda t: t.rotate_key(brand, webhook_id, grace_seconds))
+    show([rotated], as_json, ["id", "key"])
+
+
+@webhooks.command("enable")
+@click.argument("brand")
+@click.argument("webhook_id")
+@target_options
+def webhooks_enable(brand: str, webhook_id: str, as_json: bool, **target: Any) -> None:
+    """Re-enable delivery (clears the failure state)."""
+    show([run(target, lambda t: t.update_webhook(brand, webhook_id, enabled=True))], as_json, WEBHOOK_COLUMNS)
+
+
+@webhooks.command("disable")
+@click.argument("brand")
+@click.argument("webhook_id")
+@target_options
+def webhooks_disable(brand: str, webhook_id: str, as_json: bool, **target: Any) -> None:
+    """Stop delivering to the webhook (waiting deliveries are cancelled)."""
+    show([run(target, lambda t: t.update_webhook(brand, webhook_id, enabled=False))], as_json, WEBHOOK_COLUMNS)
+
+
+@main.group()
+def events() -> None:
+    """Publish events."""
+
+
+@events.command("publish")
+@click.argument("brand")
+@click.argument("topic")
+@click.argument("event")
+@click.option("--payload", default="{}", show_default=True, help="a JSON object, or @FILE")
+@click.option("--tag", "tags", multiple=True, help="event tag (repeatable)")
+@target_options
+def events_publish(brand: str, topic: str, event: str, payload: str, tags: tuple, as_json: bool,
+                   **target: Any) -> None:
+    """Publish EVENT (e.g. Created) of TOPIC for BRAND; prints the event id and deliveries."""
+    text = open(payload[1:], encoding="utf-8").read() if payload.startswith("@") else payload
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    if not isinstance(body, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--payload")
+    published = run(target, lambda t: t.publish(brand, topic, event, body, list(tags) or None))
+    show([published], as_json, ["id", "deliveries"])
+
+
+@main.group()
+def deliveries() -> None:
+    """Look at deliveries and send them again."""
+
+
+@deliveries.command("list")
+@click.argument("brand")
+@click.argument("webhook_id")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed", "cancelled"]))
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(0, 1000))
+@target_options
+def deliveries_list(brand: str, webhook_id: str, status: Optional[str], limit: int, as_json: bool,
+                    **target: Any) -> None:
+    """The webhook's deliveries, newest first."""
+    show(run(target, lambda t: t.deliveries(brand, webhook_id, status, limit)), as_json, DELIVERY_COLUMNS)
+
+
+@deliveries.command("show")
+@click.argument("brand")
+@click.argument("delivery_id")
+@target_options
+def deliveries_show(brand: str, delivery_id: str, as_json: bool, **target: Any) -> None:
+    """One delivery and each of its attempts."""
+    delivery = run(target, lambda t: t.delivery(brand, delivery_id))
+    if as_json:
+        click.echo(json.dumps(delivery))
+        return
+    show([delivery], False, DELIVERY_COLUMNS)
+    click.echo()
+    show(delivery["attempts"], False, ["number", "started_at", "duration_ms", "status", "error", "detail"])
+
+
+@deliveries.command("redeliver")
+@click.argument("brand")
+@click.argument("delivery_id")
+@target_options
+def deliveries_redeliver(brand: str, delivery_id: str, as_json: bool, **target: Any) -> None:
+    """A new attempt now, whatever the delivery's state."""
+    show([run(target, lambda t: t.redeliver(brand, delivery_id))], as_json, DELIVERY_COLUMNS)
+
+
+@deliveries.command("recover")
+@click.argument("brand")
+@click.argument("webhook_id")
+@click.option("--since", required=True, help="Unix seconds, an ISO date, or a duration ago (2h, 3d)")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100000),
+              help="deliveries queued per request")
+@target_options
+def deliveries_recover(brand: str, webhook_id: str, since: str, batch: int, as_json: bool, **target: Any) -> None:
+    """Queue again every failed delivery of the webhook created since --since."""
+    start = parse_since(since)
+
+    def recover_all(t: Any) -> List[str]:
+        queued: List[str] = []
+        while True:
+            result = t.recover(brand, webhook_id, start, batch)
+            queued += result["deliveries"]
+            if not as_json:
+                click.echo(f"\rqueued {len(queued)}", err=True, nl=False)
+            if result["queued"] < batch:
+                break
+        if not as_json:
+            click.echo("", err=True)
+        return queued
+
+    ids = run(target, recover_all)
+    if as_json:
+        click.echo(json.dumps({"queued": len(ids), "deliveries": ids}))
+    else:
+        click.echo(f"{len(ids)} deliveries queued again")
+
+
 @main.group()
 def token() -> None:
     """Manage API tokens (admin, or scoped to one brand and its descendants)."""
 
 
 @token.command("create")
-@db_option
 @click.option("--brand", default=None, help="scope the token to this brand (default: admin)")
 @click.option("--label", default="", help="a note to recognise the token by")
-def token_create(db: str, brand: Optional[str], label: str) -> None:
+@target_options
+def token_create(brand: Optional[str], label: str, as_json: bool, **target: Any) -> None:
     """Create a token and print it (the last line of stdout; it is not shown again)."""
-    hub = open_hub(db)
-    try:
-        issued = hub.create_token(brand, label)
-    except BrandhooksError as exc:
-        fail(exc)
-    scope = f"brand {issued.info.brand}" if issued.info.brand else "admin"
-    click.echo(f"created {scope} token {issued.info.id}", err=True)
-    click.echo(issued.secret)
+    created = run(target, lambda t: t.create_token(brand, label))
+    if as_json:
+        click.echo(json.dumps(created))
+        return
+    scope = f"brand {created['brand']}" if created["brand"] else "admin"
+    click.echo(f"created {scope} token {created['id']}", err=True)
+    click.echo(created["token"])
 
 
 @token.command("list")
-@db_option
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
-def token_list(db: str, as_json: bool) -> None:
+@target_options
+def token_list(as_json: bool, **target: Any) -> None:
     """List live tokens (never their secrets)."""
-    for info in open_hub(db).list_tokens():
-        row = {"id": info.id, "brand": info.brand, "label": info.label, "created_at": info.created_at}
-        if as_json:
-            click.echo(json.dumps(row))
-        else:
-            click.echo(f"{info.id}  {info.brand or 'admin':36}  {info.label}")
+    show(run(target, lambda t: t.tokens()), as_json, ["id", "brand", "label", "created_at"])
 
 
 @token.command("revoke")
-@db_option
 @click.argument("token_id")
-def token_revoke(db: str, token_id: str) -> None:
+@target_options
+def token_revoke(token_id: str, as_json: bool, **target: Any) -> None:
     """Revoke a token by id; it stops working at once."""
-    try:
-        open_hub(db).revoke_token(token_id)
-    except BrandhooksError as exc:
-        fail(exc)
+    run(target, lambda t: t.revoke_token(token_id))
     click.echo(f"revoked {token_id}", err=True)
+
+
+@main.command()
+@target_options
+def stats(as_json: bool, **target: Any) -> None:
+    """Counts of webhooks and deliveries, and the queue."""
+    numbers = run(target, lambda t: t.stats())
+    if as_json:
+        click.echo(json.dumps(numbers))
+        return
+    for name, value in numbers.items():
+        click.echo(f"{name:18} {_cell(value)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--key", "keys", multiple=True, help="webhook key to verify with (repeatable: any may match)")
+@click.option("--signature-header", default="X-Webhook-Signature", show_default=True)
+@click.option("--count", default=0, type=int, help="exit after this many deliveries (0: run until Ctrl-C)")
+def receive(host: str, port: int, keys: tuple, signature_header: str, count: int) -> None:
+    """A local receiver for development: prints each delivery and whether it verifies.
+
+    Answers 204 when a signature verifies with one of the keys (or no key is given), 401
+    otherwise.
+    """
+    from .verify import SignatureError, verify
+
+    received = {"n": 0}
+    enough = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            verdict, ok = "not checked (no --key)", True
+            if keys:
+                ok = False
+                for key in keys:
+                    try:
+                        verdict = f"{verify(body, self.headers, key, signature_header=signature_header)} signature OK"
+                        ok = True
+                        break
+                    except (SignatureError, ValidationError) as exc:
+                        verdict = f"INVALID: {exc}"
+            try:
+                event = json.loads(body)
+                summary = f"{event.get('topic')}/{event.get('event')} event {event.get('id')} brand {event.get('brand')}"
+            except ValueError:
+                summary = f"{len(body)} bytes (not JSON)"
+            click.echo(f"{self.path}  webhook-id {self.headers.get('webhook-id', '-')}  {summary}  {verdict}")
+            click.echo(body.decode("utf-8", "replace"))
+            sys.stdout.flush()
+            self.send_response(204 if ok else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            received["n"] += 1
+            if count and received["n"] >= count:
+                enough.set()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    click.echo(f"listening on http://{host}:{server.server_address[1]}/", err=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        enough.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 if __name__ == "__main__":

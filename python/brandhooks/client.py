@@ -1,0 +1,297 @@
+"""A typed Python client of the brandhooks REST API, for scripts and Jupyter notebooks.
+
+    from brandhooks import Client
+
+    with Client("http://127.0.0.1:8080", token) as api:
+        hooks = api.webhooks(brand)
+        hooks.to_frame()                      # a pandas DataFrame (pip install brandhooks[notebook])
+        failing = api.deliveries(brand, hooks[0].id, status="failed")
+        failing                               # an HTML table in Jupyter
+
+Errors come back as the package's exceptions (ValidationError, NotFoundError, ...), with the
+API's message.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Generic, Iterable, List, Optional, TypeVar
+
+import httpx
+
+from ._core import (
+    BrandhooksError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
+
+T = TypeVar("T")
+
+_ERRORS = {
+    "Validation": ValidationError,
+    "BadRequest": ValidationError,
+    "UnauthorizedAccess": UnauthorizedError,
+    "AccessForbidden": ForbiddenError,
+    "ResourceNotFound": NotFoundError,
+    "Conflict": ConflictError,
+}
+
+
+def _html_table(rows: List[Dict[str, Any]], columns: List[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if row.get(c) is None else str(row.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class _Record:
+    """Common behaviour of the API's records: a flat row for tables and frames."""
+
+    def row(self) -> Dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def _repr_html_(self) -> str:
+        row = self.row()
+        return _html_table([row], list(row))
+
+
+@dataclass(frozen=True)
+class Webhook(_Record):
+    id: str
+    created_at: float
+    updated_at: float
+    deleted_at: Optional[float]
+    brand: str
+    topic: str
+    url: str
+    key: str
+    tags: Optional[List[str]]
+    type: str = "brand_webhook"
+
+    def row(self) -> Dict[str, Any]:
+        row = super().row()
+        row["key"] = self.key[:8] + "…"  # tables are shared and screenshotted: keep secrets out
+        return row
+
+
+@dataclass(frozen=True)
+class Attempt(_Record):
+    number: int
+    started_at: float
+    duration_ms: float
+    status: Optional[int]
+    error: Optional[str]
+    detail: Optional[str]
+    response: str
+    delivery: Optional[str] = None  # the delivery id, when listed across deliveries
+
+
+@dataclass(frozen=True)
+class Delivery(_Record):
+    id: str
+    event: str
+    webhook: str
+    brand: str
+    topic: str
+    event_type: str
+    state: str
+    attempt_count: int
+    created_at: float
+    updated_at: float
+    next_attempt_at: Optional[float]
+    attempts: List[Attempt] = field(default_factory=list)
+    type: str = "brand_webhook_delivery"
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Delivery":
+        attempts = [Attempt(**a, delivery=data["id"]) for a in data.get("attempts", [])]
+        return cls(**{**data, "attempts": attempts})
+
+    def row(self) -> Dict[str, Any]:
+        row = super().row()
+        last = self.attempts[-1] if self.attempts else None
+        del row["attempts"]
+        row["last_status"] = last.status if last else None
+        row["last_error"] = last.error if last else None
+        return row
+
+
+class Records(List[T], Generic[T]):
+    """A list of records (webhooks, deliveries, attempts) that knows the total matching and
+    shows itself as a table: `to_frame()` for pandas, `_repr_html_()` for Jupyter."""
+
+    def __init__(self, items: Iterable[T] = (), total: Optional[int] = None) -> None:
+        super().__init__(items)
+        self.total = len(self) if total is None else total
+
+    def rows(self) -> List[Dict[str, Any]]:
+        return [item.row() if isinstance(item, _Record) else _core_row(item) for item in self]
+
+    def to_frame(self) -> Any:
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ImportError("to_frame() needs pandas: pip install 'brandhooks[notebook]'") from exc
+        frame = pd.DataFrame(self.rows())
+        for column in ("created_at", "updated_at", "deleted_at", "started_at", "next_attempt_at"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+        return frame
+
+    def attempts(self) -> "Records[Attempt]":
+        """Every attempt of these deliveries, one record each."""
+        return Records(a for d in self if isinstance(d, Delivery) for a in d.attempts)
+
+    def _repr_html_(self) -> str:
+        rows = self.rows()
+        columns = list(rows[0]) if rows else []
+        caption = f"<p>{len(self)} of {self.total}</p>"
+        return caption + _html_table(rows, columns)
+
+
+def _core_row(item: Any) -> Dict[str, Any]:
+    """A row for the core's own records (brandhooks.Hub results), through their to_dict()."""
+    data = item.to_dict()
+    if "attempts" in data:
+        return Delivery.from_json(data).row()
+    if data.get("type") == "brand_webhook":
+        return Webhook(**data).row()
+    return data
+
+
+def to_frame(items: Iterable[Any]) -> Any:
+    """A pandas DataFrame of webhooks, deliveries or attempts, from the Client or from a Hub."""
+    return Records(list(items)).to_frame()
+
+
+class Client:
+    """The REST API of one brandhooks server."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, json: Any = None, params: Optional[Dict[str, Any]] = None) -> Any:
+        response = self._http.request(method, path, json=json,
+                                      params={k: v for k, v in (params or {}).items() if v is not None})
+        if response.status_code == 204:
+            return None
+        if response.headers.get("content-type", "").startswith("text/plain"):
+            if response.is_success:
+                return response.text
+        body = response.json() if response.content else {}
+        if response.is_error:
+            error = _ERRORS.get(body.get("code"), BrandhooksError)
+            raise error(body.get("message", f"HTTP {response.status_code}"))
+        return body
+
+    def _data(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._call(method, path, **kwargs)["data"]
+
+    # --- webhooks ------------------------------------------------------------------------------
+    def webhooks(self, brand: str, topic: Optional[str] = None, start: Optional[int] = None,
+                 limit: Optional[int] = None) -> Records[Webhook]:
+        body = self._call("GET", f"/brands/{brand}/webhooks", params={"topic": topic, "start": start, "limit": limit})
+        return Records((Webhook(**w) for w in body["data"]), body["info"]["total"])
+
+    def webhook(self, brand: str, webhook_id: str) -> Webhook:
+        return Webhook(**self._data("GET", f"/brands/{brand}/webhooks/{webhook_id}"))
+
+    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]] = None) -> Webhook:
+        body: Dict[str, Any] = {"topic": topic, "url": url}
+        if tags is not None:
+            body["tags"] = tags
+        return Webhook(**self._data("POST", f"/brands/{brand}/webhooks", json=body))
+
+    def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Webhook:
+        """Change url=, topic=, tags= or enabled=."""
+        return Webhook(**self._data("PATCH", f"/brands/{brand}/webhooks/{webhook_id}", json=changes))
+
+    def enable(self, brand: str, webhook_id: str) -> Webhook:
+        return self.update_webhook(brand, webhook_id, enabled=True)
+
+    def disable(self, brand: str, webhook_id: str) -> Webhook:
+        return self.update_webhook(brand, webhook_id, enabled=False)
+
+    def webhook_state(self, brand: str, webhook_id: str) -> Dict[str, Any]:
+        """{"id", "enabled", "disabled_at", "disabled_reason"}."""
+        return self._data("GET", f"/brands/{brand}/webhooks/{webhook_id}/state")
+
+    def delete_webhook(self, brand: str, webhook_id: str) -> None:
+        self._call("DELETE", f"/brands/{brand}/webhooks/{webhook_id}")
+
+    def rotate_key(self, brand: str, webhook_id: str, grace_seconds: int = 86400) -> Webhook:
+        return Webhook(**self._data("POST", f"/brands/{brand}/webhooks/{webhook_id}/rotate",
+                                    json={"grace_seconds": grace_seconds}))
+
+    def set_brand_parent(self, brand: str, parent: Optional[str]) -> Dict[str, Any]:
+        return self._data("PUT", f"/brands/{brand}", json={"parent": parent})
+
+    # --- events and deliveries -----------------------------------------------------------------
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
+                tags: Optional[List[str]] = None) -> Dict[str, Any]:
+        """{"id": event id, "deliveries": N}; committed when this returns."""
+        body: Dict[str, Any] = {"topic": topic, "event": event, "payload": payload}
+        if tags is not None:
+            body["tags"] = tags
+        return self._data("POST", f"/brands/{brand}/events", json=body)
+
+    def deliveries(self, brand: str, webhook_id: str, status: Optional[str] = None, start: Optional[int] = None,
+                   limit: Optional[int] = None) -> Records[Delivery]:
+        body = self._call("GET", f"/brands/{brand}/webhooks/{webhook_id}/deliveries",
+                          params={"status": status, "start": start, "limit": limit})
+        return Records((Delivery.from_json(d) for d in body["data"]), body["info"]["total"])
+
+    def delivery(self, brand: str, delivery_id: str) -> Delivery:
+        return Delivery.from_json(self._data("GET", f"/brands/{brand}/deliveries/{delivery_id}"))
+
+    def redeliver(self, brand: str, delivery_id: str) -> Delivery:
+        return Delivery.from_json(self._data("POST", f"/brands/{brand}/deliveries/{delivery_id}/redeliver"))
+
+    def recover(self, brand: str, webhook_id: str, since: float, limit: Optional[int] = None) -> Dict[str, Any]:
+        """Queue again the webhook's failed deliveries created since `since` (Unix seconds)."""
+        body: Dict[str, Any] = {"since": since}
+        if limit is not None:
+            body["limit"] = limit
+        return self._data("POST", f"/brands/{brand}/webhooks/{webhook_id}/recover", json=body)
+
+    # --- service -------------------------------------------------------------------------------
+    def stats(self) -> Dict[str, Any]:
+        return self._data("GET", "/stats")
+
+    def metrics(self) -> str:
+        """The Prometheus text of /metrics."""
+        return self._call("GET", "/metrics")
+
+    def health(self) -> Dict[str, Any]:
+        return self._data("GET", "/healthz")
+
+    def create_token(self, brand: Optional[str] = None, label: str = "") -> Dict[str, Any]:
+        """{"id", "brand", "label", "created_at", "token"}; the secret is shown only here."""
+        return self._data("POST", "/tokens", json={"brand": brand, "label": label})
+
+    def tokens(self) -> List[Dict[str, Any]]:
+        return self._data("GET", "/tokens")
+
+    def revoke_token(self, token_id: str) -> None:
+        self._call("DELETE", f"/tokens/{token_id}")
+
+
+__all__ = ["Attempt", "Client", "Delivery", "Records", "Webhook", "to_frame"]
