@@ -20,6 +20,7 @@ from typing import Any, Dict, Generic, Iterable, List, Optional, TypeVar
 
 import httpx
 
+from . import _core
 from ._core import (
     BrandhooksError,
     ConflictError,
@@ -169,6 +170,18 @@ def _core_row(item: Any) -> Dict[str, Any]:
 def to_frame(items: Iterable[Any]) -> Any:
     """A pandas DataFrame of webhooks, deliveries or attempts, from the Client or from a Hub."""
     return Records(list(items)).to_frame()
+
+
+def _tables_for_core_records() -> None:
+    """The Hub's own pages and records show as tables too (Jupyter, pandas)."""
+    for page in (_core.WebhookPage, _core.DeliveryPage):
+        page.to_frame = lambda self: Records(self.items, self.total).to_frame()
+        page._repr_html_ = lambda self: Records(self.items, self.total)._repr_html_()
+    for record in (_core.Webhook, _core.Delivery):
+        record._repr_html_ = lambda self: Records([self])._repr_html_()
+
+
+_tables_for_core_records()
 
 
 class Client:

@@ -84,3 +84,20 @@ def test_blocking_calls_release_the_gil(tmp_path):
     writer.join(timeout=10)
     assert ticks > 100
     assert result["outcome"] == "written"  # the lock went away inside the busy timeout
+
+
+def test_hub_records_show_as_tables_and_frames(tmp_path):
+    hub = Hub(Config(db=str(tmp_path / "t.db")))
+    brand = str(uuid.uuid4())
+    hooks = [hub.create_webhook(brand, "Deals", f"https://t.example/{i}") for i in range(3)]
+    hub.publish(brand, "Deals", "Created", {"x": 1})
+    page = hub.list_webhooks(brand)
+    frame = page.to_frame()
+    assert list(frame["url"]) == [h.url for h in hooks]
+    assert str(frame["created_at"].dtype).startswith("datetime64")
+    assert all(key.endswith("…") for key in frame["key"])  # keys are not printed whole
+    html = page._repr_html_()
+    assert "<table" in html and "https://t.example/2" in html and hooks[0].key not in html
+    deliveries = hub.list_deliveries(brand, hooks[0].id)
+    assert list(brandhooks.to_frame(deliveries)["state"]) == ["pending"]
+    assert "pending" in deliveries._repr_html_() and "<table" in hooks[0]._repr_html_()
