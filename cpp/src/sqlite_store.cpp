@@ -532,6 +532,7 @@ class SqliteStore final : public Store {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       auto found = find_delivery_locked(brand, id);
       if (!found) return std::nullopt;
+      check_deliverable(brand, found->webhook_id);
       SQLite::Statement& leased = prepare("SELECT leased FROM deliveries WHERE id = ?");
       leased.bind(1, id);
       leased.executeStep();
@@ -554,8 +555,7 @@ class SqliteStore final : public Store {
                         std::int64_t limit, std::int64_t now) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      auto webhook = find_webhook_locked(brand, webhook_id, true);
-      if (!webhook) throw NotFoundError("webhook not found");
+      check_deliverable(brand, webhook_id);
       SQLite::Statement& q = prepare(
           "SELECT d.seq, d.id FROM deliveries d JOIN webhooks w ON w.seq = d.webhook_seq "
           "WHERE w.id = ? AND d.state = 'failed' AND d.created_at >= ? ORDER BY d.seq LIMIT ?");
@@ -706,7 +706,7 @@ class SqliteStore final : public Store {
         else if (state == "cancelled") st.cancelled = n;
       }
       SQLite::Statement& due = prepare(
-          "SELECT count(*), min(next_at) FROM deliveries WHERE state = 'pending' AND next_at <= ?");
+          "SELECT count(*), min(next_at) FROM deliveries WHERE state = 'pending' AND leased = 0 AND next_at <= ?");
       due.bind(1, now);
       due.executeStep();
       st.due_now = due.getColumn(0).getInt64();
@@ -912,6 +912,16 @@ class SqliteStore final : public Store {
     Delivery d = read_delivery(q);
     q.reset();
     return d;
+  }
+
+  // Replays need a live, enabled webhook: otherwise the queued deliveries would only be
+  // cancelled again, and recover (which takes failed ones) could not bring them back.
+  void check_deliverable(const std::string& brand, const std::string& webhook_id) {
+    auto webhook = find_webhook_locked(brand, webhook_id, false);
+    if (!webhook) throw NotFoundError("webhook not found");
+    if (webhook->disabled_at) {
+      throw ConflictError("the webhook is disabled (" + webhook->disabled_reason + "); enable it first");
+    }
   }
 
   // The webhook's deliveries that wait for an attempt will never get one.

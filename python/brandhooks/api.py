@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Dict, List, Literal, Optional
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -381,13 +382,24 @@ def tags_field(body: Dict[str, Any]) -> Optional[List[str]]:
     return tags
 
 
-def number_field(body: Dict[str, Any], name: str, default: Optional[float] = None) -> float:
+def number_field(body: Dict[str, Any], name: str, default: Optional[float] = None,
+                 low: float = 0, high: float = 1e11) -> float:
+    """A finite JSON number in [low, high] (JSON's NaN and Infinity are refused)."""
     value = body.get(name, default)
     if value is None:
         raise ValidationError(f"{name} is required")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValidationError(f"{name} must be a number")
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be between {low:g} and {high:g}")
     return value
+
+
+def int_field(body: Dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = number_field(body, name, default, low, high)
+    if value != int(value):
+        raise ValidationError(f"{name} must be a whole number")
+    return int(value)
 
 
 def webhook_state(webhook: Any) -> Dict[str, Any]:
@@ -538,10 +550,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         """A new key; the old one keeps signing (Standard Webhooks) for grace_seconds."""
         hub.authorize(bearer_token(request), brand)
         fields = json_object(body) if body.strip() else {}
-        grace = number_field(fields, "grace_seconds", 86400)
-        if grace != int(grace):
-            raise ValidationError("grace_seconds must be a whole number")
-        return ok(hub.rotate_key(brand, webhook_id, int(grace)).to_dict())
+        grace = int_field(fields, "grace_seconds", 86400, 0, 30 * 86400)
+        return ok(hub.rotate_key(brand, webhook_id, grace).to_dict())
 
     @app.post(
         "/brands/{brand}/webhooks/{webhook_id}/recover", tags=["deliveries"], status_code=202,
@@ -553,7 +563,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         hub.authorize(bearer_token(request), brand)
         fields = json_object(body)
         since = number_field(fields, "since")
-        limit = int(number_field(fields, "limit", 100000))
+        limit = int_field(fields, "limit", 100000, 1, 100000)
         result = hub.recover(brand, webhook_id, float(since), limit)
         return ok({"queued": result.queued, "deliveries": result.delivery_ids}, status=202)
 

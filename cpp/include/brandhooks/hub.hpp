@@ -63,10 +63,12 @@ class Hub {
   Page<Delivery> list_deliveries(const DeliveryQuery& query);
   // One delivery of one of the brand's webhooks, with its attempts.
   Delivery get_delivery(const std::string& brand, const std::string& delivery_id);
-  // A new attempt now, whatever the delivery's state (ConflictError while one is under way).
+  // A new attempt now, whatever the delivery's state. ConflictError while one is under way or
+  // when the webhook is disabled; NotFoundError when it is deleted.
   Delivery redeliver(const std::string& brand, const std::string& delivery_id);
   // Queues again every failed delivery of the webhook created at or after `since_s` (Unix
-  // seconds), at most `limit` per call (call again until `queued` is 0).
+  // seconds), at most `limit` per call (call again until `queued` is 0). ConflictError when
+  // the webhook is disabled (enable it first); NotFoundError when it is deleted.
   RecoverResult recover(const std::string& brand, const std::string& webhook_id, double since_s,
                         std::int64_t limit = 100000);
   // Removes finished deliveries older than config.retention_s now (the dispatcher also does

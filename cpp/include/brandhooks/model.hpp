@@ -98,7 +98,7 @@ struct Stats {
   std::int64_t delivered = 0;
   std::int64_t failed = 0;
   std::int64_t cancelled = 0;
-  std::int64_t due_now = 0;                   // pending and due (the queue depth)
+  std::int64_t due_now = 0;                   // pending, due, not being attempted (the queue)
   std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
 };
 
