@@ -1,0 +1,236 @@
+"""brandhooks benchmarks: one run, one machine, ratios side by side.
+
+    python bench/run.py            # full counts (BENCH_QUICK=1: small counts, same keys)
+
+Prints a table, then one JSON line (the last line) with deliveries_per_s, ceiling_per_s,
+python_per_s, ratio_vs_ceiling, ratio_vs_python, p50_ms, p99_ms, publish_many_per_s,
+rss_mb_1m_pending. Every figure is the median of RUNS runs. A run that loses a delivery or
+gets a signature refused raises: it is a failure, not a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import brandhooks
+
+ROOT = Path(__file__).resolve().parent
+RECEIVER = Path(os.environ.get("BENCH_RECEIVER", ROOT.parent / "build" / "cpp" / "bench" / "bench_receiver"))
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RUNS = 3
+DELIVERIES = 20_000 if QUICK else 200_000        # per durable run
+PYTHON_DELIVERIES = 5_000 if QUICK else 40_000
+LATENCY_RATE, LATENCY_SECONDS = 2000, (3 if QUICK else 10)
+PUBLISH_DELIVERIES = 50_000 if QUICK else 500_000
+PENDING = 100_000 if QUICK else 1_000_000
+WRK_SECONDS = 2 if QUICK else 5
+WEBHOOK_COUNTS = (1, 10, 100)
+HEADLINE_WEBHOOKS = 10
+
+
+class Receiver:
+    """The verifying Beast receiver in a child process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([str(RECEIVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+
+    def call(self, method: str, path: str, body: bytes = b"") -> bytes:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body or None, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+    def stats(self) -> Dict[str, int]:
+        return json.loads(self.call("GET", "/stats"))
+
+    def arrivals(self) -> Dict[str, int]:
+        """event id -> first arrival (unix microseconds), over all paths."""
+        out: Dict[str, int] = {}
+        for line in self.call("GET", "/ids").decode().splitlines():
+            _, event_id, at = line.split()
+            out[event_id] = min(int(at), out.get(event_id, int(at)))
+        return out
+
+    def prepare(self, keys: List[tuple]) -> None:
+        self.call("POST", "/reset")
+        self.call("POST", "/keys", "".join(f"{path} {key}\n" for path, key in keys).encode())
+
+    def wait_for(self, unique: int, timeout: float = 600) -> float:
+        """Polls until `unique` (path, event) pairs arrived; returns the time it saw them."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            stats = self.stats()
+            if stats["invalid"]:
+                raise RuntimeError(f"{stats['invalid']} requests with a wrong signature")
+            if stats["unique"] >= unique:
+                return time.perf_counter()
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"only {stats['unique']} of {unique} deliveries arrived")
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def median(run: Callable[[], float]) -> float:
+    return statistics.median(run() for _ in range(RUNS))
+
+
+def new_db(tmp: Path) -> str:
+    return str(tmp / f"{uuid.uuid4()}.db")
+
+
+def hub_with_webhooks(db: str, receiver: Receiver, count: int, **config) -> tuple:
+    hub = brandhooks.Hub(db, allow_private=True, **config)
+    brand = str(uuid.uuid4())
+    keys = []
+    for i in range(count):
+        hook = hub.create_webhook(brand, "Deals", f"http://127.0.0.1:{receiver.port}/w/{i}")
+        keys.append((f"/w/{i}", hook.key))
+    receiver.prepare(keys)
+    return hub, brand, keys
+
+
+def ceiling(receiver: Receiver, tmp: Path) -> float:
+    """wrk keep-alive POSTs of one signed body to the same receiver."""
+    import hashlib
+    import hmac
+
+    key = os.urandom(32).hex()
+    receiver.prepare([("/w/0", key)])
+    body = json.dumps({"topic": "Deals", "event": "Created", "timestamp": 1, "payload": {"i": 1},
+                       "id": str(uuid.uuid4()), "brand": str(uuid.uuid4())}, separators=(",", ":"))
+    signature = hmac.new(bytes.fromhex(key), body.encode(), hashlib.sha256).hexdigest()
+    script = tmp / "post.lua"
+    script.write_text(f'wrk.method = "POST"\nwrk.body = [[{body}]]\n'
+                      f'wrk.headers["Content-Type"] = "application/json"\n'
+                      f'wrk.headers["X-Webhook-Signature"] = "{signature}"\n')
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", "-s", str(script),
+                          f"http://127.0.0.1:{receiver.port}/w/0"], capture_output=True, text=True, check=True).stdout
+    if receiver.stats()["invalid"]:
+        raise RuntimeError("the receiver refused wrk's signature")
+    return float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+
+
+def durable(receiver: Receiver, tmp: Path, webhooks: int) -> float:
+    """Deliveries/s from the first publish to the last delivery received, store on a file."""
+    events = DELIVERIES // webhooks
+    hub, brand, _ = hub_with_webhooks(new_db(tmp), receiver, webhooks, deliver=True)
+    try:
+        start = time.perf_counter()
+        for first in range(0, events, 1000):
+            hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(first, min(events, first + 1000))])
+        end = receiver.wait_for(events * webhooks)
+    finally:
+        hub.close()
+    return events * webhooks / (end - start)
+
+
+def python_sender(receiver: Receiver, tmp: Path) -> float:
+    keys = [(f"/w/{i}", os.urandom(32).hex()) for i in range(HEADLINE_WEBHOOKS)]
+    receiver.prepare(keys)
+    keyfile = tmp / "keys.txt"
+    keyfile.write_text("".join(f"{p} {k}\n" for p, k in keys))
+    events = PYTHON_DELIVERIES // HEADLINE_WEBHOOKS
+    out = subprocess.run([sys.executable, str(ROOT / "baseline" / "sender.py"), "--port", str(receiver.port),
+                          "--keys", str(keyfile), "--events", str(events)], capture_output=True, text=True, check=True)
+    receiver.wait_for(events * HEADLINE_WEBHOOKS, timeout=10)  # everything it counted really arrived
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["deliveries"] / result["seconds"]
+
+
+def latency(receiver: Receiver, tmp: Path) -> Dict[str, float]:
+    """At a fixed offered load: publish returning -> the receiver reading the request."""
+    hub, brand, _ = hub_with_webhooks(new_db(tmp), receiver, 1, deliver=True)
+    published: Dict[str, int] = {}
+    total = LATENCY_RATE * LATENCY_SECONDS
+    try:
+        start = time.perf_counter()
+        for n in range(total):
+            target = start + n / LATENCY_RATE
+            while time.perf_counter() < target:
+                pass
+            event_id = hub.publish(brand, "Deals", "Created", {"n": n}).event_id
+            published[event_id] = time.time_ns() // 1000
+        receiver.wait_for(total)
+    finally:
+        hub.close()
+    arrivals = receiver.arrivals()
+    delays = sorted((arrivals[e] - at) / 1000 for e, at in published.items())
+    return {"p50_ms": statistics.median(delays), "p99_ms": delays[int(len(delays) * 0.99) - 1], "max_ms": delays[-1]}
+
+
+def publish_rate(tmp: Path, receiver: Receiver) -> float:
+    """Deliveries/s accepted by publish_many into a file-backed store (10 webhooks, no dispatcher)."""
+    hub, brand, _ = hub_with_webhooks(new_db(tmp), receiver, HEADLINE_WEBHOOKS)
+    events = PUBLISH_DELIVERIES // HEADLINE_WEBHOOKS
+    start = time.perf_counter()
+    for first in range(0, events, 1000):
+        hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(first, min(events, first + 1000))])
+    return events * HEADLINE_WEBHOOKS / (time.perf_counter() - start)
+
+
+def pending_rss(tmp: Path) -> float:
+    """Peak RSS (MB) of a delivering service holding PENDING deliveries for a receiver that is down."""
+    out = subprocess.run([sys.executable, str(ROOT / "pending.py"), new_db(tmp), str(PENDING)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if not RECEIVER.exists():
+        sys.exit(f"{RECEIVER} is missing: run `make bench`, which builds it")
+    results: Dict[str, float] = {}
+    table: List[tuple] = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        receiver = Receiver()
+        try:
+            results["ceiling_per_s"] = median(lambda: ceiling(receiver, tmp))
+            table.append(("wrk ceiling (same receiver)", f"{results['ceiling_per_s']:,.0f} req/s"))
+            per_webhooks = {}
+            for count in WEBHOOK_COUNTS:
+                per_webhooks[count] = median(lambda: durable(receiver, tmp, count))
+                table.append((f"brandhooks durable, {count} webhooks", f"{per_webhooks[count]:,.0f} deliveries/s"))
+            results["deliveries_per_s"] = per_webhooks[HEADLINE_WEBHOOKS]
+            results["python_per_s"] = median(lambda: python_sender(receiver, tmp))
+            table.append((f"plain Python sender, {HEADLINE_WEBHOOKS} webhooks", f"{results['python_per_s']:,.0f} deliveries/s"))
+            runs = [latency(receiver, tmp) for _ in range(RUNS)]
+            for key in ("p50_ms", "p99_ms", "max_ms"):
+                results[key] = statistics.median(r[key] for r in runs)
+            table.append((f"latency at {LATENCY_RATE}/s, p50 / p99 / max",
+                          f"{results['p50_ms']:.2f} / {results['p99_ms']:.2f} / {results['max_ms']:.2f} ms"))
+            results["publish_many_per_s"] = median(lambda: publish_rate(tmp, receiver))
+            table.append(("publish_many into a file", f"{results['publish_many_per_s']:,.0f} deliveries/s"))
+        finally:
+            receiver.close()
+        results["rss_mb_1m_pending"] = median(lambda: pending_rss(tmp))
+        table.append((f"peak RSS, {PENDING:,} pending", f"{results['rss_mb_1m_pending']:.0f} MB"))
+
+    results["ratio_vs_ceiling"] = results["deliveries_per_s"] / results["ceiling_per_s"]
+    results["ratio_vs_python"] = results["deliveries_per_s"] / results["python_per_s"]
+    table.append((f"brandhooks / ceiling ({HEADLINE_WEBHOOKS} webhooks)", f"{results['ratio_vs_ceiling']:.2f}"))
+    table.append(("brandhooks / plain Python", f"{results['ratio_vs_python']:.1f}x"))
+
+    width = max(len(name) for name, _ in table)
+    mode = "quick" if QUICK else "full"
+    print(f"brandhooks benchmark ({mode}: {RUNS} runs each, median; {os.cpu_count()} cores)")
+    for name, value in table:
+        print(f"  {name:<{width}}  {value}")
+    results["quick"] = QUICK
+    print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
