@@ -1,6 +1,9 @@
 #include "brandhooks/crypto.hpp"
 
 #include <openssl/evp.h>
+
+#include <chrono>
+#include <cstdint>
 #include <openssl/rand.h>
 
 #include "brandhooks/errors.hpp"
@@ -52,6 +55,19 @@ std::string generate_key() { return to_hex(random_bytes(32)); }
 std::string uuid_v4() {
   std::string b = random_bytes(16);
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  std::string hex = to_hex(b);
+  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
+         hex.substr(16, 4) + '-' + hex.substr(20);
+}
+
+std::string uuid_v7() {
+  std::string b = random_bytes(16);
+  auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+  for (int i = 0; i < 6; ++i) b[static_cast<std::size_t>(i)] = static_cast<char>(ms >> (40 - 8 * i));
+  b[6] = static_cast<char>((b[6] & 0x0f) | 0x70);  // version 7
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
   std::string hex = to_hex(b);
   return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +

@@ -19,6 +19,8 @@ namespace brandhooks {
 
 namespace {
 constexpr std::size_t kClaimBatch = 512;
+constexpr std::size_t kRecordBatch = 256;                 // outcomes that commit at once
+constexpr std::int64_t kRecordInterval = 2'000;           // or the longest an outcome waits (us)
 constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
 constexpr std::int64_t kMaxRetryAfter = 86'400'000'000;   // honour Retry-After up to a day
 constexpr std::size_t kQueuedPerWebhook = kClaimBatch;   // leased but waiting, per webhook
@@ -87,19 +89,44 @@ struct Dispatcher::Impl {
       bool stop_now = false, published = false;
       {
         std::unique_lock lock(mutex);
-        auto until = std::chrono::system_clock::time_point(std::chrono::microseconds(wake_at));
-        wake.wait_until(lock, until, [&] { return stopping || woken || !finished.empty(); });
+        wait_for_work(lock, wake_at);
         done.swap(finished);
         published = woken;
         woken = false;
         stop_now = stopping;
       }
       record(done);
+      commit(stop_now);
       if (stop_now) break;
       prune_when_due();
       wake_at = std::min(claim_and_send(published), next_prune);
     }
     drain();
+  }
+
+  // Sleeps until an outcome, a publish, a stop, `wake_at`, or the commit deadline.
+  void wait_for_work(std::unique_lock<std::mutex>& lock, std::int64_t wake_at) {
+    std::int64_t until = unrecorded.empty() ? wake_at : std::min(wake_at, first_unrecorded + kRecordInterval);
+    wake.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::microseconds(until)),
+                    [&] { return stopping || woken || !finished.empty(); });
+  }
+
+  // Writes the outcomes gathered so far once there are enough, or once the oldest has waited
+  // kRecordInterval: every commit rewrites whole WAL pages, so committing each outcome alone
+  // would cost more than the delivery itself. Until then the deliveries stay leased, so a
+  // crash sends them again (at least once).
+  void commit(bool force) {
+    if (unrecorded.empty()) return;
+    std::int64_t now = now_micros();
+    if (!force && unrecorded.size() < kRecordBatch && now < first_unrecorded + kRecordInterval) return;
+    try {
+      metrics.webhooks_disabled += static_cast<std::uint64_t>(
+          store.record_attempts(unrecorded, now, now - config.disable_after_s * 1'000'000));
+    } catch (const std::exception&) {
+      // Not recorded: the leases stay until the next start, which retries these deliveries.
+      // At-least-once holds; the attempt log misses these rows.
+    }
+    unrecorded.clear();
   }
 
   void prune_when_due() {
@@ -215,18 +242,20 @@ struct Dispatcher::Impl {
 
   // Runs on a client thread: hand the outcome to the store thread.
   void finish(Finished f) {
+    bool first;
     {
       std::lock_guard lock(mutex);
+      first = finished.empty();
       finished.push_back(std::move(f));
     }
-    wake.notify_one();
+    if (first) wake.notify_one();  // later ones are taken in the same swap
   }
 
+  // Frees the lanes' slots at once and queues the outcomes for the next commit.
   void record(std::vector<Finished>& done) {
     if (done.empty()) return;
     std::int64_t now = now_micros();
-    std::vector<AttemptRecord> records;
-    records.reserve(done.size());
+    if (unrecorded.empty()) first_unrecorded = now;
     for (auto& f : done) {
       WebhookLane& lane = lanes[f.delivery.webhook_seq];
       if (f.sent) {
@@ -234,15 +263,8 @@ struct Dispatcher::Impl {
         --in_flight;
       }
       --leased;
-      records.push_back(decide(f, now));
-      count(records.back(), f, now);
-    }
-    try {
-      metrics.webhooks_disabled += static_cast<std::uint64_t>(
-          store.record_attempts(records, now, now - config.disable_after_s * 1'000'000));
-    } catch (const std::exception&) {
-      // Not recorded: the leases stay until the next start, which retries these deliveries.
-      // At-least-once holds; the attempt log misses these rows.
+      unrecorded.push_back(decide(f, now));
+      count(unrecorded.back(), f, now);
     }
     for (auto it = lanes.begin(); it != lanes.end();) {
       bool idle = it->second.in_flight == 0 && it->second.waiting.empty();
@@ -317,6 +339,7 @@ struct Dispatcher::Impl {
       if (done.empty()) break;  // the deadline passed
       record(done);
     }
+    commit(true);
     client.stop();  // abandons whatever is left; its leases are released below
     try {
       store.release_leases();
@@ -344,6 +367,8 @@ struct Dispatcher::Impl {
   std::unordered_map<std::int64_t, WebhookLane> lanes;
   std::size_t leased = 0;   // handed out by the store, not yet recorded
   std::size_t waiting = 0;  // leased and queued in a lane, not yet sent
+  std::vector<AttemptRecord> unrecorded;  // outcomes waiting for the next commit
+  std::int64_t first_unrecorded = 0;
   bool drained = false;     // the last claim left only saturated lanes' deliveries due
   std::size_t drained_saturated = 0;
   std::int64_t drained_until = 0;

@@ -102,7 +102,7 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
     check_event_name(e.event);
     check_tags(e.tags);
     EventRecord r;
-    r.id = uuid_v4();
+    r.id = uuid_v7();
     r.brand = e.brand;
     r.topic = e.topic;
     r.event = e.event;

@@ -336,7 +336,7 @@ class SqliteStore final : public Store {
         std::int64_t event_seq = db_.getLastInsertRowid();
 
         for (std::int64_t webhook : webhooks) {
-          add_delivery.bind(1, uuid_v4());
+          add_delivery.bind(1, uuid_v7());
           add_delivery.bind(2, event_seq);
           add_delivery.bind(3, webhook);
           add_delivery.bind(4, e.first_attempt_at);

@@ -37,3 +37,14 @@ TEST(Crypto, Sha256KnownVector) {
   EXPECT_EQ(to_hex(sha256("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+TEST(Crypto, UuidV7IsTimeOrdered) {
+  std::regex v7("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  std::string previous = uuid_v7();
+  for (int i = 0; i < 200; ++i) {
+    std::string id = uuid_v7();
+    ASSERT_TRUE(std::regex_match(id, v7)) << id;
+    ASSERT_GE(id.substr(0, 13), previous.substr(0, 13));  // the millisecond prefix never goes back
+    previous = id;
+  }
+}
