@@ -13,15 +13,16 @@ CMAKE_GEN   := $(shell command -v ninja >/dev/null && echo "-G Ninja")
 
 # Debian/Ubuntu packages the build needs (the Python ones come from PyPI into .venv).
 APT_PACKAGES := build-essential cmake ninja-build python3-venv libboost-dev libsqlitecpp-dev \
-                libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev
+                libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev openssl wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-deps python-env build cpp-build python-build test cpp-test consumer-test \
-        python-test run clean
+        python-test run bench clean
 
 help:
 	@echo "make run    set up, build, start the service (http://127.0.0.1:8080, ./brandhooks.db)"
 	@echo "make test   set up, build, run every C++ and Python test"
+	@echo "make bench  throughput, latency, publish rate and memory (BENCH_QUICK=1: a short run)"
 
 setup: system-deps python-env
 
@@ -50,13 +51,13 @@ build: cpp-build python-build
 
 cpp-build: system-deps
 	cmake -S . -B $(CPP_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DBRANDHOOKS_BUILD_TESTS=ON -DBRANDHOOKS_WERROR=ON
+	  -DBRANDHOOKS_BUILD_TESTS=ON -DBRANDHOOKS_BUILD_BENCH=ON -DBRANDHOOKS_WERROR=ON
 	cmake --build $(CPP_BUILD) -j $(JOBS)
 
 # The package as users get it: `pip install .` (the build directory is kept for speed).
 python-build: setup
 	$(PY) -m pip install -q --no-build-isolation \
-	  --config-settings=cmake.define.BRANDHOOKS_WERROR=ON ".[test]"
+	  --config-settings=cmake.define.BRANDHOOKS_WERROR=ON ".[test,bench]"
 
 test: cpp-test consumer-test python-test
 
@@ -76,6 +77,10 @@ consumer-test: cpp-build
 python-test: python-build
 	@echo "== pytest"
 	$(PY) -m pytest
+
+# One run, side by side: wrk ceiling, brandhooks, a plain-Python sender (docs/performance.md).
+bench: cpp-build python-build
+	$(PY) bench/run.py
 
 run: python-build
 	$(VENV)/bin/brandhooks serve
