@@ -30,6 +30,8 @@ STATE_FIELDS = ["id", "enabled", "disabled_at", "disabled_reason"]
 STATS_FIELDS = ["webhooks", "disabled_webhooks", "events", "pending", "delivered", "failed", "cancelled",
                 "due_now", "oldest_due_at"]
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# Events and deliveries get time-ordered ids (UUID v7): they are appended by the hundred thousand.
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 WAIT = 20  # seconds: the bound of every wait in this file
 
 
@@ -509,7 +511,7 @@ def test_get_delivery_and_redeliver(delivering):
         event = publish(api, brand, payload={"price": 7})
         first = receiver.wait_for(1)[0]
         delivery_id = first.headers["webhook-id"]
-        assert UUID4.match(delivery_id)
+        assert UUID7.match(delivery_id)
         path = f"/brands/{brand}/deliveries/{delivery_id}"
         wait_until(lambda: api.get(path).json()["data"]["state"] == "delivered", timeout=WAIT)
 
