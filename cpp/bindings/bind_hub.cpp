@@ -89,26 +89,18 @@ void bind_records(py::module_& m) {
       .def_readonly("delivery_ids", &RecoverResult::delivery_ids)
       .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
 
-  py::class_<Stats>(m, "Stats", "Counts of the store's records, and the queue.")
-      .def_readonly("webhooks", &Stats::webhooks)
-      .def_readonly("disabled_webhooks", &Stats::disabled_webhooks)
-      .def_readonly("events", &Stats::events)
-      .def_readonly("pending", &Stats::pending)
-      .def_readonly("delivered", &Stats::delivered)
-      .def_readonly("failed", &Stats::failed)
-      .def_readonly("cancelled", &Stats::cancelled)
-      .def_readonly("due_now", &Stats::due_now)
-      .def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+  // One table drives both the attributes and to_dict().
+  static constexpr std::pair<const char*, std::int64_t Stats::*> kCounts[] = {
+      {"webhooks", &Stats::webhooks}, {"disabled_webhooks", &Stats::disabled_webhooks},
+      {"events", &Stats::events},     {"pending", &Stats::pending},
+      {"delivered", &Stats::delivered}, {"failed", &Stats::failed},
+      {"cancelled", &Stats::cancelled}, {"due_now", &Stats::due_now}};
+  py::class_<Stats> stats(m, "Stats", "Counts of the store's records, and the queue.");
+  for (auto [name, member] : kCounts) stats.def_readonly(name, member);
+  stats.def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
       .def("to_dict", [](const Stats& st) {
         py::dict d;
-        d["webhooks"] = st.webhooks;
-        d["disabled_webhooks"] = st.disabled_webhooks;
-        d["events"] = st.events;
-        d["pending"] = st.pending;
-        d["delivered"] = st.delivered;
-        d["failed"] = st.failed;
-        d["cancelled"] = st.cancelled;
-        d["due_now"] = st.due_now;
+        for (auto [name, member] : kCounts) d[name] = st.*member;
         d["oldest_due_at"] = seconds(st.oldest_due_at);
         return d;
       });
