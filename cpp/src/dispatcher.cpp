@@ -1,5 +1,6 @@
 #include "dispatcher.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -71,6 +72,27 @@ struct Dispatcher::Impl {
     wake.notify_one();
   }
 
+  std::size_t reserve(std::size_t wanted) {
+    std::lock_guard lock(mutex);
+    std::size_t capacity = static_cast<std::size_t>(config.max_in_flight) * 4;
+    std::size_t used = leased.load() + reserved;
+    if (stopping || used >= capacity) return 0;
+    std::size_t granted = std::min(wanted, capacity - used);
+    reserved += granted;
+    return granted;
+  }
+
+  void hand_over(std::vector<DueDelivery> deliveries, std::size_t granted) {
+    {
+      std::lock_guard lock(mutex);
+      reserved -= granted;
+      leased += deliveries.size();
+      for (auto& d : deliveries) fresh.push_back(std::move(d));
+      woken = true;
+    }
+    wake.notify_one();
+  }
+
   void stop() {
     {
       std::lock_guard lock(mutex);
@@ -86,17 +108,20 @@ struct Dispatcher::Impl {
     std::int64_t wake_at = 0;
     while (true) {
       std::vector<Finished> done;
+      std::vector<DueDelivery> arrived;
       bool stop_now = false, published = false;
       {
         std::unique_lock lock(mutex);
         wait_for_work(lock, wake_at);
         done.swap(finished);
+        arrived.swap(fresh);
         published = woken;
         woken = false;
         stop_now = stopping;
       }
       record(done);
       commit(stop_now);
+      queue(arrived);
       if (stop_now) break;
       prune_when_due();
       wake_at = std::min(claim_and_send(published), next_prune);
@@ -165,12 +190,7 @@ struct Dispatcher::Impl {
       return now + kPollInterval;  // a busy or failing database: try again shortly
     }
     leased += due.size();
-    waiting += due.size();
-    for (auto& d : due) {
-      WebhookLane& lane = lanes[d.webhook_seq];
-      lane.waiting.push_back(std::move(d));
-    }
-    start_waiting();
+    queue(due);
     if (due.size() == want) return now;  // probably more due already
     std::optional<std::int64_t> next;
     try {
@@ -186,6 +206,13 @@ struct Dispatcher::Impl {
       return drained_until;
     }
     return wake_at;
+  }
+
+  // Leased deliveries join their lanes and start as the limits allow.
+  void queue(std::vector<DueDelivery>& due) {
+    waiting += due.size();
+    for (auto& d : due) lanes[d.webhook_seq].waiting.push_back(std::move(d));
+    start_waiting();
   }
 
   void start_waiting() {
@@ -365,7 +392,9 @@ struct Dispatcher::Impl {
 
   // Store-thread state.
   std::unordered_map<std::int64_t, WebhookLane> lanes;
-  std::size_t leased = 0;   // handed out by the store, not yet recorded
+  std::atomic<std::size_t> leased{0};  // handed out by the store, not yet recorded
+  std::size_t reserved = 0;            // promised to publishes under way (guarded by mutex)
+  std::vector<DueDelivery> fresh;      // handed over by publishes (guarded by mutex)
   std::size_t waiting = 0;  // leased and queued in a lane, not yet sent
   std::vector<AttemptRecord> unrecorded;  // outcomes waiting for the next commit
   std::int64_t first_unrecorded = 0;
@@ -381,6 +410,12 @@ Dispatcher::Dispatcher(Store& store, const Config& config, Metrics& metrics)
 Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::notify() { impl_->notify(); }
+
+std::size_t Dispatcher::reserve(std::size_t wanted) { return impl_->reserve(wanted); }
+
+void Dispatcher::hand_over(std::vector<DueDelivery> deliveries, std::size_t reserved) {
+  impl_->hand_over(std::move(deliveries), reserved);
+}
 
 void Dispatcher::stop() { impl_->stop(); }
 

@@ -3,6 +3,7 @@
 // from the store in batches, signs and hands them to the HTTP client (its own threads), and
 // writes the outcomes back in batches (group commit). One dispatcher per database file.
 #include <memory>
+#include <vector>
 
 #include "brandhooks/config.hpp"
 #include "brandhooks/metrics.hpp"
@@ -10,6 +11,7 @@
 namespace brandhooks {
 
 class Store;
+struct DueDelivery;
 
 class Dispatcher {
  public:
@@ -22,6 +24,12 @@ class Dispatcher {
 
   // New deliveries may be due now (called after a publish commits).
   void notify();
+  // Room for up to `wanted` freshly published deliveries handed over directly (0 when full or
+  // stopping). Every reservation is settled by one hand_over() call.
+  std::size_t reserve(std::size_t wanted);
+  // The deliveries a publish stored already leased (at most what was reserved; the rest of
+  // the reservation is returned).
+  void hand_over(std::vector<DueDelivery> deliveries, std::size_t reserved);
   // Stops leasing, lets in-flight attempts finish (up to the request timeout), records them,
   // and returns every delivery still leased to the queue.
   void stop();

@@ -45,6 +45,7 @@ void check_config(const Config& c) {
 }
 
 constexpr std::size_t kMaxEventBody = 1 << 20;
+constexpr std::size_t kHandOverBatch = 512;  // most deliveries one publish hands over directly
 
 // The exact bytes a receiver gets for an event (the same on every attempt).
 std::string event_body(const EventInput& e, const std::string& id, std::int64_t created_at) {
@@ -112,10 +113,23 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
     if (e.tags) r.tags_json = nlohmann::json(*e.tags).dump();
     records.push_back(std::move(r));
   }
-  auto results = store_->insert_events(records);
+  std::vector<PublishResult> results;
+  if (dispatcher_) {
+    // Deliveries due at once go straight to the dispatcher, leased, as far as it has room.
+    std::size_t room = dispatcher_->reserve(kHandOverBatch);
+    std::vector<DueDelivery> leased;
+    try {
+      results = store_->insert_events(records, room, &leased);
+    } catch (...) {
+      dispatcher_->hand_over({}, room);
+      throw;
+    }
+    dispatcher_->hand_over(std::move(leased), room);
+  } else {
+    results = store_->insert_events(records);
+  }
   metrics_->events_published += results.size();
   for (const auto& result : results) metrics_->deliveries_created += static_cast<std::uint64_t>(result.deliveries);
-  wake_dispatcher();
   return results;
 }
 

@@ -294,19 +294,26 @@ class SqliteStore final : public Store {
     return guarded([&] { return lineage_locked(brand); });
   }
 
-  std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events) override {
+  std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, std::size_t lease_up_to,
+                                           std::vector<DueDelivery>* leased) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       // A webhook with tags matches only events sharing one of them; without tags, all.
       SQLite::Statement& matching = prepare(
-          "SELECT seq FROM webhooks w WHERE topic = ? AND deleted_at IS NULL "
-          "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?)) "
+          "SELECT seq, url, key, (SELECT json_group_array(k.key) FROM webhook_keys k "
+          "                       WHERE k.webhook_seq = w.seq AND k.expires_at > ?4) "
+          "FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
+          "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?2)) "
           "AND (w.tags IS NULL OR w.tags = '[]' OR EXISTS (SELECT 1 FROM json_each(w.tags) t "
-          "     WHERE t.value IN (SELECT value FROM json_each(?)))) ORDER BY seq");
+          "     WHERE t.value IN (SELECT value FROM json_each(?3)))) ORDER BY seq");
       SQLite::Statement& add_event = prepare("INSERT INTO events (id, brand, topic, event, body, created_at, tags) "
                                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
       SQLite::Statement& add_delivery = prepare("INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
-                                     "next_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
+                                     "next_at, created_at, updated_at, leased) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
+      struct Match {
+        std::int64_t seq;
+        std::string url, key, previous_keys;
+      };
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
       std::vector<PublishResult> results;
       results.reserve(events.size());
@@ -316,8 +323,12 @@ class SqliteStore final : public Store {
         matching.bind(1, e.topic);
         matching.bind(2, it->second);
         matching.bind(3, e.tags_json.value_or("[]"));
-        std::vector<std::int64_t> webhooks;
-        while (matching.executeStep()) webhooks.push_back(matching.getColumn(0).getInt64());
+        matching.bind(4, e.created_at);
+        std::vector<Match> webhooks;
+        while (matching.executeStep()) {
+          webhooks.push_back({matching.getColumn(0).getInt64(), matching.getColumn(1).getString(),
+                              matching.getColumn(2).getString(), matching.getColumn(3).getString()});
+        }
         matching.reset();
 
         add_event.bind(1, e.id);
@@ -335,15 +346,31 @@ class SqliteStore final : public Store {
         add_event.reset();
         std::int64_t event_seq = db_.getLastInsertRowid();
 
-        for (std::int64_t webhook : webhooks) {
-          add_delivery.bind(1, uuid_v7());
+        std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
+        for (const Match& webhook : webhooks) {
+          bool hand_over = leased && leased->size() < lease_up_to && e.first_attempt_at <= e.created_at;
+          std::string id = uuid_v7();
+          add_delivery.bind(1, id);
           add_delivery.bind(2, event_seq);
-          add_delivery.bind(3, webhook);
+          add_delivery.bind(3, webhook.seq);
           add_delivery.bind(4, e.first_attempt_at);
           add_delivery.bind(5, e.created_at);
           add_delivery.bind(6, e.created_at);
+          add_delivery.bind(7, hand_over ? 1 : 0);
           add_delivery.exec();
           add_delivery.reset();
+          if (!hand_over) continue;
+          if (!body) body = std::make_shared<const std::string>(e.body);
+          DueDelivery d;
+          d.seq = db_.getLastInsertRowid();
+          d.id = std::move(id);
+          d.webhook_seq = webhook.seq;
+          d.url = webhook.url;
+          d.key = webhook.key;
+          d.previous_keys = nlohmann::json::parse(webhook.previous_keys).get<std::vector<std::string>>();
+          d.body = body;
+          d.event_created_at = e.created_at;
+          leased->push_back(std::move(d));
         }
         results.push_back({e.id, static_cast<std::int64_t>(webhooks.size())});
       }

@@ -301,3 +301,25 @@ TEST_F(StoreFile, FailingTooLongDisables) {
   store->record_attempts({late}, 300, /*disable_before=*/150);
   EXPECT_TRUE(store->find_webhook(kBrand, "w")->disabled_at);  // failing since 100 <= 150
 }
+
+TEST_F(StoreFile, PublishCanHandOverDueDeliveriesAlreadyLeased) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("a", kBrand, "Deals"));
+  store->insert_webhook(make_webhook("b", kBrand, "Deals"));
+  EventRecord due_now = event_for(kBrand, "Deals", 1);  // first attempt at its creation time
+  EventRecord later = event_for(kBrand, "Deals", 50);   // first attempt later: never handed over
+  std::vector<DueDelivery> leased;
+  auto results = store->insert_events({due_now, later}, /*lease_up_to=*/1, &leased);
+  EXPECT_EQ(results[0].deliveries, 2);
+  ASSERT_EQ(leased.size(), 1u);  // the room given, no more
+  EXPECT_EQ(*leased[0].body, due_now.body);
+  EXPECT_EQ(leased[0].url, "https://example.com/a");
+  EXPECT_EQ(leased[0].key, std::string(64, 'a'));
+  EXPECT_TRUE(leased[0].previous_keys.empty());
+
+  auto claimed = store->claim_due(100, 10, {});  // everything else, never the handed-over one
+  EXPECT_EQ(claimed.size(), 3u);
+  for (const auto& d : claimed) EXPECT_NE(d.seq, leased[0].seq);
+  store->release_leases();  // a crash before sending: the next start sends it
+  EXPECT_EQ(store->claim_due(100, 10, {}).size(), 4u);
+}
