@@ -300,9 +300,7 @@ class SqliteStore final : public Store {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       // A webhook with tags matches only events sharing one of them; without tags, all.
       SQLite::Statement& matching = prepare(
-          "SELECT seq, url, key, (SELECT json_group_array(k.key) FROM webhook_keys k "
-          "                       WHERE k.webhook_seq = w.seq AND k.expires_at > ?4) "
-          "FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
+          "SELECT seq FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
           "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?2)) "
           "AND (w.tags IS NULL OR w.tags = '[]' OR EXISTS (SELECT 1 FROM json_each(w.tags) t "
           "     WHERE t.value IN (SELECT value FROM json_each(?3)))) ORDER BY seq");
@@ -310,9 +308,24 @@ class SqliteStore final : public Store {
                                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
       SQLite::Statement& add_delivery = prepare("INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
                                      "next_at, created_at, updated_at, leased) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
-      struct Match {
-        std::int64_t seq;
-        std::string url, key, previous_keys;
+      // What a handed-over delivery needs of its webhook, read once per webhook and call.
+      std::map<std::int64_t, DueDelivery> webhook_info;
+      auto info_of = [&](std::int64_t seq, std::int64_t now) -> const DueDelivery& {
+        auto [it, fresh] = webhook_info.try_emplace(seq);
+        if (fresh) {
+          SQLite::Statement& q = prepare(
+              "SELECT url, key, (SELECT json_group_array(k.key) FROM webhook_keys k "
+              "                  WHERE k.webhook_seq = w.seq AND k.expires_at > ?2) "
+              "FROM webhooks w WHERE seq = ?1");
+          q.bind(1, seq);
+          q.bind(2, now);
+          q.executeStep();
+          it->second.url = q.getColumn(0).getString();
+          it->second.key = q.getColumn(1).getString();
+          it->second.previous_keys = nlohmann::json::parse(q.getColumn(2).getString()).get<std::vector<std::string>>();
+          q.reset();
+        }
+        return it->second;
       };
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
       std::vector<PublishResult> results;
@@ -323,12 +336,8 @@ class SqliteStore final : public Store {
         matching.bind(1, e.topic);
         matching.bind(2, it->second);
         matching.bind(3, e.tags_json.value_or("[]"));
-        matching.bind(4, e.created_at);
-        std::vector<Match> webhooks;
-        while (matching.executeStep()) {
-          webhooks.push_back({matching.getColumn(0).getInt64(), matching.getColumn(1).getString(),
-                              matching.getColumn(2).getString(), matching.getColumn(3).getString()});
-        }
+        std::vector<std::int64_t> webhooks;
+        while (matching.executeStep()) webhooks.push_back(matching.getColumn(0).getInt64());
         matching.reset();
 
         add_event.bind(1, e.id);
@@ -347,12 +356,12 @@ class SqliteStore final : public Store {
         std::int64_t event_seq = db_.getLastInsertRowid();
 
         std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
-        for (const Match& webhook : webhooks) {
+        for (std::int64_t webhook : webhooks) {
           bool hand_over = leased && leased->size() < lease_up_to && e.first_attempt_at <= e.created_at;
           std::string id = uuid_v7();
           add_delivery.bind(1, id);
           add_delivery.bind(2, event_seq);
-          add_delivery.bind(3, webhook.seq);
+          add_delivery.bind(3, webhook);
           add_delivery.bind(4, e.first_attempt_at);
           add_delivery.bind(5, e.created_at);
           add_delivery.bind(6, e.created_at);
@@ -361,13 +370,10 @@ class SqliteStore final : public Store {
           add_delivery.reset();
           if (!hand_over) continue;
           if (!body) body = std::make_shared<const std::string>(e.body);
-          DueDelivery d;
+          DueDelivery d = info_of(webhook, e.created_at);
           d.seq = db_.getLastInsertRowid();
           d.id = std::move(id);
-          d.webhook_seq = webhook.seq;
-          d.url = webhook.url;
-          d.key = webhook.key;
-          d.previous_keys = nlohmann::json::parse(webhook.previous_keys).get<std::vector<std::string>>();
+          d.webhook_seq = webhook;
           d.body = body;
           d.event_created_at = e.created_at;
           leased->push_back(std::move(d));
