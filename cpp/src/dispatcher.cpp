@@ -171,7 +171,8 @@ struct Dispatcher::Impl {
     std::size_t capacity = static_cast<std::size_t>(config.max_in_flight) * 4;
     // Lease more only when little is left waiting: a claim scans the due index, so claiming
     // on every wake-up while lanes are full would cost a scan per delivery.
-    if (leased >= capacity || waiting >= kClaimBatch) return now + kPollInterval;  // results wake us
+    std::size_t held = leased.load();  // publishes may add to it meanwhile: read it once
+    if (held >= capacity || waiting >= kClaimBatch) return now + kPollInterval;  // results wake us
     std::vector<std::int64_t> saturated;
     for (const auto& [seq, lane] : lanes) {
       if (lane.waiting.size() >= kQueuedPerWebhook) saturated.push_back(seq);
@@ -182,7 +183,7 @@ struct Dispatcher::Impl {
       return drained_until;
     }
     drained = false;
-    std::size_t want = std::min(kClaimBatch, capacity - leased);
+    std::size_t want = std::min(kClaimBatch, capacity - held);
     std::vector<DueDelivery> due;
     try {
       due = store.claim_due(now, want, saturated);
