@@ -49,6 +49,8 @@ void bind_config(py::module_& m) {
         "comma-separated networks allowed although private, e.g. 10.1.0.0/16");
   field(cls, fields, "ca_file", &Config::ca_file, "PEM file of extra CA certificates to trust");
   cls.attr("FIELDS") = py::tuple(fields);
+  m.def("parse_duration", &parse_duration, py::arg("text"),
+        "Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).");
 
   cls.def(py::init([](const py::kwargs& kwargs) {
             Config config;

@@ -8,6 +8,7 @@
 #include "bindings.hpp"
 
 namespace py = pybind11;
+using namespace pybind11::literals;
 
 namespace brandhooks::bindings {
 
@@ -19,6 +20,10 @@ double seconds(std::int64_t micros) { return static_cast<double>(micros) / 1e6; 
 std::optional<double> seconds(const std::optional<std::int64_t>& micros) {
   if (!micros) return std::nullopt;
   return seconds(*micros);
+}
+
+py::dict token_dict(const TokenInfo& t) {
+  return py::dict("id"_a = t.id, "brand"_a = t.brand, "label"_a = t.label, "created_at"_a = seconds(t.created_at));
 }
 
 void bind_records(py::module_& m) {
@@ -46,6 +51,8 @@ void bind_records(py::module_& m) {
   py::class_<PublishResult>(m, "PublishResult", "An accepted event: its id and how many deliveries it made.")
       .def_readonly("event_id", &PublishResult::event_id)
       .def_readonly("deliveries", &PublishResult::deliveries)
+      .def("to_dict", [](const PublishResult& r) { return py::dict("id"_a = r.event_id, "deliveries"_a = r.deliveries); },
+           "As the API answers a publish: {\"id\", \"deliveries\"}.")
       .def("__repr__", [](const PublishResult& r) {
         return "<PublishResult " + r.event_id + " deliveries=" + std::to_string(r.deliveries) + ">";
       });
@@ -87,6 +94,8 @@ void bind_records(py::module_& m) {
   py::class_<RecoverResult>(m, "RecoverResult", "Failed deliveries queued again.")
       .def_readonly("queued", &RecoverResult::queued)
       .def_readonly("delivery_ids", &RecoverResult::delivery_ids)
+      .def("to_dict", [](const RecoverResult& r) { return py::dict("queued"_a = r.queued, "deliveries"_a = r.delivery_ids); },
+           "As the API answers a recover: {\"queued\", \"deliveries\"}.")
       .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
 
   // One table drives both the attributes and to_dict().
@@ -130,6 +139,7 @@ void bind_records(py::module_& m) {
       .def_readonly("label", &TokenInfo::label)
       .def_property_readonly("created_at", [](const TokenInfo& t) { return seconds(t.created_at); })
       .def_property_readonly("is_admin", [](const TokenInfo& t) { return !t.brand; })
+      .def("to_dict", &token_dict, "As the API lists it: {\"id\", \"brand\", \"label\", \"created_at\"}.")
       .def("__repr__", [](const TokenInfo& t) {
         return "<TokenInfo " + t.id + " " + (t.brand ? "brand " + *t.brand : std::string("admin")) + ">";
       });
@@ -137,6 +147,12 @@ void bind_records(py::module_& m) {
   py::class_<IssuedToken>(m, "IssuedToken", "A new token; `secret` is shown only once.")
       .def_readonly("info", &IssuedToken::info)
       .def_readonly("secret", &IssuedToken::secret)
+      .def("to_dict", [](const IssuedToken& t) {
+             py::dict d = token_dict(t.info);
+             d["token"] = t.secret;
+             return d;
+           },
+           "As the API answers a creation: the listed fields and \"token\", the secret.")
       .def("__repr__", [](const IssuedToken& t) { return "<IssuedToken " + t.info.id + ">"; });
 
   py::class_<Principal>(m, "Principal", "Who a bearer token speaks for.")

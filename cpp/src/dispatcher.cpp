@@ -20,6 +20,7 @@ namespace brandhooks {
 
 namespace {
 constexpr std::size_t kClaimBatch = 512;
+constexpr std::size_t kMaxLanes = 10'000;                // idle lanes kept for their HMAC keys
 constexpr std::size_t kRecordBatch = 256;                 // outcomes that commit at once
 constexpr std::int64_t kRecordInterval = 2'000;           // or the longest an outcome waits (us)
 constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
@@ -159,7 +160,7 @@ struct Dispatcher::Impl {
     if (now < next_prune) return;
     next_prune = now + config.prune_interval_s * 1'000'000;
     try {
-      metrics.deliveries_pruned += static_cast<std::uint64_t>(store.prune(now - config.retention_s * 1'000'000));
+      metrics.deliveries_pruned += static_cast<std::uint64_t>(prune_expired(store, config.retention_s, now));
     } catch (const std::exception&) {
       // A busy database: the next round prunes.
     }
@@ -294,9 +295,8 @@ struct Dispatcher::Impl {
       unrecorded.push_back(decide(f, now));
       count(unrecorded.back(), f, now);
     }
-    for (auto it = lanes.begin(); it != lanes.end();) {
-      bool idle = it->second.in_flight == 0 && it->second.waiting.empty();
-      it = idle && lanes.size() > 10'000 ? lanes.erase(it) : std::next(it);
+    if (lanes.size() > kMaxLanes) {  // forget idle lanes (and their keys) only when there are many
+      std::erase_if(lanes, [](const auto& lane) { return lane.second.in_flight == 0 && lane.second.waiting.empty(); });
     }
     start_waiting();
   }

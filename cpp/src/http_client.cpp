@@ -200,23 +200,16 @@ struct HttpClient::Impl {
       parser.body_limit(kMaxResponseBytes);
       co_await http::async_read(stream, conn.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       got_bytes = parser.got_some();
-      if (!ec) {
-        auto& res = parser.get();
-        out.status = static_cast<int>(res.result_int());
-        std::string& body = res.body();
-        out.response = body.substr(0, kCapturedResponseBytes);
-        if (auto it = res.find(http::field::retry_after); it != res.end()) {
-          out.retry_after = std::string(it->value());
-        }
-        keep_alive = res.keep_alive();
-        co_return true;
-      }
-      if (ec == http::error::body_limit) {
-        // The status is known; only the (uninteresting) rest of the body is dropped.
+      // Over the body limit the status is known all the same; only the rest of the body (and
+      // so the connection) is dropped.
+      if (!ec || ec == http::error::body_limit) {
         auto& res = parser.get();
         out.status = static_cast<int>(res.result_int());
         out.response = res.body().substr(0, kCapturedResponseBytes);
-        keep_alive = false;
+        if (auto it = res.find(http::field::retry_after); it != res.end()) {
+          out.retry_after = std::string(it->value());
+        }
+        keep_alive = !ec && res.keep_alive();
         co_return true;
       }
     }

@@ -183,7 +183,7 @@ RecoverResult Hub::recover(const std::string& brand, const std::string& webhook_
 }
 
 std::int64_t Hub::prune() {
-  std::int64_t removed = store_->prune(now_micros() - config_.retention_s * 1'000'000);
+  std::int64_t removed = prune_expired(*store_, config_.retention_s, now_micros());
   metrics_->deliveries_pruned += static_cast<std::uint64_t>(removed);
   return removed;
 }

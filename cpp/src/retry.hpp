@@ -6,11 +6,9 @@
 #include <string_view>
 #include <vector>
 
-namespace brandhooks {
+#include "brandhooks/config.hpp"  // parse_duration
 
-// "250ms", "5s", "5m", "2h", "1d", or a bare number of seconds ("1.5"), in microseconds.
-// Throws ValidationError.
-std::int64_t parse_duration(std::string_view text);
+namespace brandhooks {
 
 // A Retry-After header (delay in seconds or an HTTP date) as a delay from `now_us`, in
 // microseconds; nullopt when malformed. Dates in the past give 0.

@@ -128,6 +128,11 @@ class Store {
 
 std::unique_ptr<Store> open_sqlite_store(const Config& config);
 
+// Retention: prunes what finished more than `retention_s` before `now` (microseconds).
+inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::int64_t now) {
+  return store.prune(now - retention_s * 1'000'000);
+}
+
 // The schema version this build writes; a file with a higher version is refused.
 int sqlite_schema_version();
 // The SQL that upgrades a file from `version` to `version + 1` (tests build old files with it).

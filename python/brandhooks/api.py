@@ -25,16 +25,8 @@ from starlette.routing import Match
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__
-from ._core import (
-    BrandhooksError,
-    Config,
-    ConflictError,
-    ForbiddenError,
-    Hub,
-    NotFoundError,
-    UnauthorizedError,
-    ValidationError,
-)
+from ._core import BrandhooksError, Config, Hub, UnauthorizedError, ValidationError
+from .errors import ERROR_STATUS
 from .metrics import exposition
 
 log = logging.getLogger("brandhooks.api")
@@ -266,14 +258,6 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-_CORE_ERRORS = {
-    ValidationError: (400, "Validation"),
-    UnauthorizedError: (401, "UnauthorizedAccess"),
-    ForbiddenError: (403, "AccessForbidden"),
-    NotFoundError: (404, "ResourceNotFound"),
-    ConflictError: (409, "Conflict"),
-}
-
 _HTTP_CODES = {
     400: "BadRequest", 401: "UnauthorizedAccess", 403: "AccessForbidden",
     404: "ResourceNotFound", 409: "Conflict", 413: "PayloadTooLarge",
@@ -300,7 +284,7 @@ def _allowed_methods(request: Request) -> set:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BrandhooksError)
     async def core_error(_: Request, exc: BrandhooksError) -> JSONResponse:
-        for cls, (status, code) in _CORE_ERRORS.items():
+        for cls, (status, code) in ERROR_STATUS.items():
             if isinstance(exc, cls):
                 return error_response(status, code, str(exc))
         log.error("core error: %s", exc)  # StorageError and the like: details stay in the log
@@ -407,13 +391,6 @@ def webhook_state(webhook: Any) -> Dict[str, Any]:
             "disabled_reason": webhook.disabled_reason or None}
 
 
-def token_dict(info: Any, secret: Optional[str] = None) -> Dict[str, Any]:
-    out = {"id": info.id, "brand": info.brand, "label": info.label, "created_at": info.created_at}
-    if secret is not None:
-        out["token"] = secret
-    return out
-
-
 def count_param(value: Optional[str], name: str) -> Optional[int]:
     if value is None:
         return None
@@ -506,7 +483,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
             raise ValidationError("payload must be a JSON object")
         result = hub.publish(brand, string_field(fields, "topic"), string_field(fields, "event"), payload,
                              tags_field(fields))
-        return ok({"id": result.event_id, "deliveries": result.deliveries}, status=202)
+        return ok(result.to_dict(), status=202)
 
     @app.patch(
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], openapi_extra=_json_body(WebhookPatch),
@@ -564,8 +541,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         fields = json_object(body)
         since = number_field(fields, "since")
         limit = int_field(fields, "limit", 100000, 1, 100000)
-        result = hub.recover(brand, webhook_id, float(since), limit)
-        return ok({"queued": result.queued, "deliveries": result.delivery_ids}, status=202)
+        return ok(hub.recover(brand, webhook_id, float(since), limit).to_dict(), status=202)
 
     @app.get(
         "/brands/{brand}/deliveries/{delivery_id}", tags=["deliveries"],
@@ -609,13 +585,12 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         label = fields.get("label", "")
         if not isinstance(label, str):
             raise ValidationError("label must be a string")
-        issued = hub.create_token(brand, label)
-        return ok(token_dict(issued.info, issued.secret))
+        return ok(hub.create_token(brand, label).to_dict())
 
     @app.get("/tokens", tags=["tokens"], responses={200: {"model": TokenListEnvelope}, **_errors(401, 403)})
     def list_tokens(request: Request) -> JSONResponse:
         hub.authorize_admin(bearer_token(request))
-        tokens = [token_dict(info) for info in hub.list_tokens()]
+        tokens = [info.to_dict() for info in hub.list_tokens()]
         return listed(tokens, len(tokens))
 
     @app.delete("/tokens/{token_id}", tags=["tokens"], status_code=204, response_class=Response,

@@ -23,6 +23,7 @@ import httpx
 
 from ._core import (
     BrandhooksError,
+    parse_duration,
     Config,
     ForbiddenError,
     Hub,
@@ -105,8 +106,7 @@ class Local:
 
     def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
                 tags: Optional[List[str]]) -> Dict[str, Any]:
-        result = self.hub.publish(brand, topic, event, payload, tags)
-        return {"id": result.event_id, "deliveries": result.deliveries}
+        return self.hub.publish(brand, topic, event, payload, tags).to_dict()
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
         return [d.to_dict() for d in self.hub.list_deliveries(brand, webhook_id, status, 0, limit)]
@@ -118,25 +118,19 @@ class Local:
         return self.hub.redeliver(brand, delivery_id).to_dict()
 
     def recover(self, brand: str, webhook_id: str, since: float, limit: int) -> Dict[str, Any]:
-        result = self.hub.recover(brand, webhook_id, since, limit)
-        return {"queued": result.queued, "deliveries": result.delivery_ids}
+        return self.hub.recover(brand, webhook_id, since, limit).to_dict()
 
     def stats(self) -> Dict[str, Any]:
         return self.hub.stats().to_dict()
 
     def create_token(self, brand: Optional[str], label: str) -> Dict[str, Any]:
-        issued = self.hub.create_token(brand, label)
-        return {**self._token(issued.info), "token": issued.secret}
+        return self.hub.create_token(brand, label).to_dict()
 
     def tokens(self) -> List[Dict[str, Any]]:
-        return [self._token(info) for info in self.hub.list_tokens()]
+        return [info.to_dict() for info in self.hub.list_tokens()]
 
     def revoke_token(self, token_id: str) -> None:
         self.hub.revoke_token(token_id)
-
-    @staticmethod
-    def _token(info: Any) -> Dict[str, Any]:
-        return {"id": info.id, "brand": info.brand, "label": info.label, "created_at": info.created_at}
 
     def close(self) -> None:
         pass
@@ -277,12 +271,10 @@ def parse_since(text: str) -> float:
         return moment.timestamp()
     except ValueError:
         pass
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units:
-        try:
-            return time.time() - float(text[:-1]) * units[text[-1]]
-        except ValueError:
-            pass
+    try:
+        return time.time() - parse_duration(text) / 1e6  # the same units as retry_schedule
+    except ValidationError:
+        pass
     raise click.BadParameter(f"{text!r}: use Unix seconds, an ISO date, or a duration ago like 2h")
 
 

@@ -21,25 +21,14 @@ from typing import Any, Dict, Generic, Iterable, List, Optional, TypeVar
 import httpx
 
 from . import _core
-from ._core import (
-    BrandhooksError,
-    ConflictError,
-    ForbiddenError,
-    NotFoundError,
-    UnauthorizedError,
-    ValidationError,
-)
+from ._core import BrandhooksError, ValidationError
+from .errors import ERROR_STATUS
 
 T = TypeVar("T")
 
-_ERRORS = {
-    "Validation": ValidationError,
-    "BadRequest": ValidationError,
-    "UnauthorizedAccess": UnauthorizedError,
-    "AccessForbidden": ForbiddenError,
-    "ResourceNotFound": NotFoundError,
-    "Conflict": ConflictError,
-}
+# The API's error codes back to the exceptions they came from (BadRequest: a body that is not JSON).
+_ERRORS = {code: cls for cls, (_, code) in ERROR_STATUS.items()}
+_ERRORS["BadRequest"] = ValidationError
 
 
 def _html_table(rows: List[Dict[str, Any]], columns: List[str]) -> str:

@@ -3,8 +3,13 @@
 // and `brandhooks serve` has one flag and one BRANDHOOKS_<NAME> variable per field.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace brandhooks {
+
+// A duration as the settings write it: "250ms", "5s", "5m", "2h", "1d", or a bare number of
+// seconds ("1.5"), in microseconds. Throws ValidationError.
+std::int64_t parse_duration(std::string_view text);
 
 struct Config {
   // --- storage --------------------------------------------------------------------------
