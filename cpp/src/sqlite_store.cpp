@@ -102,6 +102,13 @@ const char* const kMigrations[] = {
     CREATE INDEX webhook_keys_by_webhook ON webhook_keys(webhook_seq, expires_at);
     CREATE INDEX deliveries_by_state ON deliveries(state, updated_at);
     )sql",
+    // 4: one queue index over pending deliveries, leased or not: a lease moves an entry within
+    // it instead of from one index to another.
+    R"sql(
+    DROP INDEX deliveries_due;
+    DROP INDEX deliveries_leased;
+    CREATE INDEX deliveries_queue ON deliveries(leased, next_at, seq) WHERE state = 'pending';
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -309,24 +316,7 @@ class SqliteStore final : public Store {
       SQLite::Statement& add_delivery = prepare("INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
                                      "next_at, created_at, updated_at, leased) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
       // What a handed-over delivery needs of its webhook, read once per webhook and call.
-      std::map<std::int64_t, DueDelivery> webhook_info;
-      auto info_of = [&](std::int64_t seq, std::int64_t now) -> const DueDelivery& {
-        auto [it, fresh] = webhook_info.try_emplace(seq);
-        if (fresh) {
-          SQLite::Statement& q = prepare(
-              "SELECT url, key, (SELECT json_group_array(k.key) FROM webhook_keys k "
-              "                  WHERE k.webhook_seq = w.seq AND k.expires_at > ?2) "
-              "FROM webhooks w WHERE seq = ?1");
-          q.bind(1, seq);
-          q.bind(2, now);
-          q.executeStep();
-          it->second.url = q.getColumn(0).getString();
-          it->second.key = q.getColumn(1).getString();
-          it->second.previous_keys = nlohmann::json::parse(q.getColumn(2).getString()).get<std::vector<std::string>>();
-          q.reset();
-        }
-        return it->second;
-      };
+      std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
       std::vector<PublishResult> results;
       results.reserve(events.size());
@@ -370,7 +360,10 @@ class SqliteStore final : public Store {
           add_delivery.reset();
           if (!hand_over) continue;
           if (!body) body = std::make_shared<const std::string>(e.body);
-          DueDelivery d = info_of(webhook, e.created_at);
+          auto [target, fresh_target] = targets.try_emplace(webhook);
+          if (fresh_target) target->second = target_locked(webhook, e.created_at);
+          DueDelivery d;
+          d.target = target->second;
           d.seq = db_.getLastInsertRowid();
           d.id = std::move(id);
           d.webhook_seq = webhook;
@@ -386,38 +379,28 @@ class SqliteStore final : public Store {
   }
 
   void release_leases() override {
-    guarded([&] { db_.exec("UPDATE deliveries SET leased = 0 WHERE leased = 1"); });
+    guarded([&] { db_.exec("UPDATE deliveries SET leased = 0 WHERE state = 'pending' AND leased = 1"); });
   }
 
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
                                      const std::vector<std::int64_t>& skip_webhooks) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      // INDEXED BY: the planner may otherwise pick deliveries_by_state and sort every pending
+      // row on each claim.
       SQLite::Statement& q = prepare(
-          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, w.seq, w.url, w.key, "
-          "       w.deleted_at IS NOT NULL OR w.disabled_at IS NOT NULL, e.created_at, "
-          "       (SELECT json_group_array(k.key) FROM webhook_keys k "
-          "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?4) "
-          // INDEXED BY: the planner would otherwise pick deliveries_by_state and sort every
-          // pending row on each claim.
-          "FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.seq = d.event_seq "
-          "JOIN webhooks w ON w.seq = d.webhook_seq "
+          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at "
+          "FROM deliveries d INDEXED BY deliveries_queue JOIN events e ON e.seq = d.event_seq "
           "WHERE d.state = 'pending' AND d.leased = 0 AND d.next_at <= ?1 "
           "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?2)) "
-                          "ORDER BY d.next_at, d.seq LIMIT ?3");
+          "ORDER BY d.next_at, d.seq LIMIT ?3");
       q.bind(1, now);
       q.bind(2, nlohmann::json(skip_webhooks).dump());
       q.bind(3, static_cast<std::int64_t>(limit));
-      q.bind(4, now);
-      std::vector<DueDelivery> due;
-      std::vector<std::int64_t> dead;
+      std::vector<DueDelivery> rows;
       std::int64_t last_event = -1;
       std::shared_ptr<const std::string> body;
       while (q.executeStep()) {
-        if (q.getColumn(8).getInt() != 0) {
-          dead.push_back(q.getColumn(0).getInt64());
-          continue;
-        }
         DueDelivery d;
         d.seq = q.getColumn(0).getInt64();
         d.id = q.getColumn(1).getString();
@@ -429,25 +412,33 @@ class SqliteStore final : public Store {
         }
         d.body = body;
         d.webhook_seq = q.getColumn(5).getInt64();
-        d.url = q.getColumn(6).getString();
-        d.key = q.getColumn(7).getString();
-        d.event_created_at = q.getColumn(9).getInt64();
-        d.previous_keys = nlohmann::json::parse(q.getColumn(10).getString()).get<std::vector<std::string>>();
-        due.push_back(std::move(d));
+        d.event_created_at = q.getColumn(6).getInt64();
+        rows.push_back(std::move(d));
       }
+      q.reset();
+
+      // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
+      std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
       SQLite::Statement& lease = prepare("UPDATE deliveries SET leased = 1 WHERE seq = ?");
-      for (const auto& d : due) {
+      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
+                                          "WHERE seq = ?");
+      std::vector<DueDelivery> due;
+      due.reserve(rows.size());
+      for (auto& d : rows) {
+        auto [target, fresh] = targets.try_emplace(d.webhook_seq);
+        if (fresh) target->second = target_locked(d.webhook_seq, now);
+        if (!target->second) {
+          cancel.bind(1, now);
+          cancel.bind(2, d.seq);
+          cancel.exec();
+          cancel.reset();
+          continue;
+        }
+        d.target = target->second;
         lease.bind(1, d.seq);
         lease.exec();
         lease.reset();
-      }
-      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
-                               "WHERE seq = ?");
-      for (std::int64_t seq : dead) {
-        cancel.bind(1, now);
-        cancel.bind(2, seq);
-        cancel.exec();
-        cancel.reset();
+        due.push_back(std::move(d));
       }
       tx.commit();
       return due;
@@ -456,8 +447,8 @@ class SqliteStore final : public Store {
 
   std::optional<std::int64_t> next_due_at() override {
     return guarded([&]() -> std::optional<std::int64_t> {
-      SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_due WHERE state = 'pending' AND leased = 0 "
-                          "ORDER BY next_at, seq LIMIT 1");
+      SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_queue "
+                                     "WHERE state = 'pending' AND leased = 0 ORDER BY next_at, seq LIMIT 1");
       if (!q.executeStep()) return std::nullopt;
       return q.getColumn(0).getInt64();
     });
@@ -741,7 +732,7 @@ class SqliteStore final : public Store {
         else if (state == "cancelled") st.cancelled = n;
       }
       SQLite::Statement& due = prepare(
-          "SELECT count(*), min(next_at) FROM deliveries INDEXED BY deliveries_due "
+          "SELECT count(*), min(next_at) FROM deliveries INDEXED BY deliveries_queue "
           "WHERE state = 'pending' AND leased = 0 AND next_at <= ?");
       due.bind(1, now);
       due.executeStep();
@@ -936,6 +927,29 @@ class SqliteStore final : public Store {
     }
     attempts.reset();
     return d;
+  }
+
+  // Where the webhook's deliveries attempted at `now` go and their keys; null once the
+  // webhook is deleted or disabled.
+  std::shared_ptr<const WebhookTarget> target_locked(std::int64_t webhook_seq, std::int64_t now) {
+    SQLite::Statement& q = prepare(
+        "SELECT url, key, deleted_at IS NULL AND disabled_at IS NULL, "
+        "       (SELECT json_group_array(k.key) FROM webhook_keys k "
+        "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2) "
+        "FROM webhooks w WHERE seq = ?1");
+    q.bind(1, webhook_seq);
+    q.bind(2, now);
+    std::shared_ptr<WebhookTarget> target;
+    if (q.executeStep() && q.getColumn(2).getInt() != 0) {
+      target = std::make_shared<WebhookTarget>();
+      target->url = q.getColumn(0).getString();
+      target->keys.push_back(q.getColumn(1).getString());
+      for (const auto& key : nlohmann::json::parse(q.getColumn(3).getString())) {
+        target->keys.push_back(key.get<std::string>());
+      }
+    }
+    q.reset();
+    return target;
   }
 
   std::optional<Delivery> find_delivery_locked(const std::string& brand, const std::string& id) {

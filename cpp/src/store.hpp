@@ -29,15 +29,20 @@ struct EventRecord {
   std::optional<std::string> tags_json;  // JSON array, or none
 };
 
+// Where and how a webhook's deliveries go, read once per webhook per claim or publish and
+// shared by its deliveries in that batch.
+struct WebhookTarget {
+  std::string url;
+  std::vector<std::string> keys;  // hex: the newest first, then those still valid after a rotation
+};
+
 // A delivery handed to the dispatcher (leased until its attempt is recorded).
 struct DueDelivery {
   std::int64_t seq = 0;
   std::string id;
   int attempts_made = 0;
   std::int64_t webhook_seq = 0;
-  std::string url;
-  std::string key;                         // hex, the newest
-  std::vector<std::string> previous_keys;  // hex, still valid during a rotation
+  std::shared_ptr<const WebhookTarget> target;
   std::shared_ptr<const std::string> body;
   std::int64_t event_created_at = 0;
 };

@@ -226,7 +226,7 @@ TEST_F(StoreFile, ClaimLeasesDueDeliveriesOnceInDueOrder) {
   auto first = store->claim_due(25, 10, {});
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(*first[0].body, R"({"topic":"Deals"})");
-  EXPECT_EQ(first[0].url, "https://example.com/w");
+  EXPECT_EQ(first[0].target->url, "https://example.com/w");
   EXPECT_TRUE(store->claim_due(25, 10, {}).empty());  // leased: not handed out twice
   EXPECT_EQ(store->next_due_at(), 30);
 
@@ -313,9 +313,8 @@ TEST_F(StoreFile, PublishCanHandOverDueDeliveriesAlreadyLeased) {
   EXPECT_EQ(results[0].deliveries, 2);
   ASSERT_EQ(leased.size(), 1u);  // the room given, no more
   EXPECT_EQ(*leased[0].body, due_now.body);
-  EXPECT_EQ(leased[0].url, "https://example.com/a");
-  EXPECT_EQ(leased[0].key, std::string(64, 'a'));
-  EXPECT_TRUE(leased[0].previous_keys.empty());
+  EXPECT_EQ(leased[0].target->url, "https://example.com/a");
+  EXPECT_EQ(leased[0].target->keys, std::vector<std::string>{std::string(64, 'a')});
 
   auto claimed = store->claim_due(100, 10, {});  // everything else, never the handed-over one
   EXPECT_EQ(claimed.size(), 3u);
