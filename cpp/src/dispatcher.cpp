@@ -58,17 +58,11 @@ struct ClaimRequest {
   std::vector<std::int64_t> skip_webhooks;  // saturated lanes
 };
 
-struct ClaimReply {
-  ClaimRequest request;
-  std::vector<DueDelivery> due;
-  std::optional<std::int64_t> next_due;  // asked only when the claim came back short
-  bool failed = false;
-};
-
 // Per webhook: what is in flight, what waits, and what its target needs prepared once: the
 // parsed URL and a keyed HMAC per valid key (newest first).
 struct WebhookLane {
   int in_flight = 0;
+  bool ready = false;  // in the queue of lanes waiting for a global slot
   std::deque<DueDelivery> waiting;
   std::shared_ptr<const WebhookTarget> target;  // what `url` and `hmacs` were made from
   std::optional<Url> url;
@@ -76,10 +70,11 @@ struct WebhookLane {
 };
 }  // namespace
 
-// Two threads of its own besides the HTTP client's. The scheduler owns the lanes: it signs,
-// sends and decides outcomes, and never waits for SQLite. The store thread commits outcomes in
-// batches, claims due deliveries when the scheduler asks, and prunes. A commit that takes a
-// few milliseconds therefore never leaves the lanes idle.
+// Scheduling happens where the events happen, under one mutex: an HTTP thread that finishes
+// an attempt records it and starts the lane's next delivery on the spot, a publish starts what
+// it hands over. So a steady stream of deliveries needs no thread switch per delivery. The
+// store thread commits outcomes in batches, claims due deliveries when the lanes run low, and
+// prunes; nothing waits for SQLite while holding the mutex.
 struct Dispatcher::Impl {
   Impl(Store& s, const Config& c, Metrics& m)
       : store(s), config(c), metrics(m), retry(c.retry_schedule, c.retry_jitter),
@@ -88,152 +83,83 @@ struct Dispatcher::Impl {
         next_prune(now_micros() + c.prune_interval_s * 1'000'000) {
     store.release_leases();
     store_thread = std::thread([this] { store_loop(); });
-    thread = std::thread([this] { loop(); });
   }
 
   void notify() {
-    {
-      std::lock_guard lock(mutex);
-      woken = true;
-    }
-    wake.notify_one();
+    std::lock_guard lock(mutex);
+    claim_soon = true;
+    ask_for_claim();
   }
 
   std::size_t reserve(std::size_t wanted) {
     std::lock_guard lock(mutex);
-    std::size_t used = leased.load() + reserved;
-    if (stopping || used >= capacity) return 0;
+    std::size_t used = leased + reserved;
+    if (draining || used >= capacity) return 0;
     std::size_t granted = std::min(wanted, capacity - used);
     reserved += granted;
     return granted;
   }
 
   void hand_over(std::vector<DueDelivery> deliveries, std::size_t granted) {
-    {
-      std::lock_guard lock(mutex);
-      reserved -= granted;
-      leased += deliveries.size();
-      for (auto& d : deliveries) fresh.push_back(std::move(d));
-      woken = true;
-    }
-    wake.notify_one();
+    std::lock_guard lock(mutex);
+    reserved -= granted;
+    leased += deliveries.size();
+    queue(deliveries);
+    claim_soon = true;  // the publish may have stored more than it handed over
+    ask_for_claim();
   }
 
   void stop() {
     {
-      std::lock_guard lock(mutex);
-      if (stopping) return;
-      stopping = true;
-    }
-    wake.notify_one();
-    if (thread.joinable()) thread.join();
-  }
-
-  // --- the scheduler thread --------------------------------------------------------------------
-  void loop() {
-    std::int64_t wake_at = 0;
-    while (true) {
-      std::vector<Finished> done;
-      std::vector<DueDelivery> arrived;
-      std::optional<ClaimReply> answer;
-      bool stop_now = false;
-      {
-        std::unique_lock lock(mutex);
-        wake.wait_until(lock, at_micros(wake_at), [&] {
-          return stopping || woken || !finished.empty() || !fresh.empty() || reply;
-        });
-        done.swap(finished);
-        arrived.swap(fresh);
-        answer.swap(reply);
-        claim_soon = claim_soon || woken;
-        woken = false;
-        stop_now = stopping;
-      }
-      if (stop_now) {
-        draining = true;  // what was handed over or claimed stays leased until released
-        record(done);
-        break;
-      }
-      record(done);
-      queue(arrived);
-      if (answer) claimed(*answer);
-      wake_at = maybe_claim();
-    }
-    drain();
-  }
-
-  // Asks the store thread for more due deliveries when the lanes run low. Returns when to look
-  // again (replies, outcomes and publishes wake the scheduler earlier).
-  std::int64_t maybe_claim() {
-    std::int64_t now = now_micros();
-    if (claim_outstanding) return now + kPollInterval;
-    // Lease more only when little is left waiting: a claim scans the due index, so claiming
-    // on every wake-up while lanes are full would cost a scan per delivery.
-    std::size_t held = leased.load();  // publishes may add to it meanwhile: read it once
-    if (held >= capacity || waiting >= kClaimBatch) return now + kPollInterval;
-    if (!claim_soon && now < next_claim_at) return next_claim_at;
-    ClaimRequest request;
-    for (const auto& [seq, lane] : lanes) {
-      if (lane.waiting.size() >= kQueuedPerWebhook) request.skip_webhooks.push_back(seq);
-    }
-    // The last claim found everything due in saturated lanes: scanning again finds nothing
-    // new until something is published, a lane drains, or a retry falls due.
-    if (drained && !claim_soon && request.skip_webhooks.size() >= drained_saturated && now < drained_until) {
-      return drained_until;
-    }
-    drained = false;
-    claim_soon = false;
-    request.want = std::min(kClaimBatch, capacity - held);
-    {
-      std::lock_guard lock(store_mutex);
-      claim_request = std::move(request);
+      std::unique_lock lock(mutex);
+      if (draining) return;
+      draining = true;  // no new attempts; what waits stays leased until released below
+      // Let in-flight attempts finish (up to the request timeout) so their outcomes are kept.
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.request_timeout_ms + 1000);
+      idle.wait_until(lock, deadline, [&] { return in_flight == 0; });
+      store_stopping = true;
     }
     store_wake.notify_one();
-    claim_outstanding = true;
-    return now + kPollInterval;
-  }
-
-  // A claim came back: its deliveries join their lanes; decides when the next one is worth it.
-  void claimed(ClaimReply& answer) {
-    claim_outstanding = false;
-    std::int64_t now = now_micros();
-    if (answer.failed) {  // a busy or failing database: try again shortly
-      next_claim_at = now + kPollInterval;
-      return;
-    }
-    queue(answer.due);
-    if (answer.due.size() == answer.request.want) {  // probably more due already
-      next_claim_at = now;
-      claim_soon = true;
-      return;
-    }
-    next_claim_at = std::min(answer.next_due.value_or(INT64_MAX), now + kPollInterval);
-    if (!answer.request.skip_webhooks.empty() && answer.next_due && *answer.next_due <= now) {
-      // What is due belongs to saturated lanes only.
-      drained = true;
-      drained_saturated = answer.request.skip_webhooks.size();
-      drained_until = now + kPollInterval;
-      next_claim_at = drained_until;
+    store_thread.join();  // commits every outcome recorded so far
+    client.stop();        // abandons whatever is left
+    try {
+      store.release_leases();
+    } catch (const std::exception&) {
+      // The next start releases them.
     }
   }
 
+  // --- scheduling (all under `mutex`) -------------------------------------------------------
   // Leased deliveries join their lanes and start as the limits allow.
   void queue(std::vector<DueDelivery>& due) {
     waiting += due.size();
-    for (auto& d : due) lanes[d.webhook_seq].waiting.push_back(std::move(d));
-    start_waiting();
+    std::int64_t last = -1;
+    for (auto& d : due) {
+      std::int64_t seq = d.webhook_seq;
+      WebhookLane& lane = lanes[seq];
+      lane.waiting.push_back(std::move(d));
+      if (lane.waiting.size() == kQueuedPerWebhook) ++saturated;
+      if (seq != last) fill(lane, seq);  // deliveries of one webhook are mostly adjacent
+      last = seq;
+    }
   }
 
-  void start_waiting() {
-    if (draining) return;
-    for (auto& [seq, lane] : lanes) {
-      while (!lane.waiting.empty() && lane.in_flight < config.max_in_flight_per_webhook &&
-             in_flight < config.max_in_flight) {
-        DueDelivery d = std::move(lane.waiting.front());
-        lane.waiting.pop_front();
-        --waiting;
-        send(lane, std::move(d));
+  // Sends the lane's waiting deliveries as far as its limit and the global one allow; a lane
+  // stopped by the global limit queues for the next free slot.
+  void fill(WebhookLane& lane, std::int64_t seq) {
+    while (!draining && !lane.waiting.empty() && lane.in_flight < config.max_in_flight_per_webhook) {
+      if (in_flight >= config.max_in_flight) {
+        if (!lane.ready) {
+          lane.ready = true;
+          ready.push_back(seq);
+        }
+        return;
       }
+      if (lane.waiting.size() == kQueuedPerWebhook) --saturated;
+      DueDelivery d = std::move(lane.waiting.front());
+      lane.waiting.pop_front();
+      --waiting;
+      send(lane, std::move(d));
     }
   }
 
@@ -257,10 +183,10 @@ struct Dispatcher::Impl {
       request.url = *lane.url;
     } catch (const std::exception& e) {
       lane.target = nullptr;
-      HttpOutcome bad;
-      bad.error = "protocol";
-      bad.detail = e.what();
-      finish({std::move(d), started_at, std::move(bad), false});
+      Finished refused{std::move(d), started_at, {}, false};
+      refused.outcome.error = "protocol";
+      refused.outcome.detail = e.what();
+      record(refused);
       return;
     }
     std::int64_t timestamp = started_at / 1'000'000;
@@ -276,52 +202,79 @@ struct Dispatcher::Impl {
     ++lane.in_flight;
     ++in_flight;
     client.send(std::move(request), [this, d = std::move(d), started_at](HttpOutcome outcome) mutable {
-      finish({std::move(d), started_at, std::move(outcome), true});
+      finished({std::move(d), started_at, std::move(outcome), true});
     });
   }
 
-  // Runs on a client thread: hand the outcome to the scheduler.
-  void finish(Finished f) {
-    bool first;
-    {
-      std::lock_guard lock(mutex);
-      first = finished.empty();
-      finished.push_back(std::move(f));
+  // On an HTTP thread: record the outcome and start the lane's next delivery right here.
+  void finished(Finished f) {
+    std::lock_guard lock(mutex);
+    std::int64_t webhook = f.delivery.webhook_seq;
+    record(f);
+    --in_flight;
+    WebhookLane& lane = lanes[webhook];
+    --lane.in_flight;
+    if (draining) {
+      if (in_flight == 0) idle.notify_all();
+      return;
     }
-    if (first) wake.notify_one();  // later ones are taken in the same swap
+    if (ready.empty()) {
+      fill(lane, webhook);
+    } else {  // lanes wait for a global slot: they go first, round robin
+      if (!lane.waiting.empty() && !lane.ready) {
+        lane.ready = true;
+        ready.push_back(webhook);
+      }
+      start_ready();
+    }
+    if (lane.in_flight == 0 && lane.waiting.empty() && lanes.size() > kMaxLanes) {
+      lanes.erase(webhook);  // forget idle lanes (and their keys) only when there are many
+    }
+    ask_for_claim();
   }
 
-  // Frees the lanes' slots at once, starts what waits, and queues the outcomes for the store
-  // thread's next commit.
-  void record(std::vector<Finished>& done) {
-    if (done.empty()) return;
+  void start_ready() {
+    while (!ready.empty() && in_flight < config.max_in_flight && !draining) {
+      std::int64_t seq = ready.front();
+      ready.pop_front();
+      auto it = lanes.find(seq);
+      if (it == lanes.end()) continue;
+      it->second.ready = false;
+      fill(it->second, seq);
+    }
+  }
+
+  // Decides the outcome and queues it for the store thread's next commit.
+  void record(Finished& f) {
     std::int64_t now = now_micros();
-    std::vector<AttemptRecord> records;
-    records.reserve(done.size());
-    for (auto& f : done) {
-      WebhookLane& lane = lanes[f.delivery.webhook_seq];
-      if (f.sent) {
-        --lane.in_flight;
-        --in_flight;
-      }
-      --leased;
-      records.push_back(decide(f, now));
-      count(records.back(), f, now);
+    --leased;
+    AttemptRecord r = decide(f, now);
+    count(r, f, now);
+    if (to_record.empty()) {
+      first_to_record = now;
+      store_wake.notify_one();  // to sleep until this one's deadline
     }
-    if (lanes.size() > kMaxLanes) {  // forget idle lanes (and their keys) only when there are many
-      std::erase_if(lanes, [](const auto& lane) { return lane.second.in_flight == 0 && lane.second.waiting.empty(); });
+    to_record.push_back(std::move(r));
+    if (to_record.size() == kRecordBatch) store_wake.notify_one();
+  }
+
+  // Whether leasing more is worth a scan of the due index now.
+  bool claim_worthwhile(std::int64_t now) const {
+    if (draining || claim_running) return false;
+    // Little room, or enough waiting already: finishing attempts ask again.
+    if (leased >= capacity || waiting >= kClaimBatch) return false;
+    if (claim_soon) return true;
+    if (now < next_claim_at) return false;
+    // The last claim found everything due in saturated lanes: scanning again finds nothing new
+    // until one of them drains or the poll interval passes.
+    return !(drained && saturated >= drained_saturated && now < drained_until);
+  }
+
+  void ask_for_claim() {
+    if (!claim_asked && claim_worthwhile(now_micros())) {
+      claim_asked = true;
+      store_wake.notify_one();
     }
-    start_waiting();
-    bool wake_store;
-    {
-      std::lock_guard lock(store_mutex);
-      if (to_record.empty()) first_to_record = now;
-      for (auto& r : records) to_record.push_back(std::move(r));
-      // The store thread sleeps until the oldest outcome is due anyway; wake it early only
-      // for a first outcome (to set that deadline) or a full batch.
-      wake_store = to_record.size() == records.size() || to_record.size() >= kRecordBatch;
-    }
-    if (wake_store) store_wake.notify_one();
   }
 
   void count(const AttemptRecord& r, const Finished& f, std::int64_t now) {
@@ -376,36 +329,6 @@ struct Dispatcher::Impl {
     return r;
   }
 
-  // After the loop: no new sends; let in-flight attempts finish, record them, stop the store
-  // thread (it commits what is left), release the rest.
-  void drain() {
-    draining = true;
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(config.request_timeout_ms + 1000);
-    while (in_flight > 0) {
-      std::vector<Finished> done;
-      {
-        std::unique_lock lock(mutex);
-        wake.wait_until(lock, deadline, [&] { return !finished.empty(); });
-        done.swap(finished);
-      }
-      if (done.empty()) break;  // the deadline passed
-      record(done);
-    }
-    {
-      std::lock_guard lock(store_mutex);
-      store_stopping = true;
-    }
-    store_wake.notify_one();
-    store_thread.join();
-    client.stop();  // abandons whatever is left; its leases are released below
-    try {
-      store.release_leases();
-    } catch (const std::exception&) {
-      // The next start releases them.
-    }
-  }
-
   // --- the store thread ------------------------------------------------------------------------
   void store_loop() {
     while (true) {
@@ -413,26 +336,45 @@ struct Dispatcher::Impl {
       std::optional<ClaimRequest> request;
       bool stop_now = false;
       {
-        std::unique_lock lock(store_mutex);
+        std::unique_lock lock(mutex);
         while (true) {  // outcomes wait for a full batch or kRecordInterval; the rest goes at once
           std::int64_t now = now_micros();
           bool batch_ready = to_record.size() >= kRecordBatch ||
                              (!to_record.empty() && now >= first_to_record + kRecordInterval);
-          if (store_stopping || claim_request || batch_ready || now >= next_prune) {
-            if (store_stopping || batch_ready) records.swap(to_record);
+          bool claim_now = claim_worthwhile(now);
+          if (store_stopping || batch_ready || claim_now || now >= next_prune) {
+            stop_now = store_stopping;
+            if (stop_now || batch_ready) records.swap(to_record);
+            if (claim_now && !stop_now) request = claim_request();
             break;
           }
-          std::int64_t until = to_record.empty() ? next_prune : std::min(next_prune, first_to_record + kRecordInterval);
-          store_wake.wait_until(lock, at_micros(until));
+          std::int64_t until = std::min(next_prune, next_claim_at);
+          if (!to_record.empty()) until = std::min(until, first_to_record + kRecordInterval);
+          if (claim_soon || drained) until = std::min(until, now + kPollInterval);
+          store_wake.wait_until(lock, at_micros(std::max(until, now + 100)));
         }
-        stop_now = store_stopping;
-        request.swap(claim_request);
       }
       commit(records);
       if (stop_now) break;
       if (request) claim(std::move(*request));
       prune_when_due();
     }
+  }
+
+  // Under `mutex`: what to ask the store for, and the claim marked as running.
+  ClaimRequest claim_request() {
+    ClaimRequest request;
+    request.want = std::min(kClaimBatch, capacity - leased);
+    if (saturated > 0) {
+      for (const auto& [seq, lane] : lanes) {
+        if (lane.waiting.size() >= kQueuedPerWebhook) request.skip_webhooks.push_back(seq);
+      }
+    }
+    claim_running = true;
+    claim_asked = false;
+    claim_soon = false;
+    drained = false;
+    return request;
   }
 
   // Outcomes commit in batches: every commit rewrites whole WAL pages, so committing each
@@ -447,25 +389,47 @@ struct Dispatcher::Impl {
     } catch (const std::exception&) {
       // Not recorded: the leases stay until the next start, which retries these deliveries.
       // At-least-once holds; the attempt log misses these rows.
+      return;
+    }
+    std::int64_t first_retry = INT64_MAX;
+    for (const auto& r : records) {
+      if (r.new_state == "pending" && r.next_at) first_retry = std::min(first_retry, *r.next_at);
+    }
+    if (first_retry != INT64_MAX) {  // claim the retry when it falls due, not at the next poll
+      std::lock_guard lock(mutex);
+      next_claim_at = std::min(next_claim_at, first_retry);
     }
   }
 
+  // Leases what is due (outside the mutex), then queues it and decides when to look again.
   void claim(ClaimRequest request) {
-    ClaimReply answer;
-    std::int64_t now = now_micros();
+    std::vector<DueDelivery> due;
+    std::optional<std::int64_t> next_due;
+    bool failed = false;
     try {
-      answer.due = store.claim_due(now, request.want, request.skip_webhooks);
-      if (answer.due.size() < request.want) answer.next_due = store.next_due_at();
+      due = store.claim_due(now_micros(), request.want, request.skip_webhooks);
+      if (due.size() < request.want) next_due = store.next_due_at();
     } catch (const std::exception&) {
-      answer.failed = true;
+      failed = true;
     }
-    answer.request = std::move(request);
-    {
-      std::lock_guard lock(mutex);
-      leased += answer.due.size();
-      reply = std::move(answer);
+    std::lock_guard lock(mutex);
+    claim_running = false;
+    std::int64_t now = now_micros();
+    leased += due.size();
+    queue(due);
+    if (failed) {  // a busy or failing database: try again shortly
+      next_claim_at = now + kPollInterval;
+    } else if (due.size() == request.want) {  // probably more due already
+      claim_soon = true;
+    } else {
+      next_claim_at = std::min(next_due.value_or(INT64_MAX), now + kPollInterval);
+      if (!request.skip_webhooks.empty() && next_due && *next_due <= now) {
+        // What is due belongs to saturated lanes only.
+        drained = true;
+        drained_saturated = request.skip_webhooks.size();
+        drained_until = now + kPollInterval;
+      }
     }
-    wake.notify_one();
   }
 
   void prune_when_due() {
@@ -486,40 +450,32 @@ struct Dispatcher::Impl {
   HttpClient client;
   std::mt19937_64 rng;
   const std::size_t capacity;  // deliveries leased at once, fresh hand-overs included
-  std::atomic<std::size_t> leased{0};  // handed out by the store, not yet recorded
 
-  // Shared with publishers, the HTTP client and the store thread (guarded by mutex).
-  std::mutex mutex;
-  std::condition_variable wake;
-  bool woken = false;
-  bool stopping = false;
-  std::vector<Finished> finished;
-  std::vector<DueDelivery> fresh;  // handed over by publishes
-  std::optional<ClaimReply> reply;
-  std::size_t reserved = 0;        // promised to publishes under way
-
-  // The scheduler thread's own.
-  std::thread thread;
+  std::mutex mutex;  // guards everything below but the store thread itself
+  std::condition_variable store_wake;
+  std::condition_variable idle;  // in_flight reached 0 while draining
   std::unordered_map<std::int64_t, WebhookLane> lanes;
-  std::size_t waiting = 0;  // leased and queued in a lane, not yet sent
+  std::size_t leased = 0;    // handed out by the store (claims and publishes), not yet recorded
+  std::size_t reserved = 0;  // promised to publishes under way
+  std::size_t waiting = 0;   // leased and queued in a lane, not yet sent
+  std::size_t saturated = 0; // lanes with kQueuedPerWebhook or more waiting
   int in_flight = 0;
+  std::deque<std::int64_t> ready;  // lanes with work that wait for a global slot
   bool draining = false;
-  bool claim_outstanding = false;
-  bool claim_soon = true;          // something was published, or the last claim came back full
-  std::int64_t next_claim_at = 0;  // otherwise: when something falls due
-  bool drained = false;            // the last claim left only saturated lanes' deliveries due
+  std::vector<AttemptRecord> to_record;  // outcomes for the next commit
+  std::int64_t first_to_record = 0;
+  bool store_stopping = false;
+  // When to claim: at once after a publish or a full claim, else when something falls due.
+  bool claim_soon = true;
+  bool claim_asked = false;
+  bool claim_running = false;
+  std::int64_t next_claim_at = 0;
+  bool drained = false;  // the last claim left only saturated lanes' deliveries due
   std::size_t drained_saturated = 0;
   std::int64_t drained_until = 0;
-
-  // The store thread's inbox (guarded by store_mutex) and its own state.
-  std::thread store_thread;
-  std::mutex store_mutex;
-  std::condition_variable store_wake;
-  std::vector<AttemptRecord> to_record;
-  std::int64_t first_to_record = 0;
-  std::optional<ClaimRequest> claim_request;
-  bool store_stopping = false;
   std::int64_t next_prune;
+
+  std::thread store_thread;
 };
 
 Dispatcher::Dispatcher(Store& store, const Config& config, Metrics& metrics)

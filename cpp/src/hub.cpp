@@ -45,7 +45,6 @@ void check_config(const Config& c) {
 }
 
 constexpr std::size_t kMaxEventBody = 1 << 20;
-constexpr std::size_t kHandOverBatch = 512;  // most deliveries one publish hands over directly
 
 // The exact bytes a receiver gets for an event (the same on every attempt).
 std::string event_body(const EventInput& e, const std::string& id, std::int64_t created_at) {
@@ -116,7 +115,7 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
   std::vector<PublishResult> results;
   if (dispatcher_) {
     // Deliveries due at once go straight to the dispatcher, leased, as far as it has room.
-    std::size_t room = dispatcher_->reserve(kHandOverBatch);
+    std::size_t room = dispatcher_->reserve(SIZE_MAX);
     std::vector<DueDelivery> leased;
     try {
       results = store_->insert_events(records, room, &leased);

@@ -4,7 +4,6 @@
 
 #include <map>
 #include <mutex>
-#include <set>
 #include <unordered_map>
 #include <nlohmann/json.hpp>
 
@@ -102,9 +101,16 @@ const char* const kMigrations[] = {
     CREATE INDEX webhook_keys_by_webhook ON webhook_keys(webhook_seq, expires_at);
     CREATE INDEX deliveries_by_state ON deliveries(state, updated_at);
     )sql",
-    // 4: one queue index over pending deliveries, leased or not: a lease moves an entry within
-    // it instead of from one index to another.
+    // 4: fewer index writes per delivery. One queue index over pending deliveries, leased or
+    // not (a lease moves an entry within it instead of from one index to another). Counts per
+    // state, adjusted once per transaction by the store, instead of an index on state that
+    // every attempt rewrote; retention scans deliveries in creation (seq) order instead.
     R"sql(
+    CREATE TABLE delivery_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO delivery_counts
+      SELECT s.value, (SELECT count(*) FROM deliveries d WHERE d.state = s.value)
+      FROM json_each('["pending","delivered","failed","cancelled"]') s;
+    DROP INDEX deliveries_by_state;
     DROP INDEX deliveries_due;
     DROP INDEX deliveries_leased;
     CREATE INDEX deliveries_queue ON deliveries(leased, next_at, seq) WHERE state = 'pending';
@@ -120,6 +126,16 @@ constexpr const char* kDeliveryColumns =
 constexpr const char* kWebhookColumns =
     "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, "
     "disabled_reason";
+
+// How a transaction changed the number of deliveries in each state (see delivery_counts).
+struct StateCounts {
+  std::map<std::string, std::int64_t> delta;
+  void move(const std::string& from, const std::string& to, std::int64_t n = 1) {
+    if (from == to || n == 0) return;
+    delta[from] -= n;
+    delta[to] += n;
+  }
+};
 
 std::optional<std::int64_t> optional_int(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -320,6 +336,7 @@ class SqliteStore final : public Store {
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
       std::vector<PublishResult> results;
       results.reserve(events.size());
+      std::int64_t created = 0;
       for (const auto& e : events) {
         auto [it, fresh] = lineage_json.try_emplace(e.brand);
         if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
@@ -372,7 +389,11 @@ class SqliteStore final : public Store {
           leased->push_back(std::move(d));
         }
         results.push_back({e.id, static_cast<std::int64_t>(webhooks.size())});
+        created += static_cast<std::int64_t>(webhooks.size());
       }
+      StateCounts counts;
+      counts.delta["pending"] = created;
+      save_counts(counts);
       tx.commit();
       return results;
     });
@@ -386,8 +407,7 @@ class SqliteStore final : public Store {
                                      const std::vector<std::int64_t>& skip_webhooks) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      // INDEXED BY: the planner may otherwise pick deliveries_by_state and sort every pending
-      // row on each claim.
+      // INDEXED BY: the planner must never fall back to sorting every pending row per claim.
       SQLite::Statement& q = prepare(
           "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at "
           "FROM deliveries d INDEXED BY deliveries_queue JOIN events e ON e.seq = d.event_seq "
@@ -424,6 +444,7 @@ class SqliteStore final : public Store {
                                           "WHERE seq = ?");
       std::vector<DueDelivery> due;
       due.reserve(rows.size());
+      StateCounts counts;
       for (auto& d : rows) {
         auto [target, fresh] = targets.try_emplace(d.webhook_seq);
         if (fresh) target->second = target_locked(d.webhook_seq, now);
@@ -432,6 +453,7 @@ class SqliteStore final : public Store {
           cancel.bind(2, d.seq);
           cancel.exec();
           cancel.reset();
+          counts.move("pending", "cancelled");
           continue;
         }
         d.target = target->second;
@@ -440,6 +462,7 @@ class SqliteStore final : public Store {
         lease.reset();
         due.push_back(std::move(d));
       }
+      save_counts(counts);
       tx.commit();
       return due;
     });
@@ -466,12 +489,20 @@ class SqliteStore final : public Store {
       SQLite::Statement& succeeded = prepare("UPDATE webhooks SET failing_since = NULL "
                                   "WHERE seq = ? AND failing_since IS NOT NULL");
       SQLite::Statement& failed = prepare("UPDATE webhooks SET failing_since = coalesce(failing_since, ?) WHERE seq = ?");
+      SQLite::Statement& failing_again = prepare("UPDATE webhooks SET failing_since = ? WHERE seq = ?");
       SQLite::Statement& disable = prepare("UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? "
                                 "WHERE seq = ? AND disabled_at IS NULL AND "
                                 "(? OR failing_since <= ?)");
       SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
                                "WHERE webhook_seq = ? AND state = 'pending' AND leased = 0");
-      std::set<std::int64_t> failing;
+      // Each webhook's failure streak folded over the batch, in order: one update per webhook
+      // and commit instead of one per attempt.
+      struct Streak {
+        bool succeeded = false;                   // a success in this batch ended the old streak
+        std::optional<std::int64_t> failing_from;  // the first failure after the last success
+      };
+      std::map<std::int64_t, Streak> streaks;
+      StateCounts counts;
       for (const auto& r : records) {
         const Attempt& a = r.attempt;
         attempt.bind(1, r.delivery_seq);
@@ -492,29 +523,37 @@ class SqliteStore final : public Store {
         delivery.bind(5, r.delivery_seq);
         delivery.exec();
         delivery.reset();
+        counts.move("pending", r.new_state);
 
+        Streak& streak = streaks[r.webhook_seq];
         if (r.new_state == "delivered") {
-          succeeded.bind(1, r.webhook_seq);
-          succeeded.exec();
-          succeeded.reset();
-          failing.erase(r.webhook_seq);
-        } else {
-          failed.bind(1, a.started_at);
-          failed.bind(2, r.webhook_seq);
-          failed.exec();
-          failed.reset();
-          failing.insert(r.webhook_seq);
+          streak.succeeded = true;
+          streak.failing_from.reset();
+        } else if (!streak.failing_from) {
+          streak.failing_from = a.started_at;
         }
         if (!r.disable_reason.empty()) {
-          disabled += disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0);
-          failing.erase(r.webhook_seq);
+          disabled += disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0, counts);
         }
       }
-      for (std::int64_t webhook : failing) {
+      for (const auto& [webhook, streak] : streaks) {
+        if (!streak.failing_from) {
+          succeeded.bind(1, webhook);
+          succeeded.exec();
+          succeeded.reset();
+          continue;
+        }
+        SQLite::Statement& q = streak.succeeded ? failing_again : failed;
+        q.bind(1, *streak.failing_from);
+        q.bind(2, webhook);
+        q.exec();
+        q.reset();
+        // Already disabled (410 above) or not failing long enough: nothing happens.
         disabled += disable_webhook(disable, cancel, webhook,
                                     "failing without a successful delivery for too long", now, false,
-                                    disable_before);
+                                    disable_before, counts);
       }
+      save_counts(counts);
       tx.commit();
       return disabled;
     });
@@ -571,6 +610,9 @@ class SqliteStore final : public Store {
       q.bind(2, now);
       q.bind(3, id);
       q.exec();
+      StateCounts counts;
+      counts.move(found->state, "pending");
+      save_counts(counts);
       auto updated = find_delivery_locked(brand, id);
       tx.commit();
       return updated;
@@ -603,6 +645,9 @@ class SqliteStore final : public Store {
         requeue.exec();
         requeue.reset();
       }
+      StateCounts counts;
+      counts.move("failed", "pending", static_cast<std::int64_t>(seqs.size()));
+      save_counts(counts);
       tx.commit();
       result.queued = static_cast<std::int64_t>(seqs.size());
       return result;
@@ -678,19 +723,41 @@ class SqliteStore final : public Store {
   }
 
   std::int64_t prune(std::int64_t before) override {
+    // Deliveries are created in seq order and updated only after their creation, so only the
+    // table's first rows (created before `before`) can qualify: scan them in seq order, in
+    // chunks, so the queue never waits long behind one transaction.
+    constexpr std::int64_t kChunk = 2000;
     std::int64_t removed = 0;
-    while (true) {  // in chunks, so the queue never waits long behind one transaction
-      std::int64_t chunk = guarded([&] {
+    std::int64_t after = 0;
+    bool more = true;
+    while (more) {
+      removed += guarded([&] {
         SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement& pick = prepare(
-            "SELECT seq FROM deliveries WHERE state IN ('delivered', 'failed', 'cancelled') "
-            "AND updated_at < ? LIMIT 2000");
-        pick.bind(1, before);
-        std::vector<std::int64_t> seqs;
-        while (pick.executeStep()) seqs.push_back(pick.getColumn(0).getInt64());
+        SQLite::Statement& scan = prepare(
+            "SELECT seq, state, updated_at, created_at FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?");
+        scan.bind(1, after);
+        scan.bind(2, kChunk);
+        std::vector<std::int64_t> doomed;
+        StateCounts counts;
+        std::int64_t scanned = 0;
+        while (scan.executeStep()) {
+          ++scanned;
+          if (scan.getColumn(3).getInt64() >= before) {
+            more = false;
+            break;
+          }
+          after = scan.getColumn(0).getInt64();
+          std::string state = scan.getColumn(1).getString();
+          if (state != "pending" && scan.getColumn(2).getInt64() < before) {
+            doomed.push_back(after);
+            --counts.delta[state];
+          }
+        }
+        scan.reset();
+        if (scanned < kChunk) more = false;
         SQLite::Statement& attempts = prepare("DELETE FROM attempts WHERE delivery_seq = ?");
         SQLite::Statement& delivery = prepare("DELETE FROM deliveries WHERE seq = ?");
-        for (std::int64_t seq : seqs) {
+        for (std::int64_t seq : doomed) {
           attempts.bind(1, seq);
           attempts.exec();
           attempts.reset();
@@ -698,17 +765,21 @@ class SqliteStore final : public Store {
           delivery.exec();
           delivery.reset();
         }
-        SQLite::Statement& events = prepare(
-            "DELETE FROM events WHERE created_at < ? AND NOT EXISTS "
-            "(SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)");
-        events.bind(1, before);
-        events.exec();
+        save_counts(counts);
+        if (!more) {
+          // Events older than every remaining delivery have none left (an event's deliveries
+          // are created with it, so event order follows delivery order).
+          SQLite::Statement& events = prepare(
+              "DELETE FROM events WHERE created_at < ? AND seq < coalesce("
+              "(SELECT event_seq FROM deliveries ORDER BY seq LIMIT 1), 9223372036854775807)");
+          events.bind(1, before);
+          events.exec();
+        }
         tx.commit();
-        return static_cast<std::int64_t>(seqs.size());
+        return static_cast<std::int64_t>(doomed.size());
       });
-      removed += chunk;
-      if (chunk < 2000) return removed;
     }
+    return removed;
   }
 
   Stats stats(std::int64_t now) override {
@@ -722,7 +793,7 @@ class SqliteStore final : public Store {
       SQLite::Statement& events = prepare("SELECT count(*) FROM events");
       events.executeStep();
       st.events = events.getColumn(0).getInt64();
-      SQLite::Statement& states = prepare("SELECT state, count(*) FROM deliveries GROUP BY state");
+      SQLite::Statement& states = prepare("SELECT state, n FROM delivery_counts");
       while (states.executeStep()) {
         std::string state = states.getColumn(0).getString();
         std::int64_t n = states.getColumn(1).getInt64();
@@ -880,7 +951,7 @@ class SqliteStore final : public Store {
   // cancels its waiting deliveries.
   bool disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
                        const std::string& reason, std::int64_t now, bool force,
-                       std::int64_t failing_before) {
+                       std::int64_t failing_before, StateCounts& counts) {
     disable.bind(1, now);
     disable.bind(2, reason);
     disable.bind(3, now);
@@ -892,7 +963,7 @@ class SqliteStore final : public Store {
     if (!disabled) return false;
     cancel.bind(1, now);
     cancel.bind(2, webhook);
-    cancel.exec();
+    counts.move("pending", "cancelled", cancel.exec());
     cancel.reset();
     return true;
   }
@@ -927,6 +998,18 @@ class SqliteStore final : public Store {
     }
     attempts.reset();
     return d;
+  }
+
+  // Applies a transaction's state changes to delivery_counts (within that transaction).
+  void save_counts(const StateCounts& counts) {
+    SQLite::Statement& q = prepare("UPDATE delivery_counts SET n = n + ? WHERE state = ?");
+    for (const auto& [state, n] : counts.delta) {
+      if (n == 0) continue;
+      q.bind(1, n);
+      q.bind(2, state);
+      q.exec();
+      q.reset();
+    }
   }
 
   // Where the webhook's deliveries attempted at `now` go and their keys; null once the
@@ -981,7 +1064,9 @@ class SqliteStore final : public Store {
         "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?) AND state = 'pending' AND leased = 0");
     cancel.bind(1, now);
     cancel.bind(2, webhook_id);
-    cancel.exec();
+    StateCounts counts;
+    counts.move("pending", "cancelled", cancel.exec());
+    save_counts(counts);
   }
 
   std::optional<Webhook> find_webhook_locked(const std::string& brand, const std::string& id,

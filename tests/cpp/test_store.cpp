@@ -4,6 +4,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <unistd.h>
 
@@ -77,10 +78,26 @@ TEST_F(StoreFile, OpensAFileOfEveryOlderSchemaVersion) {
               "VALUES ('old', '" + kBrand + "', 'Deals', 'https://old.example/', '" +
               std::string(64, 'b') + "', '[\"t\"]', 1, 1)");
     }
+    bool counts_from_rows = old_version == 2 || old_version == 3;  // deliveries before delivery_counts
+    if (counts_from_rows) {
+      SQLite::Database db(config_.db, SQLite::OPEN_READWRITE);
+      db.exec("INSERT INTO events (id, brand, topic, event, body, created_at) VALUES "
+              "('e', '" + kBrand + "', 'Deals', 'Created', '{}', 1)");
+      db.exec("INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at) "
+              "VALUES ('d1', 1, 1, 'delivered', NULL, 1, 1), ('d2', 1, 1, 'pending', 5, 1, 1), "
+              "('d3', 1, 1, 'pending', 5, 1, 1)");
+    }
     auto store = open_sqlite_store(config_);
     auto found = store->find_live_webhook(kBrand, "old");
     ASSERT_TRUE(found) << "from version " << old_version;
     EXPECT_EQ(found->tags, std::vector<std::string>{"t"});
+    if (counts_from_rows) {
+      Stats stats = store->stats(10);
+      EXPECT_EQ(stats.delivered, 1);
+      EXPECT_EQ(stats.pending, 2);
+      EXPECT_EQ(stats.due_now, 2);
+      EXPECT_EQ(store->claim_due(10, 10, {}).size(), 2u);
+    }
     SQLite::Database db(config_.db);
     EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sqlite_schema_version());
   }
@@ -321,4 +338,87 @@ TEST_F(StoreFile, PublishCanHandOverDueDeliveriesAlreadyLeased) {
   for (const auto& d : claimed) EXPECT_NE(d.seq, leased[0].seq);
   store->release_leases();  // a crash before sending: the next start sends it
   EXPECT_EQ(store->claim_due(100, 10, {}).size(), 4u);
+}
+
+namespace {
+// The counts stats() reports against a GROUP BY over every row.
+void expect_counts_match(Store& store, const std::string& db_path, const std::string& when) {
+  SQLite::Database db(db_path);
+  std::map<std::string, std::int64_t> truth;
+  SQLite::Statement q(db, "SELECT state, count(*) FROM deliveries GROUP BY state");
+  while (q.executeStep()) truth[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+  Stats stats = store.stats(0);
+  EXPECT_EQ(stats.pending, truth["pending"]) << when;
+  EXPECT_EQ(stats.delivered, truth["delivered"]) << when;
+  EXPECT_EQ(stats.failed, truth["failed"]) << when;
+  EXPECT_EQ(stats.cancelled, truth["cancelled"]) << when;
+}
+
+EventRecord event_at(std::int64_t created_at) {
+  EventRecord e = event_for(kBrand, "Deals", created_at);
+  e.created_at = created_at;
+  return e;
+}
+}  // namespace
+
+TEST_F(StoreFile, StateCountsFollowEveryChange) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_webhook(make_webhook("x", kBrand, "Deals"));
+  store->insert_events({event_at(10), event_at(11), event_at(12)});
+  expect_counts_match(*store, config_.db, "published");
+  EXPECT_EQ(store->stats(0).pending, 6);
+
+  auto due = store->claim_due(100, 4, {});
+  ASSERT_EQ(due.size(), 4u);
+  store->record_attempts({outcome(due[0], "delivered", std::nullopt, 200), outcome(due[1], "failed", std::nullopt, 500),
+                          outcome(due[2], "pending", 50, 500), outcome(due[3], "delivered", std::nullopt, 200)},
+                         20, 0);
+  expect_counts_match(*store, config_.db, "recorded");
+
+  auto delivered = store->list_deliveries({kBrand, "w", "delivered", 0, 10}).items.at(0);
+  store->redeliver(kBrand, delivered.id, 30);
+  expect_counts_match(*store, config_.db, "redelivered");
+
+  std::string failed_webhook = store->list_deliveries({kBrand, "w", "failed", 0, 10}).total ? "w" : "x";
+  EXPECT_EQ(store->recover(kBrand, failed_webhook, 0, 10, 40).queued, 1);
+  expect_counts_match(*store, config_.db, "recovered");
+
+  store->soft_delete_webhook(kBrand, "x", 50);  // cancels what waits
+  expect_counts_match(*store, config_.db, "deleted");
+  store->claim_due(1000, 10, {});               // and claims cancel what a dead webhook still had
+  expect_counts_match(*store, config_.db, "claimed after delete");
+  EXPECT_GT(store->stats(0).cancelled, 0);
+
+  store->prune(2000);
+  expect_counts_match(*store, config_.db, "pruned");
+}
+
+TEST_F(StoreFile, PruneRemovesOldFinishedDeliveriesWithTheirAttemptsAndEvents) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_at(10), event_at(20), event_at(30), event_at(1000)});
+  auto due = store->claim_due(2000, 10, {});
+  ASSERT_EQ(due.size(), 4u);
+  store->record_attempts({outcome(due[0], "delivered", std::nullopt, 200), outcome(due[1], "pending", 5000, 500),
+                          outcome(due[2], "failed", std::nullopt, 500)},
+                         100, 0);
+  store->record_attempts({outcome(due[3], "delivered", std::nullopt, 200)}, 1100, 0);
+
+  // Finished before 500: the first and third. The second still waits for its retry; the
+  // fourth finished after the cut.
+  EXPECT_EQ(store->prune(500), 2);
+  auto left = store->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
+  ASSERT_EQ(left.total, 2);
+  EXPECT_EQ(left.items[0].state, "delivered");  // newest first
+  EXPECT_EQ(left.items[1].state, "pending");
+  SQLite::Database db(config_.db);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM attempts").getInt(), 2);
+  // The first event went with its only delivery; the third stays until the older pending
+  // second one is pruned (events go in order).
+  EXPECT_EQ(db.execAndGet("SELECT group_concat(created_at) FROM (SELECT created_at FROM events ORDER BY seq)")
+                .getString(),
+            "20,30,1000");
+  EXPECT_EQ(store->prune(500), 0);  // nothing more, and nothing twice
+  expect_counts_match(*store, config_.db, "pruned");
 }
