@@ -21,7 +21,11 @@ namespace brandhooks {
 
 namespace {
 constexpr std::size_t kClaimBatch = 512;
-constexpr std::size_t kLeasedPerSlot = 16;               // leased deliveries per max_in_flight slot
+// Leased deliveries (waiting in lanes or in flight) per max_in_flight slot, and the bytes of
+// their bodies in all. Room for a whole publish_many call lets it hand everything over, with no
+// claim scan afterwards; the byte budget keeps large bodies from taking the memory instead.
+constexpr std::size_t kLeasedPerSlot = 64;
+constexpr std::size_t kLeasedBytes = 64u << 20;
 constexpr std::size_t kMaxLanes = 10'000;                // idle lanes kept for their HMAC keys
 constexpr std::size_t kRecordBatch = 1024;                // outcomes that commit at once
 constexpr std::int64_t kRecordInterval = 10'000;          // or the longest an outcome waits (us)
@@ -55,6 +59,7 @@ struct Finished {
 
 struct ClaimRequest {
   std::size_t want = 0;
+  std::size_t max_bytes = 0;
   std::vector<std::int64_t> skip_webhooks;  // saturated lanes
 };
 
@@ -91,19 +96,23 @@ struct Dispatcher::Impl {
     ask_for_claim();
   }
 
-  std::size_t reserve(std::size_t wanted) {
+  LeaseRoom reserve() {
     std::lock_guard lock(mutex);
-    std::size_t used = leased + reserved;
-    if (draining || used >= capacity) return 0;
-    std::size_t granted = std::min(wanted, capacity - used);
-    reserved += granted;
-    return granted;
+    LeaseRoom room;
+    std::size_t count = leased + reserved.deliveries, bytes = leased_bytes + reserved.bytes;
+    if (draining || count >= capacity || bytes >= kLeasedBytes) return room;
+    room = {capacity - count, kLeasedBytes - bytes};
+    reserved.deliveries += room.deliveries;
+    reserved.bytes += room.bytes;
+    return room;
   }
 
-  void hand_over(std::vector<DueDelivery> deliveries, std::size_t granted) {
+  void hand_over(std::vector<DueDelivery> deliveries, LeaseRoom granted) {
     std::lock_guard lock(mutex);
-    reserved -= granted;
+    reserved.deliveries -= granted.deliveries;
+    reserved.bytes -= granted.bytes;
     leased += deliveries.size();
+    for (const auto& d : deliveries) leased_bytes += d.body->size();
     queue(deliveries);
     claim_soon = true;  // the publish may have stored more than it handed over
     ask_for_claim();
@@ -248,6 +257,7 @@ struct Dispatcher::Impl {
   void record(Finished& f) {
     std::int64_t now = now_micros();
     --leased;
+    leased_bytes -= f.delivery.body->size();
     AttemptRecord r = decide(f, now);
     count(r, f, now);
     if (to_record.empty()) {
@@ -262,7 +272,7 @@ struct Dispatcher::Impl {
   bool claim_worthwhile(std::int64_t now) const {
     if (draining || claim_running) return false;
     // Little room, or enough waiting already: finishing attempts ask again.
-    if (leased >= capacity || waiting >= kClaimBatch) return false;
+    if (leased >= capacity || leased_bytes >= kLeasedBytes || waiting >= kClaimBatch) return false;
     if (claim_soon) return true;
     if (now < next_claim_at) return false;
     // The last claim found everything due in saturated lanes: scanning again finds nothing new
@@ -365,6 +375,7 @@ struct Dispatcher::Impl {
   ClaimRequest claim_request() {
     ClaimRequest request;
     request.want = std::min(kClaimBatch, capacity - leased);
+    request.max_bytes = kLeasedBytes - leased_bytes;
     if (saturated > 0) {
       for (const auto& [seq, lane] : lanes) {
         if (lane.waiting.size() >= kQueuedPerWebhook) request.skip_webhooks.push_back(seq);
@@ -407,7 +418,7 @@ struct Dispatcher::Impl {
     std::optional<std::int64_t> next_due;
     bool failed = false;
     try {
-      due = store.claim_due(now_micros(), request.want, request.skip_webhooks);
+      due = store.claim_due(now_micros(), request.want, request.skip_webhooks, request.max_bytes);
       if (due.size() < request.want) next_due = store.next_due_at();
     } catch (const std::exception&) {
       failed = true;
@@ -416,6 +427,7 @@ struct Dispatcher::Impl {
     claim_running = false;
     std::int64_t now = now_micros();
     leased += due.size();
+    for (const auto& d : due) leased_bytes += d.body->size();
     queue(due);
     if (failed) {  // a busy or failing database: try again shortly
       next_claim_at = now + kPollInterval;
@@ -456,7 +468,8 @@ struct Dispatcher::Impl {
   std::condition_variable idle;  // in_flight reached 0 while draining
   std::unordered_map<std::int64_t, WebhookLane> lanes;
   std::size_t leased = 0;    // handed out by the store (claims and publishes), not yet recorded
-  std::size_t reserved = 0;  // promised to publishes under way
+  std::size_t leased_bytes = 0;  // their bodies
+  LeaseRoom reserved;        // promised to publishes under way
   std::size_t waiting = 0;   // leased and queued in a lane, not yet sent
   std::size_t saturated = 0; // lanes with kQueuedPerWebhook or more waiting
   int in_flight = 0;
@@ -485,9 +498,9 @@ Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::notify() { impl_->notify(); }
 
-std::size_t Dispatcher::reserve(std::size_t wanted) { return impl_->reserve(wanted); }
+LeaseRoom Dispatcher::reserve() { return impl_->reserve(); }
 
-void Dispatcher::hand_over(std::vector<DueDelivery> deliveries, std::size_t reserved) {
+void Dispatcher::hand_over(std::vector<DueDelivery> deliveries, LeaseRoom reserved) {
   impl_->hand_over(std::move(deliveries), reserved);
 }
 

@@ -12,6 +12,7 @@ namespace brandhooks {
 
 class Store;
 struct DueDelivery;
+struct LeaseRoom;
 
 class Dispatcher {
  public:
@@ -24,12 +25,12 @@ class Dispatcher {
 
   // New deliveries may be due now (called after a publish commits).
   void notify();
-  // Room for up to `wanted` freshly published deliveries handed over directly (0 when full or
-  // stopping). Every reservation is settled by one hand_over() call.
-  std::size_t reserve(std::size_t wanted);
+  // All the room there is for freshly published deliveries handed over directly (none when
+  // full or stopping). Every reservation is settled by one hand_over() call.
+  LeaseRoom reserve();
   // The deliveries a publish stored already leased (at most what was reserved; the rest of
   // the reservation is returned).
-  void hand_over(std::vector<DueDelivery> deliveries, std::size_t reserved);
+  void hand_over(std::vector<DueDelivery> deliveries, LeaseRoom reserved);
   // Stops leasing, lets in-flight attempts finish (up to the request timeout), records them,
   // and returns every delivery still leased to the queue.
   void stop();

@@ -115,7 +115,7 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
   std::vector<PublishResult> results;
   if (dispatcher_) {
     // Deliveries due at once go straight to the dispatcher, leased, as far as it has room.
-    std::size_t room = dispatcher_->reserve(SIZE_MAX);
+    LeaseRoom room = dispatcher_->reserve();
     std::vector<DueDelivery> leased;
     try {
       results = store_->insert_events(records, room, &leased);

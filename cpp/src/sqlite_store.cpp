@@ -317,7 +317,7 @@ class SqliteStore final : public Store {
     return guarded([&] { return lineage_locked(brand); });
   }
 
-  std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, std::size_t lease_up_to,
+  std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
                                            std::vector<DueDelivery>* leased) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -337,6 +337,7 @@ class SqliteStore final : public Store {
       std::vector<PublishResult> results;
       results.reserve(events.size());
       std::int64_t created = 0;
+      std::size_t handed_bytes = 0;
       for (const auto& e : events) {
         auto [it, fresh] = lineage_json.try_emplace(e.brand);
         if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
@@ -364,7 +365,8 @@ class SqliteStore final : public Store {
 
         std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
         for (std::int64_t webhook : webhooks) {
-          bool hand_over = leased && leased->size() < lease_up_to && e.first_attempt_at <= e.created_at;
+          bool hand_over = leased && leased->size() < room.deliveries &&
+                           handed_bytes + e.body.size() <= room.bytes && e.first_attempt_at <= e.created_at;
           std::string id = uuid_v7();
           add_delivery.bind(1, id);
           add_delivery.bind(2, event_seq);
@@ -376,6 +378,7 @@ class SqliteStore final : public Store {
           add_delivery.exec();
           add_delivery.reset();
           if (!hand_over) continue;
+          handed_bytes += e.body.size();
           if (!body) body = std::make_shared<const std::string>(e.body);
           auto [target, fresh_target] = targets.try_emplace(webhook);
           if (fresh_target) target->second = target_locked(webhook, e.created_at);
@@ -404,7 +407,8 @@ class SqliteStore final : public Store {
   }
 
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
-                                     const std::vector<std::int64_t>& skip_webhooks) override {
+                                     const std::vector<std::int64_t>& skip_webhooks,
+                                     std::size_t max_bytes) override {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       // INDEXED BY: the planner must never fall back to sorting every pending row per claim.
@@ -420,7 +424,11 @@ class SqliteStore final : public Store {
       std::vector<DueDelivery> rows;
       std::int64_t last_event = -1;
       std::shared_ptr<const std::string> body;
+      std::size_t claimed_bytes = 0;
       while (q.executeStep()) {
+        auto size = static_cast<std::size_t>(q.getColumn(4).getBytes());
+        if (!rows.empty() && claimed_bytes + size > max_bytes) break;
+        claimed_bytes += size;
         DueDelivery d;
         d.seq = q.getColumn(0).getInt64();
         d.id = q.getColumn(1).getString();

@@ -1,6 +1,7 @@
 #pragma once
 // The persistence interface of the Hub. SqliteStore is the one backend today; the interface
 // is what a second backend (e.g. PostgreSQL) would implement. Implementations are thread-safe.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -47,6 +48,13 @@ struct DueDelivery {
   std::int64_t event_created_at = 0;
 };
 
+// How much more a dispatcher may hold leased: deliveries, and bytes of their bodies (a body
+// shared by several deliveries counts for each).
+struct LeaseRoom {
+  std::size_t deliveries = 0;
+  std::size_t bytes = 0;
+};
+
 // The outcome of one attempt as the dispatcher decided it.
 struct AttemptRecord {
   std::int64_t delivery_seq = 0;
@@ -80,18 +88,20 @@ class Store {
   // --- events and deliveries ----------------------------------------------------------------
   // Stores each event and one pending delivery per matching webhook (live, enabled, of the
   // event's topic, of the brand or one of its ancestors) in one transaction.
-  // Up to `lease_up_to` deliveries that are due at once are stored already leased and
-  // returned in `leased`, for a dispatcher in this process that has room for them: they skip
+  // Deliveries that are due at once are stored already leased and returned in `leased`, as
+  // far as `room` goes, for a dispatcher in this process that has room for them: they skip
   // the claim round trip. (A crash before they are sent releases them on the next start.)
   virtual std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events,
-                                                   std::size_t lease_up_to = 0,
+                                                   LeaseRoom room = {},
                                                    std::vector<DueDelivery>* leased = nullptr) = 0;
   // Startup: deliveries leased by a previous run (crashed or stopped) become due again.
   virtual void release_leases() = 0;
-  // Leases up to `limit` due deliveries (oldest due first), skipping `skip_webhooks`; those of
-  // deleted or disabled webhooks are cancelled instead.
+  // Leases up to `limit` due deliveries (oldest due first) whose bodies add up to at most
+  // `max_bytes` (the first is always taken), skipping `skip_webhooks`; those of deleted or
+  // disabled webhooks are cancelled instead.
   virtual std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
-                                             const std::vector<std::int64_t>& skip_webhooks) = 0;
+                                             const std::vector<std::int64_t>& skip_webhooks,
+                                             std::size_t max_bytes = SIZE_MAX) = 0;
   // The earliest due time of an unleased pending delivery.
   virtual std::optional<std::int64_t> next_due_at() = 0;
   // Writes attempts and delivery states in one transaction (group commit), keeps each

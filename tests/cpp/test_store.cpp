@@ -326,7 +326,7 @@ TEST_F(StoreFile, PublishCanHandOverDueDeliveriesAlreadyLeased) {
   EventRecord due_now = event_for(kBrand, "Deals", 1);  // first attempt at its creation time
   EventRecord later = event_for(kBrand, "Deals", 50);   // first attempt later: never handed over
   std::vector<DueDelivery> leased;
-  auto results = store->insert_events({due_now, later}, /*lease_up_to=*/1, &leased);
+  auto results = store->insert_events({due_now, later}, LeaseRoom{1, SIZE_MAX}, &leased);
   EXPECT_EQ(results[0].deliveries, 2);
   ASSERT_EQ(leased.size(), 1u);  // the room given, no more
   EXPECT_EQ(*leased[0].body, due_now.body);
@@ -421,4 +421,21 @@ TEST_F(StoreFile, PruneRemovesOldFinishedDeliveriesWithTheirAttemptsAndEvents) {
             "20,30,1000");
   EXPECT_EQ(store->prune(500), 0);  // nothing more, and nothing twice
   expect_counts_match(*store, config_.db, "pruned");
+}
+
+TEST_F(StoreFile, LeasesStopAtTheRoomInBytes) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  std::vector<EventRecord> events(3, event_at(1));
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    events[i].id = "big-" + std::to_string(i);
+    events[i].body = std::string(1000, 'x');
+  }
+  std::vector<DueDelivery> leased;
+  store->insert_events(events, LeaseRoom{10, 2500}, &leased);
+  EXPECT_EQ(leased.size(), 2u);  // a third body would pass 2500 bytes
+
+  auto due = store->claim_due(100, 10, {}, /*max_bytes=*/10);
+  EXPECT_EQ(due.size(), 1u);  // over the budget, but one always goes (or a large body never would)
+  EXPECT_TRUE(store->claim_due(100, 10, {}, 10).empty());
 }
