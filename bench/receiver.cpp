@@ -5,6 +5,8 @@
 //   bench_receiver --port 0 --keys keys.txt [--threads 1]
 //     keys.txt: one "<path> <64-hex key>" per line; requests to other paths count as invalid.
 //   GET /stats -> {"requests":N,"valid":V,"invalid":I,"unique":U}
+//   GET /wait?unique=N&timeout_ms=T -> /stats once U >= N or T ms passed (one request instead
+//                 of the driver polling, which would take CPU from the run it measures)
 //   GET /ids   -> one "<path> <event id> <unix microseconds>" line per distinct (path, event id),
 //                 with the time of its first arrival
 //   POST /reset, POST /keys (body: lines as in keys.txt) -> 204
@@ -16,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -23,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -86,15 +90,41 @@ bool verified(State& state, const http::request<http::string_body>& req) {
          brandhooks::to_hex(hmac.digest({req.body()})) == std::string(header->value());
 }
 
+std::string stats(State& state) {
+  std::lock_guard lock(state.mutex);
+  std::ostringstream out;
+  out << "{\"requests\":" << state.requests << ",\"valid\":" << state.valid << ",\"invalid\":" << state.invalid
+      << ",\"unique\":" << state.first.size() << "}";
+  return out.str();
+}
+
+std::size_t unique(State& state) {
+  std::lock_guard lock(state.mutex);
+  return state.first.size();
+}
+
+// The value of `name` in a query string such as "/wait?unique=5&timeout_ms=100" (0 if absent).
+long long query_number(const std::string& target, const std::string& name) {
+  auto at = target.find(name + "=");
+  return at == std::string::npos ? 0 : std::atoll(target.c_str() + at + name.size() + 1);
+}
+
+// Answers /stats once `unique` (path, event) pairs arrived or the timeout passed.
+asio::awaitable<std::string> wait_for(State& state, const std::string& target) {
+  auto wanted = static_cast<std::size_t>(query_number(target, "unique"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(query_number(target, "timeout_ms"));
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (unique(state) < wanted && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    beast::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return stats(state);
+}
+
 std::string control(State& state, const http::request<http::string_body>& req, http::status& status) {
   std::string target(req.target());
-  if (req.method() == http::verb::get && target == "/stats") {
-    std::lock_guard lock(state.mutex);
-    std::ostringstream out;
-    out << "{\"requests\":" << state.requests << ",\"valid\":" << state.valid << ",\"invalid\":" << state.invalid
-        << ",\"unique\":" << state.first.size() << "}";
-    return out.str();
-  }
+  if (req.method() == http::verb::get && target == "/stats") return stats(state);
   if (req.method() == http::verb::get && target == "/ids") {
     std::lock_guard lock(state.mutex);
     std::string out;
@@ -131,7 +161,10 @@ asio::awaitable<void> session(tcp::socket socket, State& state) {
     res.version(11);
     res.keep_alive(req.keep_alive());
     std::string target(req.target());
-    if (target == "/stats" || target == "/ids" || target == "/reset" || target == "/keys") {
+    if (req.method() == http::verb::get && target.rfind("/wait?", 0) == 0) {
+      res.body() = co_await wait_for(state, target);
+      res.result(http::status::ok);
+    } else if (target == "/stats" || target == "/ids" || target == "/reset" || target == "/keys") {
       http::status status = http::status::ok;
       res.body() = control(state, req, status);
       res.result(status);
