@@ -2,9 +2,13 @@
 
 #include <openssl/evp.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
-#include <openssl/rand.h>
+#include <cstring>
 
 #include "brandhooks/errors.hpp"
 
@@ -52,26 +56,57 @@ std::string from_hex(std::string_view hex) {
 
 std::string generate_key() { return to_hex(random_bytes(32)); }
 
+namespace {
+// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" from 16 bytes, in one allocation.
+std::string format_uuid(const unsigned char* b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(36, '-');
+  std::size_t at = 0;
+  for (int i = 0; i < 16; ++i) {
+    if (at == 8 || at == 13 || at == 18 || at == 23) ++at;
+    out[at++] = kDigits[b[i] >> 4];
+    out[at++] = kDigits[b[i] & 0x0f];
+  }
+  return out;
+}
+
+// Random bytes for ids, drawn from the system generator 4 KiB at a time: one RAND_bytes call
+// per id cost more than the rest of a publish's per-delivery work. Refilled after a fork, so
+// parent and child never hand out the same bytes.
+void id_random(unsigned char* out, std::size_t n) {
+  thread_local unsigned char pool[4096];
+  thread_local std::size_t used = sizeof(pool);
+  thread_local pid_t owner = 0;
+  pid_t pid = ::getpid();
+  if (used + n > sizeof(pool) || owner != pid) {
+    if (RAND_bytes(pool, sizeof(pool)) != 1) throw Error("the system's random generator failed");
+    used = 0;
+    owner = pid;
+  }
+  std::memcpy(out, pool + used, n);
+  OPENSSL_cleanse(pool + used, n);  // never handed out twice
+  used += n;
+}
+}  // namespace
+
 std::string uuid_v4() {
-  std::string b = random_bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);  // version 4
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  std::string hex = to_hex(b);
-  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
-         hex.substr(16, 4) + '-' + hex.substr(20);
+  unsigned char b[16];
+  id_random(b, sizeof(b));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  return format_uuid(b);
 }
 
 std::string uuid_v7() {
-  std::string b = random_bytes(16);
+  unsigned char b[16];
+  id_random(b, sizeof(b));
   auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count());
-  for (int i = 0; i < 6; ++i) b[static_cast<std::size_t>(i)] = static_cast<char>(ms >> (40 - 8 * i));
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x70);  // version 7
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  std::string hex = to_hex(b);
-  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
-         hex.substr(16, 4) + '-' + hex.substr(20);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x70);  // version 7
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  return format_uuid(b);
 }
 
 std::string sha256(std::string_view data) {

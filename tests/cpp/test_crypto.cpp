@@ -2,6 +2,8 @@
 
 #include <regex>
 #include <set>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "brandhooks/crypto.hpp"
 #include "brandhooks/errors.hpp"
@@ -47,4 +49,29 @@ TEST(Crypto, UuidV7IsTimeOrdered) {
     ASSERT_GE(id.substr(0, 13), previous.substr(0, 13));  // the millisecond prefix never goes back
     previous = id;
   }
+}
+
+TEST(Crypto, IdsStayDistinctAcrossRefillsAndForks) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {  // several refills of the random pool
+    ASSERT_TRUE(seen.insert(uuid_v7()).second) << "duplicate id";
+  }
+  // A forked child must not hand out what the parent will: both start from the same memory.
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string id = uuid_v4();
+    ssize_t written = ::write(pipe_fds[1], id.data(), id.size());
+    ::_exit(written == static_cast<ssize_t>(id.size()) ? 0 : 1);
+  }
+  std::string parent_id = uuid_v4();
+  char buffer[36];
+  ASSERT_EQ(::read(pipe_fds[0], buffer, sizeof(buffer)), 36);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  EXPECT_NE(std::string(buffer, 36), parent_id);
 }
