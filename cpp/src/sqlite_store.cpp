@@ -338,15 +338,21 @@ class SqliteStore final : public Store {
       results.reserve(events.size());
       std::int64_t created = 0;
       std::size_t handed_bytes = 0;
+      // Events of one brand, topic and tags match the same webhooks: asked once per call.
+      std::map<std::string, std::vector<std::int64_t>> matched;
       for (const auto& e : events) {
-        auto [it, fresh] = lineage_json.try_emplace(e.brand);
-        if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
-        matching.bind(1, e.topic);
-        matching.bind(2, it->second);
-        matching.bind(3, e.tags_json.value_or("[]"));
-        std::vector<std::int64_t> webhooks;
-        while (matching.executeStep()) webhooks.push_back(matching.getColumn(0).getInt64());
-        matching.reset();
+        std::string tags = e.tags_json.value_or("[]");
+        auto [found, fresh_match] = matched.try_emplace(e.brand + '\n' + e.topic + '\n' + tags);
+        if (fresh_match) {
+          auto [it, fresh] = lineage_json.try_emplace(e.brand);
+          if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
+          matching.bind(1, e.topic);
+          matching.bind(2, it->second);
+          matching.bind(3, tags);
+          while (matching.executeStep()) found->second.push_back(matching.getColumn(0).getInt64());
+          matching.reset();
+        }
+        const std::vector<std::int64_t>& webhooks = found->second;
 
         add_event.bind(1, e.id);
         add_event.bind(2, e.brand);
