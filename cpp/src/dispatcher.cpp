@@ -16,6 +16,7 @@
 #include "http_client.hpp"
 #include "retry.hpp"
 #include "store.hpp"
+#include "thread_name.hpp"
 
 namespace brandhooks {
 
@@ -69,8 +70,8 @@ struct WebhookLane {
   int in_flight = 0;
   bool ready = false;  // in the queue of lanes waiting for a global slot
   std::deque<DueDelivery> waiting;
-  std::shared_ptr<const WebhookTarget> target;  // what `url` and `hmacs` were made from
-  std::optional<Url> url;
+  std::shared_ptr<const WebhookTarget> target;  // what `http` and `hmacs` were made from
+  std::shared_ptr<const HttpTarget> http;
   std::vector<std::unique_ptr<Hmac>> hmacs;
 };
 }  // namespace
@@ -87,7 +88,10 @@ struct Dispatcher::Impl {
         capacity(static_cast<std::size_t>(c.max_in_flight) * kLeasedPerSlot),
         next_prune(now_micros() + c.prune_interval_s * 1'000'000) {
     store.release_leases();
-    store_thread = std::thread([this] { store_loop(); });
+    store_thread = std::thread([this] {
+      name_this_thread("bh-store");
+      store_loop();
+    });
   }
 
   void notify() {
@@ -176,7 +180,9 @@ struct Dispatcher::Impl {
   // update, a rotation); deliveries of one claim share their target, so this is rare.
   static void prepare(WebhookLane& lane, const std::shared_ptr<const WebhookTarget>& target) {
     if (lane.target == target) return;
-    if (!lane.target || lane.target->url != target->url || !lane.url) lane.url = parse_url(target->url);
+    if (!lane.target || lane.target->url != target->url || !lane.http) {
+      lane.http = std::make_shared<const HttpTarget>(parse_url(target->url));
+    }
     if (!lane.target || lane.target->keys != target->keys || lane.hmacs.empty()) {
       lane.hmacs.clear();
       for (const auto& key : target->keys) lane.hmacs.push_back(std::make_unique<Hmac>(from_hex(key)));
@@ -189,7 +195,7 @@ struct Dispatcher::Impl {
     HttpRequest request;
     try {
       prepare(lane, d.target);
-      request.url = *lane.url;
+      request.target = lane.http;
     } catch (const std::exception& e) {
       lane.target = nullptr;
       Finished refused{std::move(d), started_at, {}, false};
@@ -201,12 +207,11 @@ struct Dispatcher::Impl {
     std::int64_t timestamp = started_at / 1'000'000;
     std::vector<Hmac*> signers;
     for (auto& hmac : lane.hmacs) signers.push_back(hmac.get());
-    request.headers = {
-        {config.signature_header, sign_simple(*signers.front(), *d.body)},
-        {"webhook-id", d.id},
-        {"webhook-timestamp", std::to_string(timestamp)},
-        {"webhook-signature", sign_standard(signers, d.id, timestamp, *d.body)},
-    };
+    request.headers.reserve(320);
+    add_header(request.headers, config.signature_header, sign_simple(*signers.front(), *d.body));
+    add_header(request.headers, "webhook-id", d.id);
+    add_header(request.headers, "webhook-timestamp", std::to_string(timestamp));
+    add_header(request.headers, "webhook-signature", sign_standard(signers, d.id, timestamp, *d.body));
     request.body = d.body;
     ++lane.in_flight;
     ++in_flight;

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "brandhooks/errors.hpp"
+#include "thread_name.hpp"
 
 namespace brandhooks {
 
@@ -54,10 +55,6 @@ struct Connection {
 
   TcpStream& tcp() { return plain ? *plain : beast::get_lowest_layer(*tls); }
 };
-
-std::string origin_of(const Url& url) {
-  return url.scheme + "://" + url.host + ":" + std::to_string(url.port);
-}
 
 std::string host_header(const Url& url) {
   bool v6 = url.host.find(':') != std::string::npos;
@@ -89,7 +86,10 @@ struct HttpClient::Impl {
     tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     for (int i = 0; i < std::max(1, options.threads); ++i) {
-      threads.emplace_back([this] { io.run(); });
+      threads.emplace_back([this] {
+        name_this_thread("bh-http");
+        io.run();
+      });
     }
   }
 
@@ -189,14 +189,13 @@ struct HttpClient::Impl {
   // checked header name, values of hex, base64, digits and ids), and Beast's generic
   // serializer cost more per delivery than the rest of the exchange.
   static std::string request_head(const HttpRequest& request) {
+    const HttpTarget& target = *request.target;
     std::string head;
-    head.reserve(256 + request.url.target.size());
-    head.append("POST ").append(request.url.target).append(" HTTP/1.1\r\nHost: ");
-    head.append(host_header(request.url));
+    head.reserve(128 + target.url.target.size() + target.host.size() + request.headers.size());
+    head.append("POST ").append(target.url.target).append(" HTTP/1.1\r\nHost: ").append(target.host);
     head.append("\r\nUser-Agent: brandhooks/0.1\r\nContent-Type: application/json\r\nContent-Length: ");
     head.append(std::to_string(request.body->size())).append("\r\n");
-    for (const auto& [name, value] : request.headers) head.append(name).append(": ").append(value).append("\r\n");
-    head.append("\r\n");
+    head.append(request.headers).append("\r\n");
     return head;
   }
 
@@ -239,13 +238,13 @@ struct HttpClient::Impl {
     auto deadline = started + std::chrono::milliseconds(options.request_timeout_ms);
     HttpOutcome out;
     try {
-      std::string origin = origin_of(request.url);
+      const std::string& origin = request.target->origin;
       std::string head = request_head(request);
       auto conn = take(origin);
       bool reused = conn != nullptr;
       while (true) {
         if (!conn) {
-          conn = co_await connect(request.url, deadline, out);
+          conn = co_await connect(request.target->url, deadline, out);
           if (!conn) break;
         }
         bool got_bytes = false, keep_alive = false, ok = false;
@@ -291,6 +290,11 @@ struct HttpClient::Impl {
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> pool;
   std::once_flag stopped;
 };
+
+HttpTarget::HttpTarget(Url parsed)
+    : url(std::move(parsed)),
+      origin(url.scheme + "://" + url.host + ":" + std::to_string(url.port)),
+      host(host_header(url)) {}
 
 HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 

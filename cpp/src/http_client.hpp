@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,11 +26,26 @@ struct HttpClientOptions {
   std::size_t max_idle_per_origin = 64;
 };
 
-struct HttpRequest {
+// Where requests go, prepared once per URL: the parsed URL, the keep-alive pool's key, the
+// Host header.
+struct HttpTarget {
+  explicit HttpTarget(Url parsed);
   Url url;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::shared_ptr<const std::string> body;  // shared by every webhook of an event
+  std::string origin;
+  std::string host;
 };
+
+struct HttpRequest {
+  std::shared_ptr<const HttpTarget> target;  // shared by a webhook's requests
+  std::string headers;                       // extra header lines, see add_header
+  std::shared_ptr<const std::string> body;   // shared by every webhook of an event
+};
+
+// Appends "name: value\r\n" to HttpRequest::headers. Both must be valid already: a checked
+// header name, and values without control characters.
+inline void add_header(std::string& headers, std::string_view name, std::string_view value) {
+  headers.append(name).append(": ").append(value).append("\r\n");
+}
 
 // What an attempt came to. `error` is empty when a response (any status) was read; otherwise
 // one of: timeout, dns, blocked, connect, tls, network, protocol.
