@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "brandhooks/crypto.hpp"
 #include "brandhooks/signer.hpp"
@@ -146,15 +147,16 @@ struct Dispatcher::Impl {
   // Leased deliveries join their lanes and start as the limits allow.
   void queue(std::vector<DueDelivery>& due) {
     waiting += due.size();
-    std::int64_t last = -1;
+    std::vector<std::int64_t> touched;  // each lane once, in order of first appearance
+    std::unordered_set<std::int64_t> seen;
     for (auto& d : due) {
       std::int64_t seq = d.webhook_seq;
+      if (seen.insert(seq).second) touched.push_back(seq);
       WebhookLane& lane = lanes[seq];
       lane.waiting.push_back(std::move(d));
       if (lane.waiting.size() == kQueuedPerWebhook) ++saturated;
-      if (seq != last) fill(lane, seq);  // deliveries of one webhook are mostly adjacent
-      last = seq;
     }
+    for (std::int64_t seq : touched) fill(lanes[seq], seq);
   }
 
   // Sends the lane's waiting deliveries as far as its limit and the global one allow; a lane
@@ -190,12 +192,22 @@ struct Dispatcher::Impl {
     lane.target = target;
   }
 
+  // Signs and starts one attempt. This runs on whichever thread scheduled it, so nothing may
+  // escape: an attempt that cannot be made is recorded as failed (and retried) instead.
   void send(WebhookLane& lane, DueDelivery d) {
     std::int64_t started_at = now_micros();
     HttpRequest request;
     try {
       prepare(lane, d.target);
       request.target = lane.http;
+      std::int64_t timestamp = started_at / 1'000'000;
+      std::vector<Hmac*> signers;
+      for (auto& hmac : lane.hmacs) signers.push_back(hmac.get());
+      request.headers.reserve(320);
+      add_header(request.headers, config.signature_header, sign_simple(*signers.front(), *d.body));
+      add_header(request.headers, "webhook-id", d.id);
+      add_header(request.headers, "webhook-timestamp", std::to_string(timestamp));
+      add_header(request.headers, "webhook-signature", sign_standard(signers, d.id, timestamp, *d.body));
     } catch (const std::exception& e) {
       lane.target = nullptr;
       Finished refused{std::move(d), started_at, {}, false};
@@ -204,14 +216,6 @@ struct Dispatcher::Impl {
       record(refused);
       return;
     }
-    std::int64_t timestamp = started_at / 1'000'000;
-    std::vector<Hmac*> signers;
-    for (auto& hmac : lane.hmacs) signers.push_back(hmac.get());
-    request.headers.reserve(320);
-    add_header(request.headers, config.signature_header, sign_simple(*signers.front(), *d.body));
-    add_header(request.headers, "webhook-id", d.id);
-    add_header(request.headers, "webhook-timestamp", std::to_string(timestamp));
-    add_header(request.headers, "webhook-signature", sign_standard(signers, d.id, timestamp, *d.body));
     request.body = d.body;
     ++lane.in_flight;
     ++in_flight;

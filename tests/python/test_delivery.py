@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 
@@ -248,6 +249,47 @@ def test_a_dead_endpoint_does_not_delay_a_healthy_one(make_hub):
         took = time.monotonic() - start
         assert took < 2.0, f"the healthy endpoint waited {took:.2f} s behind the dead one"
         assert len(dead.requests) <= 4  # the per-webhook in-flight limit holds
+
+
+def test_a_published_batch_starts_up_to_the_webhook_limit_at_once(make_hub):
+    hub = make_hub(max_in_flight_per_webhook=4)
+    with Receiver(lambda n: "hang") as receiver:
+        brand = str(uuid.uuid4())
+        hub.create_webhook(brand, "Deals", receiver.url())
+        hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(10)])
+        receiver.wait_for(4, timeout=2)  # four at once, though none has answered
+        time.sleep(0.2)
+        assert len(receiver.requests) == 4
+
+
+def test_the_global_in_flight_limit_holds_and_is_shared_round_robin(make_hub):
+    hub = make_hub(max_in_flight=3)
+    lock = threading.Lock()
+    concurrency = {"now": 0, "peak": 0}
+
+    def slow(n):
+        with lock:
+            concurrency["now"] += 1
+            concurrency["peak"] = max(concurrency["peak"], concurrency["now"])
+        time.sleep(0.05)
+        with lock:
+            concurrency["now"] -= 1
+        return 200
+
+    with Receiver(slow) as a, Receiver(slow) as b, Receiver(slow) as c:
+        brand = str(uuid.uuid4())
+        hub.create_webhook(brand, "Deals", a.url())
+        hub.create_webhook(brand, "Showings", b.url())
+        hub.create_webhook(brand, "Showings", c.url())
+        # a's six deliveries come first and fill every global slot.
+        hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(6)] +
+                         [(brand, "Showings", "Created", {"i": i}) for i in range(6)])
+        for receiver in (a, b, c):
+            receiver.wait_for(6)
+    assert concurrency["peak"] == 3
+    # b and c queue for the next free slots instead of waiting until a has sent everything.
+    arrivals = sorted((r.at, name) for name, rx in (("a", a), ("b", b), ("c", c)) for r in rx.requests)
+    assert {name for _, name in arrivals[:6]} == {"a", "b", "c"}
 
 
 def test_brand_tree_parent_sees_child_events_sibling_does_not(make_hub):
