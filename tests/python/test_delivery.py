@@ -251,6 +251,26 @@ def test_a_dead_endpoint_does_not_delay_a_healthy_one(make_hub):
         assert len(dead.requests) <= 4  # the per-webhook in-flight limit holds
 
 
+def test_several_http_threads_deliver_each_once_and_signed(make_hub):
+    """Scheduling runs on whichever HTTP thread finishes an attempt: with three of them, every
+    delivery still goes out once, correctly signed."""
+    hub = make_hub(delivery_threads=3)
+    with Receiver() as first, Receiver() as second:
+        brand = str(uuid.uuid4())
+        hooks = {first: hub.create_webhook(brand, "Deals", first.url()),
+                 second: hub.create_webhook(brand, "Deals", second.url())}
+        hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(150)])
+        for receiver, hook in hooks.items():
+            requests = receiver.wait_for(150)
+            time.sleep(0.2)
+            assert len(receiver.requests) == 150
+            assert len({r.headers["webhook-id"] for r in requests}) == 150
+            key = bytes.fromhex(hook.key)
+            for r in requests:
+                assert r.headers["X-Webhook-Signature"] == hmac.new(key, r.body, hashlib.sha256).hexdigest()
+            assert sorted(json.loads(r.body)["payload"]["i"] for r in requests) == list(range(150))
+
+
 def test_a_published_batch_starts_up_to_the_webhook_limit_at_once(make_hub):
     hub = make_hub(max_in_flight_per_webhook=4)
     with Receiver(lambda n: "hang") as receiver:
