@@ -42,9 +42,13 @@ namespace {
 constexpr std::size_t kMaxResponseBytes = 1 << 20;  // larger bodies end the connection
 constexpr auto kMaxIdle = std::chrono::seconds(30);  // older idle connections are not reused
 
-// A TCP stream with timeouts on the io_context's own executor type: the type-erased default
-// (beast::tcp_stream) showed up per operation in profiles.
-using TcpStream = beast::basic_stream<tcp, asio::io_context::executor_type>;
+// Coroutines and streams on the io_context's own executor type: the type-erased default
+// (any_io_executor) showed up per operation in profiles.
+using Executor = asio::io_context::executor_type;
+template <class T>
+using Task = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> use_task;
+using TcpStream = beast::basic_stream<tcp, Executor>;
 
 // One keep-alive connection: plain TCP or TLS over TCP.
 struct Connection {
@@ -113,7 +117,7 @@ struct HttpClient::Impl {
   }
 
   // --- one attempt ---------------------------------------------------------------------------
-  asio::awaitable<std::unique_ptr<Connection>> connect(const Url& url, Clock::time_point deadline,
+  Task<std::unique_ptr<Connection>> connect(const Url& url, Clock::time_point deadline,
                                                        HttpOutcome& out) {
     auto executor = co_await asio::this_coro::executor;
     auto connect_deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms));
@@ -130,7 +134,7 @@ struct HttpClient::Impl {
       }
     });
     auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+                                                   asio::redirect_error(use_task, ec));
     timer.cancel();
     if (ec) {
       out.error = resolve_timed_out ? "timeout" : "dns";
@@ -156,7 +160,7 @@ struct HttpClient::Impl {
       conn->plain = std::make_unique<TcpStream>(io.get_executor());
     }
     conn->tcp().expires_at(connect_deadline);
-    co_await conn->tcp().async_connect(allowed, asio::redirect_error(asio::use_awaitable, ec));
+    co_await conn->tcp().async_connect(allowed, asio::redirect_error(use_task, ec));
     if (ec) {
       out.error = ec == beast::error::timeout ? "timeout" : "connect";
       out.detail = "cannot connect to " + host_header(url) + ": " + ec.message();
@@ -175,7 +179,7 @@ struct HttpClient::Impl {
       }
       conn->tcp().expires_at(deadline);
       co_await conn->tls->async_handshake(ssl::stream_base::client,
-                                          asio::redirect_error(asio::use_awaitable, ec));
+                                          asio::redirect_error(use_task, ec));
       if (ec) {
         out.error = ec == beast::error::timeout ? "timeout" : "tls";
         out.detail = "TLS handshake with " + host_header(url) + " failed: " + ec.message();
@@ -200,17 +204,17 @@ struct HttpClient::Impl {
   }
 
   template <class Stream>
-  asio::awaitable<bool> exchange(Stream& stream, Connection& conn, const HttpRequest& request,
+  Task<bool> exchange(Stream& stream, Connection& conn, const HttpRequest& request,
                                  const std::string& head, Clock::time_point deadline, HttpOutcome& out,
                                  bool& got_bytes, bool& keep_alive) {
     error_code ec;
     conn.tcp().expires_at(deadline);
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(*request.body)};
-    co_await asio::async_write(stream, parts, asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(stream, parts, asio::redirect_error(use_task, ec));
     if (!ec) {
       http::response_parser<http::string_body> parser;
       parser.body_limit(kMaxResponseBytes);
-      co_await http::async_read(stream, conn.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      co_await http::async_read(stream, conn.buffer, parser, asio::redirect_error(use_task, ec));
       got_bytes = parser.got_some();
       // Over the body limit the status is known all the same; only the rest of the body (and
       // so the connection) is dropped.
@@ -233,7 +237,7 @@ struct HttpClient::Impl {
     co_return false;
   }
 
-  asio::awaitable<void> run(HttpRequest request, std::function<void(HttpOutcome)> done) {
+  Task<void> run(HttpRequest request, std::function<void(HttpOutcome)> done) {
     auto started = Clock::now();
     auto deadline = started + std::chrono::milliseconds(options.request_timeout_ms);
     HttpOutcome out;
