@@ -1,7 +1,8 @@
 #pragma once
-// The delivery engine. One store thread owns all scheduling state: it leases due deliveries
-// from the store in batches, signs and hands them to the HTTP client (its own threads), and
-// writes the outcomes back in batches (group commit). One dispatcher per database file.
+// The delivery engine. Deliveries are leased from the store (handed over by publishes, or
+// claimed in batches), wait in a lane per webhook, and are signed and sent by the HTTP client's
+// threads, which also schedule the next ones as attempts end. A store thread writes outcomes
+// back in batches (group commit), claims, and prunes. One dispatcher per database file.
 #include <memory>
 #include <vector>
 
