@@ -198,11 +198,18 @@ def main() -> None:
         tmp = Path(tmpdir)
         receiver = Receiver()
         try:
-            results["ceiling_per_s"] = median(lambda: ceiling(receiver, tmp))
+            # The ceiling and the headline run in turns, so that a drift in the machine's speed
+            # (a shared VM drifts by minutes) weighs on both sides of their ratio alike.
+            ceilings, headline = [], []
+            for _ in range(RUNS):
+                ceilings.append(ceiling(receiver, tmp))
+                headline.append(durable(receiver, tmp, HEADLINE_WEBHOOKS))
+            results["ceiling_per_s"] = statistics.median(ceilings)
             table.append(("wrk ceiling (same receiver)", f"{results['ceiling_per_s']:,.0f} req/s"))
-            per_webhooks = {}
+            per_webhooks = {HEADLINE_WEBHOOKS: statistics.median(headline)}
             for count in WEBHOOK_COUNTS:
-                per_webhooks[count] = median(lambda: durable(receiver, tmp, count))
+                if count not in per_webhooks:
+                    per_webhooks[count] = median(lambda: durable(receiver, tmp, count))
                 table.append((f"brandhooks durable, {count} webhooks", f"{per_webhooks[count]:,.0f} deliveries/s"))
             results["deliveries_per_s"] = per_webhooks[HEADLINE_WEBHOOKS]
             results["python_per_s"] = median(lambda: python_sender(receiver, tmp))
