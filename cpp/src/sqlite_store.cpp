@@ -358,7 +358,7 @@ class SqliteStore final : public Store {
         add_event.bind(2, e.brand);
         add_event.bind(3, e.topic);
         add_event.bind(4, e.event);
-        add_event.bind(5, e.body.data(), static_cast<int>(e.body.size()));
+        add_event.bindNoCopy(5, e.body.data(), static_cast<int>(e.body.size()));
         add_event.bind(6, e.created_at);
         if (e.tags_json) {
           add_event.bind(7, *e.tags_json);
@@ -374,7 +374,7 @@ class SqliteStore final : public Store {
           bool hand_over = leased && leased->size() < room.deliveries &&
                            handed_bytes + e.body.size() <= room.bytes && e.first_attempt_at <= e.created_at;
           std::string id = uuid_v7();
-          add_delivery.bind(1, id);
+          add_delivery.bindNoCopy(1, id);  // alive until exec(): SQLite need not copy it
           add_delivery.bind(2, event_seq);
           add_delivery.bind(3, webhook);
           add_delivery.bind(4, e.first_attempt_at);
@@ -526,12 +526,12 @@ class SqliteStore final : public Store {
         bind_optional(attempt, 5, a.status ? std::optional<std::int64_t>(*a.status) : std::nullopt);
         bind_text_or_null(attempt, 6, a.error);
         bind_text_or_null(attempt, 7, a.detail);
-        attempt.bind(8, a.response.data(), static_cast<int>(a.response.size()));
+        attempt.bindNoCopy(8, a.response.data(), static_cast<int>(a.response.size()));
         attempt.exec();
         attempt.reset();
 
         delivery.bind(1, a.number);
-        delivery.bind(2, r.new_state);
+        delivery.bindNoCopy(2, r.new_state);
         bind_optional(delivery, 3, r.next_at);
         delivery.bind(4, now);
         delivery.bind(5, r.delivery_seq);
