@@ -360,6 +360,7 @@ struct Dispatcher::Impl {
           std::int64_t now = now_micros();
           bool batch_ready = to_record.size() >= kRecordBatch ||
                              (!to_record.empty() && now >= first_to_record + kRecordInterval);
+          claim_asked = false;  // awake and deciding now: a later ask must wake it again
           bool claim_now = claim_worthwhile(now);
           if (store_stopping || batch_ready || claim_now || now >= next_prune) {
             stop_now = store_stopping;
@@ -391,7 +392,6 @@ struct Dispatcher::Impl {
       }
     }
     claim_running = true;
-    claim_asked = false;
     claim_soon = false;
     drained = false;
     return request;
