@@ -69,7 +69,8 @@ class Receiver:
         """Waits until `unique` (path, event) pairs arrived; returns the time it saw them.
 
         One request the receiver answers when they are there (within a millisecond): polling
-        from here would take CPU from the run being measured."""
+        from here would take CPU from the run being measured. A wrong signature, a missing
+        delivery or a duplicate fails the run."""
         stats = json.loads(self.call("GET", f"/wait?unique={unique}&timeout_ms={int(timeout * 1000)}",
                                      timeout=timeout + 30))
         seen = time.perf_counter()
@@ -77,6 +78,8 @@ class Receiver:
             raise RuntimeError(f"{stats['invalid']} requests with a wrong signature")
         if stats["unique"] < unique:
             raise RuntimeError(f"only {stats['unique']} of {unique} deliveries arrived")
+        if stats["requests"] > stats["unique"]:  # the receiver always answers 200: no retries
+            raise RuntimeError(f"{stats['requests'] - stats['unique']} deliveries arrived twice")
         return seen
 
     def close(self) -> None:
