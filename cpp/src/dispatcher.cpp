@@ -56,7 +56,6 @@ struct Finished {
   DueDelivery delivery;
   std::int64_t started_at = 0;
   HttpOutcome outcome;
-  bool sent = true;  // false: refused before sending (counts for no in-flight slot)
 };
 
 struct ClaimRequest {
@@ -116,9 +115,7 @@ struct Dispatcher::Impl {
     std::lock_guard lock(mutex);
     reserved.deliveries -= granted.deliveries;
     reserved.bytes -= granted.bytes;
-    leased += deliveries.size();
-    for (const auto& d : deliveries) leased_bytes += d.body->size();
-    queue(deliveries);
+    take_leased(deliveries);
     claim_soon = true;  // the publish may have stored more than it handed over
     ask_for_claim();
   }
@@ -144,12 +141,15 @@ struct Dispatcher::Impl {
   }
 
   // --- scheduling (all under `mutex`) -------------------------------------------------------
-  // Leased deliveries join their lanes and start as the limits allow.
-  void queue(std::vector<DueDelivery>& due) {
+  // Deliveries leased for this dispatcher (claimed or handed over) count against its room,
+  // join their lanes and start as the limits allow.
+  void take_leased(std::vector<DueDelivery>& due) {
+    leased += due.size();
     waiting += due.size();
     std::vector<std::int64_t> touched;  // each lane once, in order of first appearance
     std::unordered_set<std::int64_t> seen;
     for (auto& d : due) {
+      leased_bytes += d.body->size();
       std::int64_t seq = d.webhook_seq;
       if (seen.insert(seq).second) touched.push_back(seq);
       WebhookLane& lane = lanes[seq];
@@ -210,7 +210,7 @@ struct Dispatcher::Impl {
       add_header(request.headers, "webhook-signature", sign_standard(signers, d.id, timestamp, *d.body));
     } catch (const std::exception& e) {
       lane.target = nullptr;
-      Finished refused{std::move(d), started_at, {}, false};
+      Finished refused{std::move(d), started_at, {}};
       refused.outcome.error = "protocol";
       refused.outcome.detail = e.what();
       record(refused);
@@ -220,7 +220,7 @@ struct Dispatcher::Impl {
     ++lane.in_flight;
     ++in_flight;
     client.send(std::move(request), [this, d = std::move(d), started_at](HttpOutcome outcome) mutable {
-      finished({std::move(d), started_at, std::move(outcome), true});
+      finished({std::move(d), started_at, std::move(outcome)});
     });
   }
 
@@ -283,10 +283,10 @@ struct Dispatcher::Impl {
     // Little room, or enough waiting already: finishing attempts ask again.
     if (leased >= capacity || leased_bytes >= kLeasedBytes || waiting >= kClaimBatch) return false;
     if (claim_soon) return true;
-    if (now < next_claim_at) return false;
-    // The last claim found everything due in saturated lanes: scanning again finds nothing new
-    // until one of them drains or the poll interval passes.
-    return !(drained && saturated >= drained_saturated && now < drained_until);
+    // The last claim found everything due in saturated lanes: a lane that drained since may
+    // take some of it (otherwise scanning again finds nothing new before next_claim_at).
+    if (drained && saturated < drained_saturated) return true;
+    return now >= next_claim_at;
   }
 
   void ask_for_claim() {
@@ -368,10 +368,11 @@ struct Dispatcher::Impl {
             if (claim_now && !stop_now) request = claim_request();
             break;
           }
-          std::int64_t until = std::min(next_prune, next_claim_at);
+          // A claim due already but not worthwhile waits for room: finishing attempts ask.
+          std::int64_t until = next_prune;
+          if (next_claim_at > now) until = std::min(until, next_claim_at);
           if (!to_record.empty()) until = std::min(until, first_to_record + kRecordInterval);
-          if (claim_soon || drained) until = std::min(until, now + kPollInterval);
-          store_wake.wait_until(lock, at_micros(std::max(until, now + 100)));
+          store_wake.wait_until(lock, at_micros(until));
         }
       }
       commit(records);
@@ -435,9 +436,7 @@ struct Dispatcher::Impl {
     std::lock_guard lock(mutex);
     claim_running = false;
     std::int64_t now = now_micros();
-    leased += due.size();
-    for (const auto& d : due) leased_bytes += d.body->size();
-    queue(due);
+    take_leased(due);
     if (failed) {  // a busy or failing database: try again shortly
       next_claim_at = now + kPollInterval;
     } else if (due.size() == request.want) {  // probably more due already
@@ -448,7 +447,7 @@ struct Dispatcher::Impl {
         // What is due belongs to saturated lanes only.
         drained = true;
         drained_saturated = request.skip_webhooks.size();
-        drained_until = now + kPollInterval;
+        next_claim_at = now + kPollInterval;
       }
     }
   }
@@ -494,7 +493,6 @@ struct Dispatcher::Impl {
   std::int64_t next_claim_at = 0;
   bool drained = false;  // the last claim left only saturated lanes' deliveries due
   std::size_t drained_saturated = 0;
-  std::int64_t drained_until = 0;
   std::int64_t next_prune;
 
   std::thread store_thread;

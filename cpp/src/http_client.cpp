@@ -117,8 +117,9 @@ struct HttpClient::Impl {
   }
 
   // --- one attempt ---------------------------------------------------------------------------
-  Task<std::unique_ptr<Connection>> connect(const Url& url, Clock::time_point deadline,
-                                                       HttpOutcome& out) {
+  Task<std::unique_ptr<Connection>> connect(const HttpTarget& target, Clock::time_point deadline,
+                                            HttpOutcome& out) {
+    const Url& url = target.url;
     auto executor = co_await asio::this_coro::executor;
     auto connect_deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms));
     error_code ec;
@@ -163,7 +164,7 @@ struct HttpClient::Impl {
     co_await conn->tcp().async_connect(allowed, asio::redirect_error(use_task, ec));
     if (ec) {
       out.error = ec == beast::error::timeout ? "timeout" : "connect";
-      out.detail = "cannot connect to " + host_header(url) + ": " + ec.message();
+      out.detail = "cannot connect to " + target.host + ": " + ec.message();
       co_return nullptr;
     }
     conn->tcp().socket().set_option(tcp::no_delay(true), ec);
@@ -182,7 +183,7 @@ struct HttpClient::Impl {
                                           asio::redirect_error(use_task, ec));
       if (ec) {
         out.error = ec == beast::error::timeout ? "timeout" : "tls";
-        out.detail = "TLS handshake with " + host_header(url) + " failed: " + ec.message();
+        out.detail = "TLS handshake with " + target.host + " failed: " + ec.message();
         co_return nullptr;
       }
     }
@@ -204,9 +205,8 @@ struct HttpClient::Impl {
   }
 
   template <class Stream>
-  Task<bool> exchange(Stream& stream, Connection& conn, const HttpRequest& request,
-                                 const std::string& head, Clock::time_point deadline, HttpOutcome& out,
-                                 bool& got_bytes, bool& keep_alive) {
+  Task<bool> exchange(Stream& stream, Connection& conn, const HttpRequest& request, const std::string& head,
+                      Clock::time_point deadline, HttpOutcome& out, bool& got_bytes, bool& keep_alive) {
     error_code ec;
     conn.tcp().expires_at(deadline);
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(*request.body)};
@@ -248,7 +248,7 @@ struct HttpClient::Impl {
       bool reused = conn != nullptr;
       while (true) {
         if (!conn) {
-          conn = co_await connect(request.target->url, deadline, out);
+          conn = co_await connect(*request.target, deadline, out);
           if (!conn) break;
         }
         bool got_bytes = false, keep_alive = false, ok = false;

@@ -15,14 +15,13 @@
 namespace brandhooks {
 
 namespace {
-std::string check_synchronous(const std::string& value) {
+void check_synchronous(const std::string& value) {
   if (value != "normal" && value != "full") {
     throw ValidationError("synchronous must be \"normal\" or \"full\"");
   }
-  return value;
 }
 
-void check_positive(int value, const char* name) {
+void check_positive(std::int64_t value, const char* name) {
   if (value <= 0) throw ValidationError(std::string(name) + " must be positive");
 }
 
@@ -34,9 +33,9 @@ void check_config(const Config& c) {
   check_positive(c.max_in_flight_per_webhook, "max_in_flight_per_webhook");
   check_positive(c.max_in_flight, "max_in_flight");
   check_positive(c.delivery_threads, "delivery_threads");
-  if (c.disable_after_s <= 0) throw ValidationError("disable_after_s must be positive");
-  if (c.retention_s <= 0) throw ValidationError("retention_s must be positive");
-  if (c.prune_interval_s <= 0) throw ValidationError("prune_interval_s must be positive");
+  check_positive(c.disable_after_s, "disable_after_s");
+  check_positive(c.retention_s, "retention_s");
+  check_positive(c.prune_interval_s, "prune_interval_s");
   if (c.signature_header.empty() ||
       c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
     throw ValidationError("signature_header must be a header name");
@@ -45,9 +44,11 @@ void check_config(const Config& c) {
 }
 
 constexpr std::size_t kMaxEventBody = 1 << 20;
+constexpr std::int64_t kMaxRecover = 100'000;  // deliveries one recover call queues at most
 
 // The exact bytes a receiver gets for an event (the same on every attempt).
-std::string event_body(const EventInput& e, const std::string& id, std::int64_t created_at) {
+std::string event_body(const EventInput& e, const std::string& brand, const std::string& id,
+                       std::int64_t created_at) {
   nlohmann::ordered_json payload;
   try {
     payload = nlohmann::ordered_json::parse(e.payload_json);
@@ -61,7 +62,7 @@ std::string event_body(const EventInput& e, const std::string& id, std::int64_t 
   body["timestamp"] = created_at / 1000;  // milliseconds, as the original system sent
   body["payload"] = std::move(payload);
   body["id"] = id;
-  body["brand"] = e.brand;
+  body["brand"] = brand;
   std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
   if (text.size() > kMaxEventBody) throw ValidationError("event body exceeds 1 MiB");
   return text;
@@ -88,28 +89,28 @@ Hub::~Hub() = default;
 PublishResult Hub::publish(const std::string& brand, const std::string& topic,
                            const std::string& event, const std::string& payload_json,
                            const std::optional<std::vector<std::string>>& tags) {
-  return publish_many({EventInput{brand, topic, event, payload_json, tags}}).front();
+  std::vector<EventInput> one;
+  one.push_back({brand, topic, event, payload_json, tags});
+  return publish_many(one).front();
 }
 
 std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& events) {
   std::vector<EventRecord> records;
   records.reserve(events.size());
   std::int64_t now = now_micros();
-  for (const auto& input : events) {
-    EventInput e = input;
-    e.brand = normalize_uuid(input.brand, "brand id");
+  for (const auto& e : events) {
+    EventRecord r;
+    r.brand = normalize_uuid(e.brand, "brand id");
     check_topic(e.topic);
     check_event_name(e.event);
     check_tags(e.tags);
-    EventRecord r;
     r.id = uuid_v7();
-    r.brand = e.brand;
     r.topic = e.topic;
     r.event = e.event;
     r.created_at = now;
     r.first_attempt_at = now + retry_->first_delay();
-    r.body = event_body(e, r.id, now);
-    if (e.tags) r.tags_json = nlohmann::json(*e.tags).dump();
+    r.body = event_body(e, r.brand, r.id, now);
+    r.tags_json = tags_json(e.tags);
     records.push_back(std::move(r));
   }
   std::vector<PublishResult> results;
@@ -174,7 +175,7 @@ Delivery Hub::redeliver(const std::string& brand, const std::string& delivery_id
 RecoverResult Hub::recover(const std::string& brand, const std::string& webhook_id, double since_s,
                            std::int64_t limit) {
   if (!(since_s >= 0) || since_s > 1e11) throw ValidationError("since must be Unix seconds");
-  if (limit <= 0) throw ValidationError("limit must be positive");
+  if (limit <= 0 || limit > kMaxRecover) throw ValidationError("limit must be between 1 and 100000");
   auto result = store_->recover(normalize_uuid(brand, "brand id"), normalize_uuid(webhook_id, "webhook id"),
                                 static_cast<std::int64_t>(since_s * 1e6), limit, now_micros());
   if (result.queued > 0) wake_dispatcher();

@@ -52,7 +52,6 @@ RetryPolicy::RetryPolicy(std::string_view schedule, double jitter) : jitter_(jit
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
   }
-  if (schedule.empty()) throw ValidationError("retry_schedule must have at least one entry");
 }
 
 std::optional<std::int64_t> RetryPolicy::next_delay(int attempts_made, std::mt19937_64& rng) const {

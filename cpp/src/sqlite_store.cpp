@@ -2,6 +2,7 @@
 // statements are not thread-safe), schema versioned with PRAGMA user_version.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 #include "brandhooks/crypto.hpp"
 #include "brandhooks/errors.hpp"
 #include "store.hpp"
+#include "validation.hpp"
 
 namespace brandhooks {
 
@@ -147,7 +149,8 @@ std::string bytes(const SQLite::Column& c) {
   return std::string(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
 }
 
-void bind_optional(SQLite::Statement& q, int index, const std::optional<std::int64_t>& value) {
+template <class T>
+void bind_optional(SQLite::Statement& q, int index, const std::optional<T>& value) {
   if (value) {
     q.bind(index, *value);
   } else {
@@ -216,11 +219,7 @@ class SqliteStore final : public Store {
       q.bind(5, w.topic);
       q.bind(6, w.url);
       q.bind(7, w.key);
-      if (w.tags) {
-        q.bind(8, nlohmann::json(*w.tags).dump());
-      } else {
-        q.bind(8);
-      }
+      bind_optional(q, 8, tags_json(w.tags));
       q.exec();
       tx.commit();
     });
@@ -292,11 +291,7 @@ class SqliteStore final : public Store {
         }
       }
       SQLite::Statement& q = prepare("UPDATE brands SET parent = ?, updated_at = ? WHERE id = ?");
-      if (parent) {
-        q.bind(1, *parent);
-      } else {
-        q.bind(1);
-      }
+      bind_optional(q, 1, parent);
       q.bind(2, now);
       q.bind(3, brand);
       q.exec();
@@ -360,11 +355,7 @@ class SqliteStore final : public Store {
         add_event.bind(4, e.event);
         add_event.bindNoCopy(5, e.body.data(), static_cast<int>(e.body.size()));
         add_event.bind(6, e.created_at);
-        if (e.tags_json) {
-          add_event.bind(7, *e.tags_json);
-        } else {
-          add_event.bind(7);
-        }
+        bind_optional(add_event, 7, e.tags_json);
         add_event.exec();
         add_event.reset();
         std::int64_t event_seq = db_.getLastInsertRowid();
@@ -523,7 +514,7 @@ class SqliteStore final : public Store {
         attempt.bind(2, a.number);
         attempt.bind(3, a.started_at);
         attempt.bind(4, a.duration_us);
-        bind_optional(attempt, 5, a.status ? std::optional<std::int64_t>(*a.status) : std::nullopt);
+        bind_optional(attempt, 5, a.status);
         bind_text_or_null(attempt, 6, a.error);
         bind_text_or_null(attempt, 7, a.detail);
         attempt.bindNoCopy(8, a.response.data(), static_cast<int>(a.response.size()));
@@ -612,18 +603,13 @@ class SqliteStore final : public Store {
       auto found = find_delivery_locked(brand, id);
       if (!found) return std::nullopt;
       check_deliverable(brand, found->webhook_id);
-      SQLite::Statement& leased = prepare("SELECT leased FROM deliveries WHERE id = ?");
-      leased.bind(1, id);
-      leased.executeStep();
-      if (leased.getColumn(0).getInt() != 0) {
-        throw ConflictError("this delivery is being attempted right now");
-      }
       SQLite::Statement& q = prepare(
-          "UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE id = ?");
+          "UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE id = ? AND leased = 0");
       q.bind(1, now);
       q.bind(2, now);
       q.bind(3, id);
-      q.exec();
+      // The row exists (found above, same transaction): no change means it is leased.
+      if (q.exec() == 0) throw ConflictError("this delivery is being attempted right now");
       StateCounts counts;
       counts.move(found->state, "pending");
       save_counts(counts);
@@ -688,13 +674,7 @@ class SqliteStore final : public Store {
       q.bind(i++, now);
       if (patch.url) q.bind(i++, *patch.url);
       if (patch.topic) q.bind(i++, *patch.topic);
-      if (patch.set_tags) {
-        if (patch.tags) {
-          q.bind(i++, nlohmann::json(*patch.tags).dump());
-        } else {
-          q.bind(i++);
-        }
-      }
+      if (patch.set_tags) bind_optional(q, i++, tags_json(patch.tags));
       if (patch.enabled && !*patch.enabled) q.bind(i++, now);
       q.bind(i, id);
       q.exec();
@@ -839,11 +819,7 @@ class SqliteStore final : public Store {
                           "VALUES (?, ?, ?, ?, ?)");
       q.bind(1, t.info.id);
       q.bind(2, t.hash.data(), static_cast<int>(t.hash.size()));
-      if (t.info.brand) {
-        q.bind(3, *t.info.brand);
-      } else {
-        q.bind(3);
-      }
+      bind_optional(q, 3, t.info.brand);
       q.bind(4, t.info.label);
       q.bind(5, t.info.created_at);
       bool inserted = q.exec() == 1;
@@ -927,7 +903,8 @@ class SqliteStore final : public Store {
     if (!slot) slot = std::make_unique<SQLite::Statement>(db_, sql);
     slot->reset();
     slot->clearBindings();
-    used_.push_back(slot.get());
+    // Once per statement: a loop that prepares the same one per row keeps the list short.
+    if (std::find(used_.begin(), used_.end(), slot.get()) == used_.end()) used_.push_back(slot.get());
     return *slot;
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 #include "brandhooks/errors.hpp"
 #include "brandhooks/model.hpp"
@@ -113,6 +114,11 @@ void check_tags(const std::optional<std::vector<std::string>>& tags) {
       if (c < 0x20 || c == 0x7f) throw ValidationError("tags must not contain control characters");
     }
   }
+}
+
+std::optional<std::string> tags_json(const std::optional<std::vector<std::string>>& tags) {
+  if (!tags) return std::nullopt;
+  return nlohmann::json(*tags).dump();
 }
 
 }  // namespace brandhooks

@@ -29,5 +29,7 @@ Url parse_url(std::string_view url);
 
 // Tags: at most 64, each 1..128 printable characters.
 void check_tags(const std::optional<std::vector<std::string>>& tags);
+// Tags as stored: a JSON array, or none.
+std::optional<std::string> tags_json(const std::optional<std::vector<std::string>>& tags);
 
 }  // namespace brandhooks

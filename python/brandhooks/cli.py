@@ -32,6 +32,8 @@ from ._core import (
     ValidationError,
 )
 
+from .verify import DEFAULT_SIGNATURE_HEADER
+
 ENV_PREFIX = "BRANDHOOKS_"
 
 EXIT_ERROR = 1       # the operation failed (storage, conflict, ...)
@@ -543,7 +545,7 @@ def stats(as_json: bool, **target: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--key", "keys", multiple=True, help="webhook key to verify with (repeatable: any may match)")
-@click.option("--signature-header", default="X-Webhook-Signature", show_default=True)
+@click.option("--signature-header", default=DEFAULT_SIGNATURE_HEADER, show_default=True)
 @click.option("--count", default=0, type=int, help="exit after this many deliveries (0: run until Ctrl-C)")
 def receive(host: str, port: int, keys: tuple, signature_header: str, count: int) -> None:
     """A local receiver for development: prints each delivery and whether it verifies.

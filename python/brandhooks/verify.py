@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Union
 
-from ._core import BrandhooksError, verify_simple, verify_standard
+from ._core import BrandhooksError, Config, verify_simple, verify_standard
 
-DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature"
+DEFAULT_SIGNATURE_HEADER = Config().signature_header  # the core's default, one place
 
 
 class SignatureError(BrandhooksError):
