@@ -322,7 +322,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 async def request_body(request: Request) -> bytes:
     """The raw body, at most MAX_BODY_BYTES (read in the event loop, never unbounded)."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise ApiError(413, "PayloadTooLarge", f"request body exceeds {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -394,7 +394,8 @@ def webhook_state(webhook: Any) -> Dict[str, Any]:
 def count_param(value: Optional[str], name: str) -> Optional[int]:
     if value is None:
         return None
-    if not value.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and few enough to fit the core's 64-bit integers.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ValidationError(f"{name} must be a non-negative integer")
     return int(value)
 
@@ -540,8 +541,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         hub.authorize(bearer_token(request), brand)
         fields = json_object(body)
         since = number_field(fields, "since")
-        limit = int_field(fields, "limit", 100000, 1, 100000)
-        return ok(hub.recover(brand, webhook_id, float(since), limit).to_dict(), status=202)
+        limit = int_field(fields, "limit", 100000, 1, 2**53)  # the core checks its own cap
+        return ok(hub.recover(brand, webhook_id, since, limit).to_dict(), status=202)
 
     @app.get(
         "/brands/{brand}/deliveries/{delivery_id}", tags=["deliveries"],

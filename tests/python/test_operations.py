@@ -881,6 +881,7 @@ def test_webhook_disabled_for_failing_too_long_is_re_enabled(tmp_path):
     ("recover", b'{"since": 0, "limit": 1e20}'),
     ("recover", b'{"since": 0, "limit": Infinity}'),
     ("recover", b'{"since": 0, "limit": NaN}'),
+    ("recover", b'{"since": 0, "limit": 100001}'),
 ])
 def test_out_of_range_numbers_are_validation_errors(delivering, route, body):
     brand = str(uuid.uuid4())
@@ -889,6 +890,18 @@ def test_out_of_range_numbers_are_validation_errors(delivering, route, body):
     with delivering.client() as api:  # a connection of its own: a 500 may close it
         response = api.post(f"/brands/{brand}/webhooks/{hook['id']}/{route}", content=body,
                             headers={"content-type": "application/json"})
+    assert_error(response, 400, "Validation")
+
+
+@pytest.mark.parametrize("query", ["limit=99999999999999999999", "start=99999999999999999999",
+                                   "limit=%C2%B2", "start=%C2%B2"])
+def test_out_of_range_list_parameters_are_validation_errors(delivering, query):
+    """Digits too many for 64 bits, or digits that are not ASCII ("²"), were 500s."""
+    brand = str(uuid.uuid4())
+    with delivering.client() as api:
+        hook = create_webhook(api, brand, "https://example.com/hook")
+    with delivering.client() as api:
+        response = api.get(f"/brands/{brand}/webhooks/{hook['id']}/deliveries?{query}")
     assert_error(response, 400, "Validation")
 
 
