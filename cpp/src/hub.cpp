@@ -21,21 +21,28 @@ void check_synchronous(const std::string& value) {
   }
 }
 
-void check_positive(std::int64_t value, const char* name) {
-  if (value <= 0) throw ValidationError(std::string(name) + " must be positive");
+// Every number a user sets is bounded, so that the arithmetic done with it (seconds to
+// microseconds, deadlines, thread and connection counts) cannot overflow or exhaust the host.
+void check_range(std::int64_t value, const char* name, std::int64_t max) {
+  if (value <= 0 || value > max) {
+    throw ValidationError(std::string(name) + " must be between 1 and " + std::to_string(max));
+  }
 }
+
+constexpr std::int64_t kMaxTimeoutMs = 86'400'000;          // a day
+constexpr std::int64_t kMaxSeconds = kMaxDuration / 1'000'000;  // 3650 days
 
 void check_config(const Config& c) {
   check_synchronous(c.synchronous);
-  check_positive(c.busy_timeout_ms, "busy_timeout_ms");
-  check_positive(c.connect_timeout_ms, "connect_timeout_ms");
-  check_positive(c.request_timeout_ms, "request_timeout_ms");
-  check_positive(c.max_in_flight_per_webhook, "max_in_flight_per_webhook");
-  check_positive(c.max_in_flight, "max_in_flight");
-  check_positive(c.delivery_threads, "delivery_threads");
-  check_positive(c.disable_after_s, "disable_after_s");
-  check_positive(c.retention_s, "retention_s");
-  check_positive(c.prune_interval_s, "prune_interval_s");
+  check_range(c.busy_timeout_ms, "busy_timeout_ms", kMaxTimeoutMs);
+  check_range(c.connect_timeout_ms, "connect_timeout_ms", kMaxTimeoutMs);
+  check_range(c.request_timeout_ms, "request_timeout_ms", kMaxTimeoutMs);
+  check_range(c.max_in_flight_per_webhook, "max_in_flight_per_webhook", 100'000);
+  check_range(c.max_in_flight, "max_in_flight", 100'000);
+  check_range(c.delivery_threads, "delivery_threads", 256);
+  check_range(c.disable_after_s, "disable_after_s", kMaxSeconds);
+  check_range(c.retention_s, "retention_s", kMaxSeconds);
+  check_range(c.prune_interval_s, "prune_interval_s", kMaxSeconds);
   if (c.signature_header.empty() ||
       c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
     throw ValidationError("signature_header must be a header name");

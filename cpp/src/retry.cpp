@@ -26,21 +26,35 @@ std::int64_t parse_duration(std::string_view text) {
   if (scale == 0 || value < 0 || end != number.c_str() + number.size() || !std::isfinite(value)) {
     throw ValidationError("not a duration: \"" + std::string(text) + "\" (use e.g. 0, 5s, 5m, 2h, 1d)");
   }
+  // Checked as a double, before the conversion: a value past int64 would be undefined.
+  if (value * scale > static_cast<double>(kMaxDuration)) {
+    throw ValidationError("duration too long: \"" + std::string(text) + "\" (at most 3650d)");
+  }
   return static_cast<std::int64_t>(std::llround(value * scale));
 }
 
 std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_us) {
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec == std::errc() && end == value.data() + value.size() && seconds >= 0) {
+  constexpr std::int64_t kMaxSeconds = kMaxRetryAfter / 1'000'000;
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (!value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos) {
+    // Seconds: compared with the cap before scaling (a receiver's number may have any length).
+    std::int64_t seconds = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc::result_out_of_range || (ec == std::errc() && seconds > kMaxSeconds)) {
+      return kMaxRetryAfter;
+    }
     return seconds * 1'000'000;
   }
   std::tm tm{};
   std::string text(value);
   const char* parsed = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (parsed == nullptr || *parsed != '\0') return std::nullopt;
-  std::int64_t at_us = static_cast<std::int64_t>(timegm(&tm)) * 1'000'000;
-  return std::max<std::int64_t>(0, at_us - now_us);
+  std::int64_t at_s = static_cast<std::int64_t>(timegm(&tm));
+  std::int64_t now_s = now_us / 1'000'000;
+  if (at_s <= now_s) return 0;
+  if (at_s - now_s > kMaxSeconds) return kMaxRetryAfter;
+  return std::max<std::int64_t>(0, at_s * 1'000'000 - now_us);
 }
 
 RetryPolicy::RetryPolicy(std::string_view schedule, double jitter) : jitter_(jitter) {

@@ -10,8 +10,13 @@
 
 namespace brandhooks {
 
+// The longest Retry-After honoured (a day, in microseconds): a receiver cannot park its
+// deliveries longer than the retry schedule would.
+inline constexpr std::int64_t kMaxRetryAfter = 86'400'000'000;
+
 // A Retry-After header (delay in seconds or an HTTP date) as a delay from `now_us`, in
-// microseconds; nullopt when malformed. Dates in the past give 0.
+// microseconds, at most kMaxRetryAfter (also when the number overflows 64 bits); nullopt when
+// malformed. Dates in the past give 0.
 std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_us);
 
 class RetryPolicy {

@@ -124,7 +124,11 @@ bool verify_standard(std::string_view key, std::string_view body, std::string_vi
   std::int64_t ts = 0;
   auto [end, ec] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), ts);
   if (ec != std::errc() || end != timestamp.data() + timestamp.size()) return false;
-  if (ts < now_s - tolerance_s || ts > now_s + tolerance_s) return false;
+  // |ts - now_s| in unsigned arithmetic: a sender's timestamp (or a caller's tolerance) of any
+  // size cannot overflow it.
+  auto distance = ts > now_s ? static_cast<std::uint64_t>(ts) - static_cast<std::uint64_t>(now_s)
+                             : static_cast<std::uint64_t>(now_s) - static_cast<std::uint64_t>(ts);
+  if (tolerance_s < 0 || distance > static_cast<std::uint64_t>(tolerance_s)) return false;
   Hmac hmac(key_bytes(key));
   std::string expected = base64_encode(hmac.digest({msg_id, ".", timestamp, ".", body}));
   bool match = false;

@@ -129,3 +129,29 @@ TEST_F(HubTest, EnsureAdminTokenIsIdempotent) {
   EXPECT_TRUE(hub_->authenticate("a-long-operator-chosen-secret").is_admin());
   EXPECT_THROW(hub_->ensure_admin_token("short"), ValidationError);
 }
+
+// Every number a user configures is bounded: seconds become microseconds, timeouts become
+// deadlines, and neither may overflow; thread counts may not exhaust the host.
+TEST(HubConfig, NumbersAreBounded) {
+  auto refused = [](auto set) {
+    Config c;
+    c.db = ":memory:";
+    set(c);
+    EXPECT_THROW(Hub{c}, ValidationError);
+  };
+  refused([](Config& c) { c.retention_s = INT64_MAX / 1000; });
+  refused([](Config& c) { c.prune_interval_s = INT64_MAX; });
+  refused([](Config& c) { c.disable_after_s = 10'000'000'000'000; });
+  refused([](Config& c) { c.request_timeout_ms = INT32_MAX; });
+  refused([](Config& c) { c.connect_timeout_ms = INT32_MAX; });
+  refused([](Config& c) { c.busy_timeout_ms = INT32_MAX; });
+  refused([](Config& c) { c.delivery_threads = 100'000; });
+  refused([](Config& c) { c.max_in_flight = INT32_MAX; });
+  refused([](Config& c) { c.retention_s = 0; });
+  refused([](Config& c) { c.retry_schedule = "0,5s,100000d"; });
+  Config fine;
+  fine.db = ":memory:";
+  fine.retention_s = 3650LL * 86400;
+  fine.request_timeout_ms = 86'400'000;
+  EXPECT_NO_THROW(Hub{fine});
+}

@@ -57,3 +57,26 @@ TEST(Retry, RetryAfter) {
   EXPECT_FALSE(parse_retry_after("soon", 0));
   EXPECT_FALSE(parse_retry_after("-5", 0));
 }
+
+// A receiver's number may have any size: it is capped before it is scaled to microseconds.
+TEST(Retry, RetryAfterIsCappedWithoutOverflow) {
+  EXPECT_EQ(parse_retry_after("10000000000000", 0), kMaxRetryAfter);
+  EXPECT_EQ(parse_retry_after("9223372036854775807", 0), kMaxRetryAfter);
+  EXPECT_EQ(parse_retry_after("99999999999999999999999999", 0), kMaxRetryAfter);  // past int64
+  EXPECT_EQ(parse_retry_after("86401", 0), kMaxRetryAfter);
+  EXPECT_EQ(parse_retry_after("86400", 0), kMaxRetryAfter);
+  EXPECT_EQ(parse_retry_after(" 7 ", 0), 7'000'000);
+  EXPECT_FALSE(parse_retry_after("", 0));
+  EXPECT_FALSE(parse_retry_after("+5", 0));
+  // A date a century away is a day at most.
+  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2115 07:28:00 GMT", 1445412470'000'000), kMaxRetryAfter);
+}
+
+TEST(Retry, DurationsTooLongAreRefused) {
+  EXPECT_EQ(parse_duration("3650d"), kMaxDuration);
+  for (const char* bad : {"3651d", "1e300", "10000000000000000000", "99999999999999999999h",
+                          "1000000000000000000000000000000000000000ms"}) {
+    EXPECT_THROW(parse_duration(bad), ValidationError) << bad;
+  }
+  EXPECT_THROW(RetryPolicy("0,100000d", 0.2), ValidationError);
+}

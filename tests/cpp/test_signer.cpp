@@ -68,3 +68,20 @@ TEST(Signer, Base64) {
   EXPECT_EQ(standard_webhooks_secret(std::string(64, '0')),
             "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
 }
+
+// A sender's timestamp and a caller's tolerance may be any 64-bit number: no overflow (UBSan
+// aborts on one), and the window holds both ways.
+TEST(Signer, StandardTimestampExtremesDoNotOverflow) {
+  Hmac key(base64_decode(kSecret.substr(6)));
+  const std::int64_t max = INT64_MAX, min = INT64_MIN;
+  for (std::int64_t ts : {max, min, std::int64_t{0}}) {
+    std::string text = std::to_string(ts);
+    std::string sig = sign_standard({&key}, kMsgId, ts, kBody);
+    EXPECT_FALSE(verify_standard(kSecret, kBody, kMsgId, text, sig, kTimestamp)) << ts;
+    EXPECT_TRUE(verify_standard(kSecret, kBody, kMsgId, text, sig, ts)) << ts;
+  }
+  std::string sig = sign_standard({&key}, kMsgId, max, kBody);
+  EXPECT_TRUE(verify_standard(kSecret, kBody, kMsgId, std::to_string(max), sig, max - 10, max));
+  EXPECT_FALSE(verify_standard(kSecret, kBody, kMsgId, std::to_string(max), sig, min, max));
+  EXPECT_FALSE(verify_standard(kSecret, kBody, kMsgId, "1614265330", kExpected, kTimestamp, -1));
+}

@@ -7,8 +7,12 @@
 
 namespace brandhooks {
 
+// The longest duration a setting may hold (3650 days, in microseconds): far beyond any sane
+// schedule, and far from where microsecond arithmetic overflows 64 bits.
+inline constexpr std::int64_t kMaxDuration = 3650LL * 86'400'000'000;
+
 // A duration as the settings write it: "250ms", "5s", "5m", "2h", "1d", or a bare number of
-// seconds ("1.5"), in microseconds. Throws ValidationError.
+// seconds ("1.5"), in microseconds. Throws ValidationError, also above kMaxDuration.
 std::int64_t parse_duration(std::string_view text);
 
 struct Config {
