@@ -11,6 +11,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -42,16 +43,21 @@ namespace {
 constexpr std::size_t kMaxResponseBytes = 1 << 20;  // larger bodies end the connection
 constexpr auto kMaxIdle = std::chrono::seconds(30);  // older idle connections are not reused
 
-// Coroutines and streams on the io_context's own executor type: the type-erased default
-// (any_io_executor) showed up per operation in profiles.
-using Executor = asio::io_context::executor_type;
+// Every request runs on a strand, and so do its connection's streams and timers: with several
+// client threads, Beast's stream timer and the request code would otherwise race. A concrete
+// executor type rather than the type-erased default (any_io_executor showed up per operation
+// in profiles).
+using Executor = asio::strand<asio::io_context::executor_type>;
 template <class T>
 using Task = asio::awaitable<T, Executor>;
 constexpr asio::use_awaitable_t<Executor> use_task;
 using TcpStream = beast::basic_stream<tcp, Executor>;
 
 // One keep-alive connection: plain TCP or TLS over TCP.
+// A pooled connection keeps its strand: the next request on it runs there too.
 struct Connection {
+  explicit Connection(Executor executor) : strand(std::move(executor)) {}
+  Executor strand;
   std::unique_ptr<TcpStream> plain;
   std::unique_ptr<beast::ssl_stream<TcpStream>> tls;
   beast::flat_buffer buffer;
@@ -154,11 +160,11 @@ struct HttpClient::Impl {
       co_return nullptr;
     }
 
-    auto conn = std::make_unique<Connection>();
+    auto conn = std::make_unique<Connection>(executor);
     if (url.scheme == "https") {
-      conn->tls = std::make_unique<beast::ssl_stream<TcpStream>>(io.get_executor(), tls_context);
+      conn->tls = std::make_unique<beast::ssl_stream<TcpStream>>(executor, tls_context);
     } else {
-      conn->plain = std::make_unique<TcpStream>(io.get_executor());
+      conn->plain = std::make_unique<TcpStream>(executor);
     }
     conn->tcp().expires_at(connect_deadline);
     co_await conn->tcp().async_connect(allowed, asio::redirect_error(use_task, ec));
@@ -237,14 +243,14 @@ struct HttpClient::Impl {
     co_return false;
   }
 
-  Task<void> run(HttpRequest request, std::function<void(HttpOutcome)> done) {
+  // Runs on `conn`'s strand when a pooled connection was taken, else on a new strand.
+  Task<void> run(HttpRequest request, std::unique_ptr<Connection> conn, std::function<void(HttpOutcome)> done) {
     auto started = Clock::now();
     auto deadline = started + std::chrono::milliseconds(options.request_timeout_ms);
     HttpOutcome out;
     try {
       const std::string& origin = request.target->origin;
       std::string head = request_head(request);
-      auto conn = take(origin);
       bool reused = conn != nullptr;
       while (true) {
         if (!conn) {
@@ -305,7 +311,9 @@ HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>
 HttpClient::~HttpClient() { stop(); }
 
 void HttpClient::send(HttpRequest request, std::function<void(HttpOutcome)> done) {
-  asio::co_spawn(impl_->io, impl_->run(std::move(request), std::move(done)), asio::detached);
+  auto conn = impl_->take(request.target->origin);
+  Executor strand = conn ? conn->strand : asio::make_strand(impl_->io);
+  asio::co_spawn(strand, impl_->run(std::move(request), std::move(conn), std::move(done)), asio::detached);
 }
 
 void HttpClient::stop() { impl_->stop(); }
