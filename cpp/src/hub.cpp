@@ -36,6 +36,8 @@ void check_config(const Config& c) {
   check_positive(c.disable_after_s, "disable_after_s");
   check_positive(c.retention_s, "retention_s");
   check_positive(c.prune_interval_s, "prune_interval_s");
+  check_positive(c.idle_timeout_ms, "idle_timeout_ms");
+  check_positive(c.max_idle_connections, "max_idle_connections");
   if (c.signature_header.empty() ||
       c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
     throw ValidationError("signature_header must be a header name");
