@@ -13,7 +13,7 @@ CMAKE_GEN   := $(shell command -v ninja >/dev/null && echo "-G Ninja")
 
 # Debian/Ubuntu packages the build needs (the Python ones come from PyPI into .venv).
 APT_PACKAGES := build-essential cmake ninja-build python3-venv libboost-dev libsqlitecpp-dev \
-                libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev openssl wrk
+                libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev libc-ares-dev pkg-config openssl wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-deps python-env build cpp-build python-build test cpp-test consumer-test \

@@ -38,6 +38,12 @@ void bind_config(py::module_& m) {
         "concurrent attempts per webhook");
   field(cls, fields, "max_in_flight", &Config::max_in_flight, "concurrent attempts in all");
   field(cls, fields, "delivery_threads", &Config::delivery_threads, "threads of the HTTP client");
+  field(cls, fields, "idle_timeout_ms", &Config::idle_timeout_ms,
+        "close keep-alive connections to receivers idle this long, in ms");
+  field(cls, fields, "max_idle_connections", &Config::max_idle_connections,
+        "idle keep-alive connections kept in all (the longest idle close first)");
+  field(cls, fields, "dns_servers", &Config::dns_servers,
+        "DNS servers for webhook hosts, host[:port],... (empty: /etc/resolv.conf)");
   field(cls, fields, "signature_header", &Config::signature_header,
         "header carrying the hex HMAC-SHA256 of the body");
   field(cls, fields, "retention_s", &Config::retention_s,

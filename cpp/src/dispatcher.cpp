@@ -41,9 +41,12 @@ HttpClientOptions client_options(const Config& c) {
   o.threads = c.delivery_threads;
   o.ca_file = c.ca_file;
   o.policy = AddressPolicy(c.allow_private, c.allow_cidrs);
+  o.dns_servers = c.dns_servers;
+  o.idle_timeout_ms = c.idle_timeout_ms;
   // Every slot may talk to one origin: keeping fewer idle connections would close and reopen
   // them all the time under load.
   o.max_idle_per_origin = static_cast<std::size_t>(c.max_in_flight);
+  o.max_idle_total = static_cast<std::size_t>(c.max_idle_connections);
   return o;
 }
 

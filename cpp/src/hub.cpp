@@ -43,6 +43,8 @@ void check_config(const Config& c) {
   check_range(c.disable_after_s, "disable_after_s", kMaxSeconds);
   check_range(c.retention_s, "retention_s", kMaxSeconds);
   check_range(c.prune_interval_s, "prune_interval_s", kMaxSeconds);
+  check_range(c.idle_timeout_ms, "idle_timeout_ms", kMaxTimeoutMs);
+  check_range(c.max_idle_connections, "max_idle_connections", 1'000'000);
   if (c.signature_header.empty() ||
       c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
     throw ValidationError("signature_header must be a header name");

@@ -42,6 +42,13 @@ struct Config {
   int max_in_flight = 256;
   // Threads running the HTTP client (the store thread comes on top).
   int delivery_threads = 1;
+  // Keep-alive connections to receivers: one idle this long is closed, and at most this many
+  // are kept idle in all (the longest idle close first; per origin at most max_in_flight).
+  int idle_timeout_ms = 30000;
+  int max_idle_connections = 256;
+  // DNS servers for webhook host names, "host[:port],..." (e.g. "127.0.0.1:5353");
+  // empty: the system's (/etc/resolv.conf). /etc/hosts is read first either way.
+  std::string dns_servers = "";
   // Name of the simple signature header (hex HMAC-SHA256 of the body).
   std::string signature_header = "X-Webhook-Signature";
   // Finished deliveries (and their attempts) older than this are pruned by the dispatcher.
