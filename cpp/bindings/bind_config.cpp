@@ -22,6 +22,8 @@ void bind_config(py::module_& m) {
   py::class_<Config> cls(m, "Config", "Configuration of a Hub (one field per setting).");
   py::list fields;
   field(cls, fields, "db", &Config::db, "SQLite database file (\":memory:\" for a private one)");
+  field(cls, fields, "init_db", &Config::init_db,
+        "make a new database in an existing empty (0-byte) db file instead of refusing it");
   field(cls, fields, "synchronous", &Config::synchronous,
         "SQLite durability: normal (survives kill -9) or full (also survives power loss)");
   field(cls, fields, "busy_timeout_ms", &Config::busy_timeout_ms,

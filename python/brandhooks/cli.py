@@ -32,7 +32,7 @@ from ._core import (
     ValidationError,
 )
 
-from .verify import DEFAULT_SIGNATURE_HEADER
+from .verify import DEFAULT_SIGNATURE_HEADER, SCHEMES, Scheme
 
 ENV_PREFIX = "BRANDHOOKS_"
 
@@ -88,8 +88,8 @@ def fail(exc: BaseException) -> None:
 class Local:
     """The admin operations on a database file, through the Hub (the same dicts as the API)."""
 
-    def __init__(self, db: str) -> None:
-        self.hub = Hub(Config(db=db))
+    def __init__(self, db: str, init_db: bool = False) -> None:
+        self.hub = Hub(Config(db=db, init_db=init_db))
 
     def webhooks(self, brand: str, topic: Optional[str]) -> List[Dict[str, Any]]:
         return [w.to_dict() for w in self.hub.list_webhooks(brand, topic)]
@@ -210,22 +210,24 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="a running server, e.g. http://127.0.0.1:8080 (instead of --db)")(func)
     func = click.option("--db", default=Config().db, show_default=True, envvar=_env("db"), show_envvar=True,
                         help="SQLite database file")(func)
+    func = click.option("--init-db", is_flag=True, envvar=_env("init_db"), show_envvar=True,
+                        help="make a new database in an existing empty (0-byte) --db file")(func)
     func = click.option("--json", "as_json", is_flag=True, help="JSON output (one object per line)")(func)
     return func
 
 
-def open_target(db: str, server: Optional[str], token: Optional[str]) -> Any:
+def open_target(db: str, server: Optional[str], token: Optional[str], init_db: bool = False) -> Any:
     if server:
         if not token:
             raise click.UsageError("--url needs --token (or BRANDHOOKS_TOKEN)")
         return Remote(server, token)
-    return Local(db)
+    return Local(db, init_db)
 
 
 def run(options: Dict[str, Any], action: Callable[[Any], Any]) -> Any:
     """Opens the target named by the common options, runs `action` on it, maps errors to exit codes."""
     try:
-        target = open_target(options["db"], options["server"], options["token"])
+        target = open_target(options["db"], options["server"], options["token"], options["init_db"])
         try:
             return action(target)
         finally:
@@ -545,13 +547,16 @@ def stats(as_json: bool, **target: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--key", "keys", multiple=True, help="webhook key to verify with (repeatable: any may match)")
-@click.option("--signature-header", default=DEFAULT_SIGNATURE_HEADER, show_default=True)
+@click.option("--scheme", type=click.Choice(SCHEMES), default="standard", show_default=True,
+              help="signature to check: standard (webhook-* headers, replay-safe) or simple (hex HMAC header)")
+@click.option("--signature-header", default=DEFAULT_SIGNATURE_HEADER, show_default=True,
+              help="the simple scheme's header")
 @click.option("--count", default=0, type=int, help="exit after this many deliveries (0: run until Ctrl-C)")
-def receive(host: str, port: int, keys: tuple, signature_header: str, count: int) -> None:
+def receive(host: str, port: int, keys: tuple, scheme: Scheme, signature_header: str, count: int) -> None:
     """A local receiver for development: prints each delivery and whether it verifies.
 
-    Answers 204 when a signature verifies with one of the keys (or no key is given), 401
-    otherwise.
+    Answers 204 when the chosen scheme's signature verifies with one of the keys (or no key is
+    given), 401 otherwise.
     """
     from .verify import SignatureError, verify
 
@@ -569,7 +574,7 @@ def receive(host: str, port: int, keys: tuple, signature_header: str, count: int
                 ok = False
                 for key in keys:
                     try:
-                        verdict = f"{verify(body, self.headers, key, signature_header=signature_header)} signature OK"
+                        verdict = f"{verify(body, self.headers, key, scheme=scheme, signature_header=signature_header)} signature OK"
                         ok = True
                         break
                     except (SignatureError, ValidationError) as exc:

@@ -19,6 +19,10 @@ struct Config {
   // --- storage --------------------------------------------------------------------------
   // SQLite database file (created when missing). ":memory:" gives a private in-memory store.
   std::string db = "brandhooks.db";
+  // An existing empty (0-byte) `db` file is refused (it is more likely a lost or truncated
+  // database than a new one); set this to make a new database in it. A missing file is
+  // always created.
+  bool init_db = false;
   // SQLite `synchronous` in WAL mode: "normal" survives a crash of the process (kill -9),
   // "full" also survives a power loss at the cost of an fsync per commit.
   std::string synchronous = "normal";
