@@ -25,6 +25,8 @@
 #include <thread>
 
 #include "brandhooks/errors.hpp"
+#include "brandhooks/version.hpp"
+#include "system_cas.hpp"
 #include "thread_name.hpp"
 
 namespace brandhooks {
@@ -80,7 +82,7 @@ IpBytes bytes_of(const asio::ip::address& a) {
 struct HttpClient::Impl {
   explicit Impl(HttpClientOptions opts)
       : options(std::move(opts)), tls_context(ssl::context::tls_client), work(asio::make_work_guard(io)) {
-    tls_context.set_default_verify_paths();
+    load_system_cas(tls_context.native_handle());
     if (!options.ca_file.empty()) {
       error_code ec;
       tls_context.load_verify_file(options.ca_file, ec);
@@ -198,7 +200,7 @@ struct HttpClient::Impl {
     std::string head;
     head.reserve(128 + target.url.target.size() + target.host.size() + request.headers.size());
     head.append("POST ").append(target.url.target).append(" HTTP/1.1\r\nHost: ").append(target.host);
-    head.append("\r\nUser-Agent: brandhooks/0.1\r\nContent-Type: application/json\r\nContent-Length: ");
+    head.append("\r\nUser-Agent: brandhooks/" BRANDHOOKS_VERSION "\r\nContent-Type: application/json\r\nContent-Length: ");
     head.append(std::to_string(request.body->size())).append("\r\n");
     head.append(request.headers).append("\r\n");
     return head;
