@@ -33,6 +33,8 @@
 
 #include "brandhooks/errors.hpp"
 #include "resolver.hpp"
+#include "brandhooks/version.hpp"
+#include "system_cas.hpp"
 #include "thread_name.hpp"
 
 namespace brandhooks {
@@ -144,7 +146,7 @@ struct HttpClient::Impl {
         work(asio::make_work_guard(io)),
         reaper(asio::make_strand(io)),
         resolver(options.dns_servers, options.connect_timeout_ms) {
-    tls_context.set_default_verify_paths();
+    load_system_cas(tls_context.native_handle());
     if (!options.ca_file.empty()) {
       error_code ec;
       tls_context.load_verify_file(options.ca_file, ec);
@@ -360,7 +362,7 @@ struct HttpClient::Impl {
     std::string head;
     head.reserve(128 + target.url.target.size() + target.host.size() + request.headers.size());
     head.append("POST ").append(target.url.target).append(" HTTP/1.1\r\nHost: ").append(target.host);
-    head.append("\r\nUser-Agent: brandhooks/0.1\r\nContent-Type: application/json\r\nContent-Length: ");
+    head.append("\r\nUser-Agent: brandhooks/" BRANDHOOKS_VERSION "\r\nContent-Type: application/json\r\nContent-Length: ");
     head.append(std::to_string(request.body->size())).append("\r\n");
     head.append(request.headers).append("\r\n");
     return head;
