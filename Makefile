@@ -17,12 +17,13 @@ APT_PACKAGES := build-essential cmake ninja-build python3-venv libboost-dev libs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-deps python-env build cpp-build python-build test cpp-test consumer-test \
-        python-test run bench clean
+        python-test run bench notebook clean
 
 help:
 	@echo "make run    set up, build, start the service (http://127.0.0.1:8080, ./brandhooks.db)"
 	@echo "make test   set up, build, run every C++ and Python test"
 	@echo "make bench  throughput, latency, publish rate and memory (BENCH_QUICK=1: a short run)"
+	@echo "make notebook  Jupyter (into .venv) on docs/operator-notebook.ipynb; see the README"
 
 setup: system-deps python-env
 
@@ -84,6 +85,13 @@ bench: cpp-build python-build
 
 run: python-build
 	$(VENV)/bin/brandhooks serve
+
+# Jupyter into .venv, opened on the operator notebook (the packages of the `notebook` extra in
+# pyproject.toml). The notebook finds the server through BRANDHOOKS_URL and BRANDHOOKS_TOKEN,
+# or its first cell. ARGS go to Jupyter, e.g. ARGS="--no-browser --ip 0.0.0.0".
+notebook: python-build
+	$(PY) -m pip install -q "pandas>=1.5" "jupyterlab>=4"
+	$(VENV)/bin/jupyter lab $(ARGS) docs/operator-notebook.ipynb
 
 clean:
 	rm -rf $(BUILD) $(VENV)

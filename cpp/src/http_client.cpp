@@ -150,7 +150,8 @@ struct HttpClient::Impl {
     }
     if (allowed.empty()) {
       out.error = "blocked";
-      out.detail = url.host + " resolves only to addresses that deliveries may not reach";
+      out.detail = url.host + " resolves only to loopback, private or reserved addresses, which deliveries may "
+                   "not reach (allow them with --allow-private or --allow-cidrs)";
       co_return nullptr;
     }
 

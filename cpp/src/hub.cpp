@@ -7,6 +7,7 @@
 #include "address_policy.hpp"
 #include "brandhooks/crypto.hpp"
 #include "clock.hpp"
+#include "log.hpp"
 #include "dispatcher.hpp"
 #include "retry.hpp"
 #include "store.hpp"
@@ -41,6 +42,7 @@ void check_config(const Config& c) {
     throw ValidationError("signature_header must be a header name");
   }
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
+  parse_log_level(c.log_level);
 }
 
 constexpr std::size_t kMaxEventBody = 1 << 20;

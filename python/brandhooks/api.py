@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Literal, Optional
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -421,6 +421,14 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     )
     app.state.hub = hub
     _install_error_handlers(app)
+
+    @app.get("/", tags=["service"], include_in_schema=False)
+    def index(request: Request) -> Response:
+        """A browser goes to the interactive docs; other clients get where things are."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/docs", status_code=307)
+        return ok({"name": "brandhooks", "version": __version__, "docs": "/docs",
+                   "openapi": "/openapi.json", "health": "/healthz", "metrics": "/metrics"})
 
     @app.get("/healthz", tags=["service"], responses={200: {"model": HealthEnvelope}, **_errors(500)})
     def healthz() -> JSONResponse:

@@ -4,7 +4,7 @@
 
     with Client("http://127.0.0.1:8080", token) as api:
         hooks = api.webhooks(brand)
-        hooks.to_frame()                      # a pandas DataFrame (pip install brandhooks[notebook])
+        hooks.to_frame()                      # a pandas DataFrame (needs pandas)
         failing = api.deliveries(brand, hooks[0].id, status="failed")
         failing                               # an HTML table in Jupyter
 
@@ -128,7 +128,7 @@ class Records(List[T], Generic[T]):
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ImportError("to_frame() needs pandas: pip install 'brandhooks[notebook]'") from exc
+            raise ImportError("to_frame() needs pandas: pip install pandas (or '.[notebook]' from the clone)") from exc
         frame = pd.DataFrame(self.rows())
         for column in ("created_at", "updated_at", "deleted_at", "started_at", "next_attempt_at"):
             if column in frame:

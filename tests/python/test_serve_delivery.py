@@ -114,6 +114,7 @@ def test_blocked_without_allow_private(tmp_path):
             wait_until(lambda: api.get(path).json()["data"][0]["state"] == "failed")
             attempt = api.get(path).json()["data"][0]["attempts"][0]
             assert attempt["error"] == "blocked" and attempt["status"] is None
+            assert "--allow-private" in attempt["detail"]  # the way out, where the operator looks
             assert receiver.requests == []
     finally:
         server.stop()
