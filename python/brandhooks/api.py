@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Mapping, Optional, Set, Type, Union
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -239,11 +239,11 @@ class BrandUpdate(BaseModel):
     parent: Optional[str] = Field(description="parent brand UUID, or null for a root brand")
 
 
-def _errors(*statuses: int) -> Dict[int, Dict[str, Any]]:
+def _errors(*statuses: int) -> Dict[Union[int, str], Dict[str, Any]]:
     return {status: {"model": ErrorEnvelope} for status in statuses}
 
 
-def _json_body(model: type) -> Dict[str, Any]:
+def _json_body(model: Type[BaseModel]) -> Dict[str, Any]:
     schema = {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}
     return {"requestBody": schema}
 
@@ -264,7 +264,7 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: Optional[Mapping[str, str]] = None) -> JSONResponse:
     return JSONResponse({"http": status, "code": code, "message": message}, status_code=status, headers=headers)
 
 
@@ -272,8 +272,8 @@ def _internal_error() -> JSONResponse:
     return error_response(500, "InternalError", "Internal Error")
 
 
-def _allowed_methods(request: Request) -> set:
-    methods: set = set()
+def _allowed_methods(request: Request) -> Set[str]:
+    methods: Set[str] = set()
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
@@ -623,9 +623,9 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     ) -> JSONResponse:
         """A webhook's deliveries, newest first, each with its attempts."""
         hub.authorize(bearer_token(request), brand)
+        page_size = count_param(limit, "limit")
         page = hub.list_deliveries(
-            brand, webhook_id, status, count_param(start, "start") or 0,
-            100 if limit is None else count_param(limit, "limit"),
+            brand, webhook_id, status, count_param(start, "start") or 0, 100 if page_size is None else page_size,
         )
         return listed([delivery.to_dict() for delivery in page.items], page.total)
 

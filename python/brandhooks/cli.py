@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import click
 import httpx
@@ -78,7 +78,7 @@ def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[.
     return decorate
 
 
-def config_from(options: dict) -> Config:
+def config_from(options: Dict[str, Any]) -> Config:
     return Config(**{name: options.pop(name) for name, _, _ in Config.FIELDS})
 
 
@@ -399,7 +399,7 @@ def webhooks_list(brand: str, topic: Optional[str], as_json: bool, **target: Any
 @click.argument("url")
 @click.option("--tag", "tags", multiple=True, help="only events with one of these tags (repeatable)")
 @target_options
-def webhooks_create(brand: str, topic: str, url: str, tags: tuple, as_json: bool, **target: Any) -> None:
+def webhooks_create(brand: str, topic: str, url: str, tags: Tuple[str, ...], as_json: bool, **target: Any) -> None:
     """Register URL for TOPIC events of BRAND; prints the webhook with its key."""
     created = run(target, lambda t: t.create_webhook(brand, topic, url, list(tags) or None))
     show([created], as_json, WEBHOOK_COLUMNS + ["key"])
@@ -457,7 +457,7 @@ def events() -> None:
 @click.option("--payload", default="{}", show_default=True, help="a JSON object, or @FILE")
 @click.option("--tag", "tags", multiple=True, help="event tag (repeatable)")
 @target_options
-def events_publish(brand: str, topic: str, event: str, payload: str, tags: tuple, as_json: bool,
+def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple[str, ...], as_json: bool,
                    **target: Any) -> None:
     """Publish EVENT (e.g. Created) of TOPIC for BRAND; prints the event id and deliveries."""
     text = open(payload[1:], encoding="utf-8").read() if payload.startswith("@") else payload
@@ -600,7 +600,7 @@ def stats(as_json: bool, **target: Any) -> None:
 @click.option("--key", "keys", multiple=True, help="webhook key to verify with (repeatable: any may match)")
 @click.option("--signature-header", default=DEFAULT_SIGNATURE_HEADER, show_default=True)
 @click.option("--count", default=0, type=int, help="exit after this many deliveries (0: run until Ctrl-C)")
-def receive(host: str, port: int, keys: tuple, signature_header: str, count: int) -> None:
+def receive(host: str, port: int, keys: Tuple[str, ...], signature_header: str, count: int) -> None:
     """A local receiver for development: prints each delivery and whether it verifies.
 
     Answers 204 when a signature verifies with one of the keys (or no key is given), 401

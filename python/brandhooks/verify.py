@@ -15,6 +15,7 @@ simple scheme (hex HMAC of the body in X-Webhook-Signature, or the configured na
 
 from __future__ import annotations
 
+from email.message import Message
 from typing import Mapping, Optional, Union
 
 from ._core import BrandhooksError, Config, verify_simple, verify_standard
@@ -22,11 +23,15 @@ from ._core import BrandhooksError, Config, verify_simple, verify_standard
 DEFAULT_SIGNATURE_HEADER = Config().signature_header  # the core's default, one place
 
 
+# A mapping of header names, or http.server's request headers (an email Message).
+Headers = Union[Mapping[str, str], Message]
+
+
 class SignatureError(BrandhooksError):
     """The request's signature is missing, wrong, or too old."""
 
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+def _header(headers: Headers, name: str) -> Optional[str]:
     if name in headers:
         return headers[name]
     lowered = name.lower()
@@ -38,7 +43,7 @@ def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
 
 def verify(
     body: Union[bytes, str],
-    headers: Mapping[str, str],
+    headers: Headers,
     key: str,
     *,
     tolerance: int = 300,
