@@ -91,7 +91,7 @@ run: python-build
 # or its first cell. ARGS go to Jupyter, e.g. ARGS="--no-browser --ip 0.0.0.0".
 notebook: python-build
 	$(PY) -m pip install -q "pandas>=1.5" "jupyterlab>=4"
-	$(VENV)/bin/jupyter lab $(ARGS) docs/operator-notebook.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS) docs/operator-notebook.ipynb
 
 clean:
 	rm -rf $(BUILD) $(VENV)

@@ -48,6 +48,9 @@ def _env(name: str) -> str:
 
 
 LOG_LEVELS = ["debug", "info", "warning", "error", "off"]
+# What the delivery log shows at each level (docs/operations.md, "The log").
+LOG_SHOWS = {"debug": "every delivery attempt", "info": "every delivery attempt",
+             "warning": "deliveries that failed for good", "error": "only errors", "off": "nothing"}
 # The C++ core validates every field; these also get a list of choices in --help.
 FIELD_CHOICES = {"log_level": LOG_LEVELS}
 
@@ -371,7 +374,7 @@ def banner(config: Config, host: str, port: int) -> str:
         f"  database           {db}",
         f"  delivery           {delivery}",
         f"  private addresses  {private}",
-        f"  log level          {config.log_level} (info: one line per delivery attempt)",
+        f"  log                {LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
     ])
 
 
