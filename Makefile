@@ -49,7 +49,7 @@ export CMAKE_GENERATOR="$$gen"
 endef
 
 .PHONY: help setup system-deps python-env build cpp-build python-build test cpp-test consumer-test \
-        python-test run bench wheel sdist fresh clean
+        python-test run bench wheel sdist fresh notebook clean
 
 help:
 	@echo "make run    set up, build, start the service (http://127.0.0.1:8080, ./brandhooks.db)"
@@ -58,6 +58,7 @@ help:
 	@echo "make wheel  a manylinux wheel in dist/ that needs no compiler or -dev package to install"
 	@echo "make sdist  a source archive in dist/ (pip builds it where the system packages exist)"
 	@echo "make fresh  make test, and the wheel, on a fresh minimal Debian 12 (chroot; root)"
+	@echo "make notebook  Jupyter (into .venv) on docs/operator-notebook.ipynb; see the README"
 
 setup: system-deps python-env
 
@@ -160,6 +161,13 @@ fresh:
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q debootstrap; }
 	$(SUDO) tests/fresh/run.sh
+
+# Jupyter into .venv, opened on the operator notebook (the packages of the `notebook` extra in
+# pyproject.toml). The notebook finds the server through BRANDHOOKS_URL and BRANDHOOKS_TOKEN,
+# or its first cell. ARGS go to Jupyter, e.g. ARGS="--no-browser --ip 0.0.0.0".
+notebook: python-build
+	$(PY) -m pip install -q "pandas>=1.5" "jupyterlab>=4"
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS) docs/operator-notebook.ipynb
 
 clean:
 	rm -rf $(BUILD) $(VENV) $(DIST)

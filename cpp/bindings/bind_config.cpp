@@ -56,6 +56,8 @@ void bind_config(py::module_& m) {
   field(cls, fields, "allow_cidrs", &Config::allow_cidrs,
         "comma-separated networks allowed although private, e.g. 10.1.0.0/16");
   field(cls, fields, "ca_file", &Config::ca_file, "PEM file of extra CA certificates to trust");
+  field(cls, fields, "log_level", &Config::log_level,
+        "delivery log on stderr from this level: debug, info (every attempt), warning, error, off");
   cls.attr("FIELDS") = py::tuple(fields);
   m.def("parse_duration", &parse_duration, py::arg("text"),
         "Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).");

@@ -9,6 +9,7 @@
 #include "address_policy.hpp"
 #include "brandhooks/crypto.hpp"
 #include "clock.hpp"
+#include "log.hpp"
 #include "dispatcher.hpp"
 #include "retry.hpp"
 #include "store.hpp"
@@ -80,6 +81,7 @@ void check_config(const Config& c) {
   check_range(c.max_idle_connections, "max_idle_connections", 1'000'000);
   check_signature_header(c.signature_header);
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
+  parse_log_level(c.log_level);
 }
 
 constexpr std::size_t kMaxEventBody = 1 << 20;

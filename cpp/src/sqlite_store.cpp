@@ -1074,13 +1074,15 @@ class SqliteStore final : public Store {
     SQLite::Statement& q = prepare(
         "SELECT url, key, deleted_at IS NULL AND disabled_at IS NULL, "
         "       (SELECT json_group_array(k.key) FROM webhook_keys k "
-        "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2) "
+        "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand "
         "FROM webhooks w WHERE seq = ?1");
     q.bind(1, webhook_seq);
     q.bind(2, now);
     std::shared_ptr<WebhookTarget> target;
     if (q.executeStep() && q.getColumn(2).getInt() != 0) {
       target = std::make_shared<WebhookTarget>();
+      target->id = q.getColumn(4).getString();
+      target->brand = q.getColumn(5).getString();
       target->url = q.getColumn(0).getString();
       target->keys.push_back(q.getColumn(1).getString());
       for (const auto& key : nlohmann::json::parse(q.getColumn(3).getString())) {

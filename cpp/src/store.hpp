@@ -33,6 +33,8 @@ struct EventRecord {
 // Where and how a webhook's deliveries go, read once per webhook per claim or publish and
 // shared by its deliveries in that batch.
 struct WebhookTarget {
+  std::string id;     // the webhook's UUID and brand, for the delivery log
+  std::string brand;
   std::string url;
   std::vector<std::string> keys;  // hex: the newest first, then those still valid after a rotation
 };

@@ -14,11 +14,11 @@ import json
 import logging
 import math
 import re
-from typing import Annotated, Any, Dict, List, Literal, Optional, Set, Union
+from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Type, Union
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -305,7 +305,7 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: Optional[Mapping[str, str]] = None) -> JSONResponse:
     if status == 503:
         headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse({"http": status, "code": code, "message": message}, status_code=status, headers=headers)
@@ -514,6 +514,14 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     _install_error_handlers(app)
     _describe_as_served(app)
 
+    @app.get("/", tags=["service"], include_in_schema=False)
+    def index(request: Request) -> Response:
+        """A browser goes to the interactive docs; other clients get where things are."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/docs", status_code=307)
+        return ok({"name": "brandhooks", "version": __version__, "docs": "/docs",
+                   "openapi": "/openapi.json", "health": "/healthz", "metrics": "/metrics"})
+
     @app.get("/healthz", tags=["service"], responses={200: {"model": HealthEnvelope}, **_errors(500)})
     def healthz() -> JSONResponse:
         """200 while the store can take writes; 503 Unavailable (storage full) or 500 otherwise."""
@@ -713,9 +721,9 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     ) -> JSONResponse:
         """A webhook's deliveries, newest first, each with its attempts."""
         hub.authorize(bearer_token(request), brand)
+        page_size = count_param(limit, "limit")
         page = hub.list_deliveries(
-            brand, webhook_id, status, count_param(start, "start") or 0,
-            100 if limit is None else count_param(limit, "limit"),
+            brand, webhook_id, status, count_param(start, "start") or 0, 100 if page_size is None else page_size,
         )
         return listed([delivery.to_dict() for delivery in page.items], page.total)
 

@@ -18,6 +18,7 @@ original system, knowing that a captured request then replays forever.
 
 from __future__ import annotations
 
+from email.message import Message
 from typing import Literal, Mapping, Optional, Union
 
 from ._core import BrandhooksError, Config, verify_simple, verify_standard
@@ -28,11 +29,15 @@ Scheme = Literal["standard", "simple"]
 SCHEMES: tuple[Scheme, ...] = ("standard", "simple")
 
 
+# A mapping of header names, or http.server's request headers (an email Message).
+Headers = Union[Mapping[str, str], Message]
+
+
 class SignatureError(BrandhooksError):
     """The request's signature is missing, wrong, or too old."""
 
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+def _header(headers: Headers, name: str) -> Optional[str]:
     if name in headers:
         return headers[name]
     lowered = name.lower()
@@ -44,7 +49,7 @@ def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
 
 def verify(
     body: Union[bytes, str],
-    headers: Mapping[str, str],
+    headers: Headers,
     key: str,
     *,
     scheme: Scheme = "standard",

@@ -67,6 +67,12 @@ struct Config {
   std::string allow_cidrs = "";
   // A PEM file of extra CA certificates to trust, besides the system store.
   std::string ca_file = "";
+
+  // --- log ------------------------------------------------------------------------------
+  // The dispatcher's lines on stderr (logfmt: one per decided attempt) from this level up:
+  // "debug", "info" (every attempt), "warning" (deliveries failed for good), "error", "off".
+  // Quiet by default for programs embedding a Hub; `brandhooks serve` uses "info".
+  std::string log_level = "warning";
 };
 
 }  // namespace brandhooks
