@@ -155,3 +155,15 @@ TEST(HubConfig, NumbersAreBounded) {
   fine.request_timeout_ms = 86'400'000;
   EXPECT_NO_THROW(Hub{fine});
 }
+
+// An event name or tag that is not UTF-8 is a ValidationError (it was nlohmann's type_error
+// escaping publish: a 500).
+TEST_F(HubTest, EventTextMustBeUtf8) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/");
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Creat\xe8" "d", "{}"), ValidationError);
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::vector<std::string>{"\xed\xa0\x80"}),
+               ValidationError);
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{"\xff"}),
+               ValidationError);
+  EXPECT_EQ(hub_->stats().events, 0);
+}
