@@ -58,8 +58,8 @@ void payload(const std::string& text) {
   nlohmann::ordered_json parsed;
   try {
     parsed = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error&) {
-    return;  // "payload must be valid JSON"
+  } catch (const nlohmann::json::exception&) {
+    return;  // "payload must be valid JSON" (syntax, or a number out of range such as 2e308)
   }
   if (!parsed.is_object()) return;  // "payload must be a JSON object"
   nlohmann::ordered_json body;
