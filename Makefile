@@ -15,7 +15,7 @@ ARGS        ?=
 # Debian/Ubuntu packages the build needs (the Python ones come from PyPI into .venv).
 APT_PACKAGES := build-essential cmake ninja-build python3-dev python3-venv libboost-dev \
                 libsqlitecpp-dev libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev libc-ares-dev \
-                pkg-config openssl wrk
+                pkg-config openssl wrk clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 WHEEL_BUILD := $(BUILD)/wheel
@@ -49,7 +49,7 @@ export CMAKE_GENERATOR="$$gen"
 endef
 
 .PHONY: help setup system-deps python-env build cpp-build python-build test cpp-test consumer-test \
-        python-test run bench wheel sdist fresh notebook clean
+        python-test run bench wheel sdist fresh notebook sanitize fuzz clean
 
 help:
 	@echo "make run    set up, build, start the service (http://127.0.0.1:8080, ./brandhooks.db)"
@@ -59,6 +59,8 @@ help:
 	@echo "make sdist  a source archive in dist/ (pip builds it where the system packages exist)"
 	@echo "make fresh  make test, and the wheel, on a fresh minimal Debian 12 (chroot; root)"
 	@echo "make notebook  Jupyter (into .venv) on docs/operator-notebook.ipynb; see the README"
+	@echo "make sanitize  C++ tests under ASan+UBSan, the stress test under TSan too (CI)"
+	@echo "make fuzz   libFuzzer targets, FUZZ_SECONDS each (default 30; CI)"
 
 setup: system-deps python-env
 
@@ -124,6 +126,44 @@ python-test: python-build
 bench: PIP_EXTRAS := [bench]
 bench: cpp-build python-build
 	$(PY) bench/run.py
+
+# Sanitizer builds of the core and the C++ tests (docs/security.md, "How it is checked"). Any
+# report fails: UBSan aborts (-fno-sanitize-recover), ASan aborts, TSan exits non-zero.
+SAN_CMAKE := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRANDHOOKS_BUILD_TESTS=ON -DBRANDHOOKS_WERROR=ON
+SAN_ENV   := ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=1 \
+             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+             TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+sanitize: system-deps
+	@echo "== AddressSanitizer + UndefinedBehaviorSanitizer: every GoogleTest and the stress test"
+	@$(call use_generator,$(BUILD)/asan); set -x; \
+	cmake -S . -B $(BUILD)/asan $(SAN_CMAKE) -DBRANDHOOKS_SANITIZE=address,undefined
+	cmake --build $(BUILD)/asan -j $(JOBS) --target brandhooks_tests brandhooks_stress
+	$(SAN_ENV) ctest --test-dir $(BUILD)/asan --output-on-failure -j $(JOBS)
+	@echo "== ThreadSanitizer: the stress test (several HTTP threads)"
+	@$(call use_generator,$(BUILD)/tsan); set -x; \
+	cmake -S . -B $(BUILD)/tsan $(SAN_CMAKE) -DBRANDHOOKS_SANITIZE=thread
+	cmake --build $(BUILD)/tsan -j $(JOBS) --target brandhooks_stress
+	$(SAN_ENV) ctest --test-dir $(BUILD)/tsan --output-on-failure -R '^Stress\.'
+
+# libFuzzer (clang): each target runs FUZZ_SECONDS from its seed corpus in tests/fuzz/corpus/;
+# a crash, a sanitizer report or a broken invariant fails, leaving the input in build/fuzz/.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := fuzz_url_policy fuzz_retry fuzz_event fuzz_signature
+
+fuzz: system-deps
+	@$(call use_generator,$(BUILD)/fuzz); set -x; \
+	cmake -S . -B $(BUILD)/fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DBRANDHOOKS_BUILD_FUZZ=ON -DBRANDHOOKS_WERROR=ON
+	cmake --build $(BUILD)/fuzz -j $(JOBS) --target brandhooks_fuzzers
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	  $(BUILD)/fuzz/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/$$t- $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	    2> $(BUILD)/fuzz/$$t.log || { tail -60 $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	  grep -E "^stat::number_of_executed_units|^#.*DONE" $(BUILD)/fuzz/$$t.log; \
+	done
 
 # Only what running needs: the module (no tests) and the package without test/bench extras.
 # Flags go to `brandhooks serve`: make run ARGS="--allow-private --port 8081"

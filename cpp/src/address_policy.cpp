@@ -16,6 +16,8 @@ IpBytes ipv4_bytes(std::uint32_t v) {
 }
 
 bool parse_ip(std::string_view text, IpBytes& out) {
+  // inet_pton reads a C string: an embedded NUL would hide whatever follows it.
+  if (text.find('\0') != std::string_view::npos) return false;
   std::string s(text);
   in_addr v4{};
   if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {

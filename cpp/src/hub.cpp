@@ -125,6 +125,7 @@ void check_event_name(const std::string& event) {
   for (unsigned char c : event) {
     if (c < 0x20 || c == 0x7f) throw ValidationError("event must not contain control characters");
   }
+  check_utf8(event, "event");
 }
 }  // namespace
 

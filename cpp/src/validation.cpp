@@ -39,6 +39,25 @@ std::string normalize_uuid(std::string_view text, std::string_view what) {
   return lower(text);
 }
 
+void check_utf8(std::string_view text, std::string_view what) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
+    unsigned char c = byte(i);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = length != 0 && i + length <= text.size();
+    char32_t code = length == 1 ? c : length == 2 ? c & 0x1f : length == 3 ? c & 0x0f : c & 0x07;
+    for (std::size_t k = 1; ok && k < length; ++k) {
+      ok = (byte(i + k) & 0xc0) == 0x80;
+      code = (code << 6) | (byte(i + k) & 0x3f);
+    }
+    static constexpr char32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};  // no overlong forms
+    ok = ok && code >= kSmallest[length] && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff);
+    if (!ok) throw ValidationError(std::string(what) + " must be UTF-8 text");
+    i += length;
+  }
+}
+
 void check_topic(std::string_view topic) {
   if (std::find(std::begin(kTopics), std::end(kTopics), topic) == std::end(kTopics)) {
     throw ValidationError("topic must be one of Deals, Showings, Contacts");
@@ -51,6 +70,7 @@ Url parse_url(std::string_view text) {
   for (unsigned char c : text) {
     if (c <= 0x20 || c == 0x7f) bad_url("must not contain spaces or control characters");
   }
+  check_utf8(text, "url");
   Url url;
   auto colon = text.find("://");
   if (colon == std::string_view::npos) bad_url("must be an absolute http or https URL");
@@ -142,6 +162,7 @@ void check_tags(const std::optional<std::vector<std::string>>& tags) {
     for (unsigned char c : tag) {
       if (c < 0x20 || c == 0x7f) throw ValidationError("tags must not contain control characters");
     }
+    check_utf8(tag, "each tag");
   }
 }
 

@@ -51,3 +51,11 @@ TEST(AddressPolicy, MalformedAllowListIsRefused) {
   EXPECT_THROW(AddressPolicy(false, "10.0.0.0/x"), ValidationError);
   EXPECT_THROW(AddressPolicy(false, "::/129"), ValidationError);
 }
+
+// Found by fuzz_url_policy: inet_pton stopped at an embedded NUL, so "10.0.0.1\0junk" parsed.
+TEST(AddressPolicy, EmbeddedNulIsNotAnAddress) {
+  IpBytes out;
+  EXPECT_FALSE(parse_ip(std::string_view("10.0.0.1\0junk", 13), out));
+  EXPECT_FALSE(parse_ip(std::string_view("::1\0", 4), out));
+  EXPECT_THROW(AddressPolicy(false, std::string_view("10.0.0.1\0/8", 11)), ValidationError);
+}

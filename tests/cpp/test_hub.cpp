@@ -200,3 +200,15 @@ TEST_F(HubTest, PayloadsNestedTooDeeplyAreRefused) {
   // Deep enough to overflow the stack of a recursive serializer, were it reached.
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(400'000) + "}"), ValidationError);
 }
+
+// An event name or tag that is not UTF-8 is a ValidationError (it was nlohmann's type_error
+// escaping publish: a 500).
+TEST_F(HubTest, EventTextMustBeUtf8) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/");
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Creat\xe8" "d", "{}"), ValidationError);
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::vector<std::string>{"\xed\xa0\x80"}),
+               ValidationError);
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{"\xff"}),
+               ValidationError);
+  EXPECT_EQ(hub_->stats().events, 0);
+}

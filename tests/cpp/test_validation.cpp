@@ -68,3 +68,19 @@ TEST(Validation, Tags) {
   EXPECT_THROW(check_tags(std::vector<std::string>(65, "x")), ValidationError);
   EXPECT_THROW(check_tags(std::vector<std::string>{std::string(129, 'x')}), ValidationError);
 }
+
+// Found by fuzz_event: a tag that is not UTF-8 passed check_tags, then tags_json threw
+// nlohmann's type_error (a 500, not a 400). Text that ends up in JSON must be UTF-8.
+TEST(Validation, TextMustBeUtf8) {
+  for (const char* good : {"plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_NO_THROW(check_utf8(good, "x")) << good;
+  }
+  for (const char* bad : {"\xe8", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                          "\xff", "a\x80"}) {
+    EXPECT_THROW(check_utf8(bad, "x"), ValidationError) << bad;
+  }
+  EXPECT_THROW(check_tags(std::vector<std::string>{"tag-\xe8\xe8"}), ValidationError);
+  EXPECT_THROW(parse_url("https://h\xe8st.example/"), ValidationError);
+  EXPECT_THROW(parse_url("https://example.com/\xed\xa0\x80"), ValidationError);
+  EXPECT_NO_THROW(parse_url("https://b\xc3\xbc" "cher.example/caf\xc3\xa9"));
+}
