@@ -174,3 +174,17 @@ TEST_F(HubTest, PayloadsNestedTooDeeplyAreRefused) {
   // Deep enough to overflow the stack of a recursive serializer, were it reached.
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(400'000) + "}"), ValidationError);
 }
+
+TEST_F(HubTest, LengthLimitsCountCharactersNotBytes) {
+  std::string e_acute = "\xC3\xA9";  // é: one character, two bytes
+  std::string tag, event;
+  for (int i = 0; i < 128; ++i) tag += e_acute;
+  EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{tag}));
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{tag + "x"}),
+               ValidationError);
+  EXPECT_NO_THROW(hub_->publish(kBrand, "Deals", tag, "{}"));
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", tag + "x", "{}"), ValidationError);
+  std::string url = "https://example.com/";
+  while (url.size() < 2048 - 2) url += e_acute;  // about 1 000 characters, over 2 000 bytes
+  EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", url));
+}
