@@ -212,3 +212,17 @@ TEST_F(HubTest, EventTextMustBeUtf8) {
                ValidationError);
   EXPECT_EQ(hub_->stats().events, 0);
 }
+
+TEST_F(HubTest, LengthLimitsCountCharactersNotBytes) {
+  std::string e_acute = "\xC3\xA9";  // é: one character, two bytes
+  std::string tag, event;
+  for (int i = 0; i < 128; ++i) tag += e_acute;
+  EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{tag}));
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{tag + "x"}),
+               ValidationError);
+  EXPECT_NO_THROW(hub_->publish(kBrand, "Deals", tag, "{}"));
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", tag + "x", "{}"), ValidationError);
+  std::string url = "https://example.com/";
+  while (url.size() < 2048 - 2) url += e_acute;  // about 1 000 characters, over 2 000 bytes
+  EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", url));
+}
