@@ -154,7 +154,7 @@ sdist: python-env
 	$(PY) -m build --sdist --no-isolation --outdir $(DIST)
 	@ls -l $(DIST)/*.tar.gz
 
-# `make test` and the wheel on a fresh minimal Debian 12 chroot (root; tests/fresh/README.md).
+# `make test` and the wheel on a fresh minimal Debian 12 chroot (needs root; tests/fresh/run.sh).
 fresh:
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q debootstrap; }

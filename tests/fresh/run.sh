@@ -22,6 +22,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A TLS-inspecting proxy that this host trusts (its CA added in /usr/local/share/ca-certificates)
+# must be trusted inside too: by the system store, and by pip, which otherwise uses its own.
+host_cas=$(ls /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+proxy_env=()
+[ -z "$host_cas" ] || proxy_env=(PIP_CERT=/etc/ssl/certs/ca-certificates.crt)
+
 # Runs a command as root inside the tree $1 with a clean environment, as a login would.
 in_chroot() {
   local root=$1; shift
@@ -31,8 +37,12 @@ in_chroot() {
     [ -e "$root/etc/hosts" ] || printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted+=("$root/dev")
+    if [ -n "$host_cas" ]; then
+      cp $host_cas "$root/usr/local/share/ca-certificates/"
+      chroot "$root" update-ca-certificates >/dev/null
+    fi
   fi
-  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${proxy_env[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$*"
 }
 
