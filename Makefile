@@ -144,7 +144,7 @@ wheel: system-deps python-env
 	@$(call use_generator,$(WHEEL_BUILD)); set -x; \
 	$(PY) -m pip wheel -q --no-deps $(call pip_build,$(WHEEL_BUILD),$(WHEEL_OPTIONS)) \
 	  --config-settings=install.strip=true -w $(BUILD)/wheel-raw .
-	$(VENV)/bin/auditwheel repair -w $(DIST) $(BUILD)/wheel-raw/*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w $(DIST) $(BUILD)/wheel-raw/*.whl
 	$(VENV)/bin/auditwheel show $(DIST)/*.whl
 	@ls -l $(DIST)/*.whl
 
