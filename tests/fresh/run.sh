@@ -6,6 +6,7 @@
 #     package); the wheel from 1 is pip-installed into a venv and must deliver a signed event
 #     over HTTPS to a loopback receiver whose CA is trusted only through the system store.
 # The pristine trees are cached in /var/cache/brandhooks (tests/fresh/rootfs.sh). Needs root.
+# `run.sh wheel dist/brandhooks-...whl` runs step 2 alone, on a wheel built elsewhere.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -47,29 +48,34 @@ in_chroot() {
 }
 
 seconds() { date +%s; }
-t0=$(seconds)
-"$here/rootfs.sh" build "git make ca-certificates sudo" "$work/build"
-t1=$(seconds)
+t0=$(seconds) t1=$t0 t2=$t0 t3=$t0
+if [ "${1:-}" = wheel ]; then
+  wheel=$(realpath "$2")
+else
+  "$here/rootfs.sh" build "git make ca-certificates sudo" "$work/build"
+  t1=$(seconds)
 
-head=$(git -C "$repo" rev-parse HEAD)
-echo "== clone $repo at $head (committed work only)"
-git clone -q "$repo" "$work/build/root/brandhooks"
-git -C "$work/build/root/brandhooks" checkout -q "$head"
+  head=$(git -C "$repo" rev-parse HEAD)
+  echo "== clone $repo at $head (committed work only)"
+  git clone -q "$repo" "$work/build/root/brandhooks"
+  git -C "$work/build/root/brandhooks" checkout -q "$head"
 
-echo "== make test in the fresh chroot (cold: system packages, Python packages, full build)"
-in_chroot "$work/build" "cd /root/brandhooks && make test"
-t2=$(seconds)
-echo "== make wheel in the fresh chroot"
-in_chroot "$work/build" "cd /root/brandhooks && make wheel"
-t3=$(seconds)
+  echo "== make test in the fresh chroot (cold: system packages, Python packages, full build)"
+  in_chroot "$work/build" "cd /root/brandhooks && make test"
+  t2=$(seconds)
+  echo "== make wheel in the fresh chroot"
+  in_chroot "$work/build" "cd /root/brandhooks && make wheel"
+  t3=$(seconds)
+  wheel=$(echo "$work"/build/root/brandhooks/dist/*.whl)
+fi
 
 "$here/rootfs.sh" runtime "python3 python3-venv ca-certificates" "$work/runtime"
-cp "$work"/build/root/brandhooks/dist/*.whl "$here/wheel_test.py" "$work/runtime/root/"
+cp "$wheel" "$here/wheel_test.py" "$work/runtime/root/"
 echo "== the wheel where there is no compiler and no -dev package"
 in_chroot "$work/runtime" '
   set -euo pipefail
   cd /root
-  if command -v cc gcc c++ >/dev/null || dpkg-query -W "*-dev" 2>/dev/null | grep -q .; then
+  if command -v cc || command -v c++ || dpkg-query -W -f="\${Status} \${Package}\n" | grep "ok installed .*-dev$"; then
     echo "the runtime chroot has a compiler or -dev packages" >&2; exit 1
   fi
   # A certificate for 127.0.0.1, trusted only by adding it to the system store.
