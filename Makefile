@@ -186,7 +186,7 @@ wheel: system-deps python-env
 	@$(call use_generator,$(WHEEL_BUILD)); set -x; \
 	$(PY) -m pip wheel -q --no-deps $(call pip_build,$(WHEEL_BUILD),$(WHEEL_OPTIONS)) \
 	  --config-settings=install.strip=true -w $(BUILD)/wheel-raw .
-	$(VENV)/bin/auditwheel repair -w $(DIST) $(BUILD)/wheel-raw/*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w $(DIST) $(BUILD)/wheel-raw/*.whl
 	$(VENV)/bin/auditwheel show $(DIST)/*.whl
 	@ls -l $(DIST)/*.whl
 
@@ -196,7 +196,7 @@ sdist: python-env
 	$(PY) -m build --sdist --no-isolation --outdir $(DIST)
 	@ls -l $(DIST)/*.tar.gz
 
-# `make test` and the wheel on a fresh minimal Debian 12 chroot (root; tests/fresh/README.md).
+# `make test` and the wheel on a fresh minimal Debian 12 chroot (needs root; tests/fresh/run.sh).
 fresh:
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q debootstrap; }
