@@ -472,10 +472,10 @@ struct HttpClient::Impl {
 
   void stop() {
     std::call_once(stopped, [this] {
-      resolver.stop();  // its last answers are posted to the io_context, which drops them
       work.reset();
       io.stop();
       for (auto& t : threads) t.join();
+      resolver.stop();  // its last answers go to the stopped io_context, which drops them
       std::lock_guard lock(pool_mutex);
       idle_by_origin.clear();
       idle.clear();

@@ -402,6 +402,33 @@ TEST(HttpClient, SeveralThreadsShareConnectionsSafely) {
   EXPECT_EQ(ok.load(), kOrigins * kRounds);
 }
 
+TEST(HttpClient, TimeoutsOnSeveralThreads) {
+  // Receivers that never answer: Beast's stream timer ends every attempt, on any of 4 threads,
+  // while the request code waits on the same stream.
+  RawServer receivers(
+      [](int fd, std::size_t) {
+        std::string pending;
+        char byte;
+        if (read_request(fd, pending)) ::recv(fd, &byte, 1, 0);  // until the client gives up
+      },
+      4);
+  auto options = loopback_options();
+  options.threads = 4;
+  options.request_timeout_ms = 200;
+  HttpClient client(options);
+  constexpr std::size_t kRequests = 100;
+  std::atomic<std::size_t> timed_out{0}, done{0};
+  std::promise<void> all;
+  for (std::size_t i = 0; i < kRequests; ++i) {
+    client.send(request_to(receivers.url(i % 4)), [&](HttpOutcome outcome) {
+      if (outcome.error == "timeout") ++timed_out;
+      if (++done == kRequests) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  EXPECT_EQ(timed_out.load(), kRequests);
+}
+
 TEST(HttpClient, ASlowNameDelaysOnlyItsOwnRequests) {
   FakeDns dns({{"slow1.test", {"127.0.0.1", 2500ms}},
                {"slow2.test", {"127.0.0.1", 2500ms}},

@@ -1,11 +1,12 @@
 """One tenant's hostile receiver or slow DNS name costs only its own deliveries, against the real
 `brandhooks serve`: receivers that declare 1 GiB answers, host names that resolve in seconds
 (through a DNS server on loopback written here, which the service is pointed at with
---dns-servers)."""
+--dns-servers), and 200 receivers whose idle keep-alive connections must not stay open."""
 
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import struct
 import subprocess
@@ -204,3 +205,87 @@ def test_a_malformed_dns_server_list_is_a_clear_error(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "dns_servers: cannot use 'no such server'" in out.stderr
+
+
+
+class ManyReceivers:
+    """`count` keep-alive receivers on loopback ports, served by one thread: each answers 200
+    to every request and counts it."""
+
+    def __init__(self, count: int) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.ports = []
+        self.received = 0
+        for _ in range(count):
+            listener = socket.create_server(("127.0.0.1", 0))
+            listener.setblocking(False)
+            self.selector.register(listener, selectors.EVENT_READ, None)
+            self.ports.append(listener.getsockname()[1])
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            for key, _ in self.selector.select(timeout=0.05):
+                if key.data is None:  # a listener
+                    conn, _ = key.fileobj.accept()
+                    conn.setblocking(False)
+                    self.selector.register(conn, selectors.EVENT_READ, bytearray())
+                    continue
+                conn, pending = key.fileobj, key.data
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    self.selector.unregister(conn)
+                    conn.close()
+                    continue
+                pending += chunk
+                while b"\r\n\r\n" in pending:
+                    head, _, rest = bytes(pending).partition(b"\r\n\r\n")
+                    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                                       if line.lower().startswith(b"content-length:")), b"0"))
+                    if len(rest) < length:
+                        break
+                    del pending[:len(head) + 4 + length]
+                    self.received += 1
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()
+        self.selector.close()
+
+
+def open_sockets(pid: int) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            pass  # closed meanwhile
+    return count
+
+
+def test_idle_connections_to_many_receivers_are_closed(tmp_path):
+    server = Server(tmp_path / "idle.db", "--allow-private", "--idle-timeout-ms", "1000").start()
+    brand, receivers = str(uuid.uuid4()), ManyReceivers(200)
+    try:
+        with server.client() as api:
+            for port in receivers.ports:
+                api.post(f"/brands/{brand}/webhooks", json={"topic": "Deals", "url": f"http://127.0.0.1:{port}/hook"})
+            baseline = open_sockets(server.proc.pid)
+            api.post(f"/brands/{brand}/events", json={"topic": "Deals", "event": "Created", "payload": {}})
+            wait_until(lambda: receivers.received == 200)
+            held = open_sockets(server.proc.pid)
+            assert held >= baseline + 150, "the connections were not kept alive: the test proves nothing"
+            wait_until(lambda: open_sockets(server.proc.pid) <= baseline + 5, timeout=10)
+            print(f"sockets: {baseline} before, {held} after 200 deliveries, "
+                  f"{open_sockets(server.proc.pid)} after the idle timeout")
+    finally:
+        receivers.close()
+        server.stop()
