@@ -22,6 +22,8 @@ void bind_config(py::module_& m) {
   py::class_<Config> cls(m, "Config", "Configuration of a Hub (one field per setting).");
   py::list fields;
   field(cls, fields, "db", &Config::db, "SQLite database file (\":memory:\" for a private one)");
+  field(cls, fields, "init_db", &Config::init_db,
+        "make a new database in an existing empty (0-byte) db file instead of refusing it");
   field(cls, fields, "synchronous", &Config::synchronous,
         "SQLite durability: normal (survives kill -9) or full (also survives power loss)");
   field(cls, fields, "busy_timeout_ms", &Config::busy_timeout_ms,
@@ -38,6 +40,12 @@ void bind_config(py::module_& m) {
         "concurrent attempts per webhook");
   field(cls, fields, "max_in_flight", &Config::max_in_flight, "concurrent attempts in all");
   field(cls, fields, "delivery_threads", &Config::delivery_threads, "threads of the HTTP client");
+  field(cls, fields, "idle_timeout_ms", &Config::idle_timeout_ms,
+        "close keep-alive connections to receivers idle this long, in ms");
+  field(cls, fields, "max_idle_connections", &Config::max_idle_connections,
+        "idle keep-alive connections kept in all (the longest idle close first)");
+  field(cls, fields, "dns_servers", &Config::dns_servers,
+        "DNS servers for webhook hosts, host[:port],... (empty: /etc/resolv.conf)");
   field(cls, fields, "signature_header", &Config::signature_header,
         "header carrying the hex HMAC-SHA256 of the body");
   field(cls, fields, "retention_s", &Config::retention_s,
@@ -48,6 +56,8 @@ void bind_config(py::module_& m) {
   field(cls, fields, "allow_cidrs", &Config::allow_cidrs,
         "comma-separated networks allowed although private, e.g. 10.1.0.0/16");
   field(cls, fields, "ca_file", &Config::ca_file, "PEM file of extra CA certificates to trust");
+  field(cls, fields, "log_level", &Config::log_level,
+        "delivery log on stderr from this level: debug, info (every attempt), warning, error, off");
   cls.attr("FIELDS") = py::tuple(fields);
   m.def("parse_duration", &parse_duration, py::arg("text"),
         "Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).");

@@ -15,7 +15,8 @@ void bind_errors(py::module_& m) {
   py::register_exception<ConflictError>(m, "ConflictError", base);
   py::register_exception<UnauthorizedError>(m, "UnauthorizedError", base);
   py::register_exception<ForbiddenError>(m, "ForbiddenError", base);
-  py::register_exception<StorageError>(m, "StorageError", base);
+  auto& storage = py::register_exception<StorageError>(m, "StorageError", base);
+  py::register_exception<UnavailableError>(m, "UnavailableError", storage);
 }
 
 }  // namespace brandhooks::bindings

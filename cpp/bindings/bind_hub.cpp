@@ -45,7 +45,7 @@ void bind_records(py::module_& m) {
            [](const Webhook& w) { return py::module_::import("json").attr("loads")(to_json(w)); },
            "to_json() as a dict (insertion order = contract order).")
       .def("__repr__", [](const Webhook& w) {
-        return "<Webhook " + w.id + " " + w.topic + " " + w.url + ">";
+        return "<Webhook " + w.id + " " + w.topic + " " + redact_url(w.url) + ">";
       });
 
   py::class_<PublishResult>(m, "PublishResult", "An accepted event: its id and how many deliveries it made.")
@@ -214,6 +214,17 @@ py::dict metrics_dict(const Metrics& m) {
   return d;
 }
 
+// Python drops a Hub (garbage, `del`, interpreter exit) with the GIL held; stopping the
+// dispatcher can wait for in-flight attempts (up to the request timeout), so the GIL is
+// released for it, as close() does.
+struct DeleteWithoutGil {
+  void operator()(Hub* hub) const {
+    py::gil_scoped_release release;
+    delete hub;
+  }
+};
+using HubHolder = std::unique_ptr<Hub, DeleteWithoutGil>;
+
 WebhookPatch webhook_patch(const py::kwargs& changes) {
   WebhookPatch patch;
   for (auto [key, value] : changes) {
@@ -243,14 +254,14 @@ void bind_hub(py::module_& m) {
     return py::tuple(topics);
   }();
 
-  py::class_<Hub>(m, "Hub", "The brandhooks core: webhooks, brands, tokens.")
+  py::class_<Hub, HubHolder>(m, "Hub", "The brandhooks core: webhooks, brands, tokens.")
       .def(py::init<Config>(), py::arg("config"), release_gil())
       .def(py::init([](const std::string& db, const py::kwargs& settings) {
              // Hub("file.db", deliver=True, ...): the keywords are Config fields.
              auto config = py::module_::import("brandhooks._core").attr("Config")(**settings).cast<Config>();
              config.db = db;
              py::gil_scoped_release release;
-             return std::make_unique<Hub>(config);
+             return HubHolder(new Hub(config));
            }),
            py::arg("db"))
       .def_property_readonly("config", &Hub::config)
@@ -326,6 +337,9 @@ void bind_hub(py::module_& m) {
            py::arg("limit") = 100000, release_gil())
       .def("prune", &Hub::prune, release_gil())
       .def("stats", &Hub::stats, release_gil())
+      .def("check_storage", &Hub::check_storage, release_gil(),
+           "Raise UnavailableError when the disk is (nearly) full, StorageError when the database "
+           "cannot take a write now; for health checks.")
       .def("metrics", [](const Hub& hub) { return metrics_dict(hub.metrics()); },
            "The core's counters and histograms since this Hub started.")
       .def("stop_delivery", &Hub::stop_delivery, release_gil(),

@@ -15,6 +15,7 @@
 #include "brandhooks/signer.hpp"
 #include "clock.hpp"
 #include "http_client.hpp"
+#include "log.hpp"
 #include "retry.hpp"
 #include "store.hpp"
 #include "thread_name.hpp"
@@ -41,9 +42,12 @@ HttpClientOptions client_options(const Config& c) {
   o.threads = c.delivery_threads;
   o.ca_file = c.ca_file;
   o.policy = AddressPolicy(c.allow_private, c.allow_cidrs);
+  o.dns_servers = c.dns_servers;
+  o.idle_timeout_ms = c.idle_timeout_ms;
   // Every slot may talk to one origin: keeping fewer idle connections would close and reopen
   // them all the time under load.
   o.max_idle_per_origin = static_cast<std::size_t>(c.max_in_flight);
+  o.max_idle_total = static_cast<std::size_t>(c.max_idle_connections);
   return o;
 }
 
@@ -83,7 +87,7 @@ struct WebhookLane {
 struct Dispatcher::Impl {
   Impl(Store& s, const Config& c, Metrics& m)
       : store(s), config(c), metrics(m), retry(c.retry_schedule, c.retry_jitter),
-        client(client_options(c)), rng(std::random_device{}()),
+        client(client_options(c)), rng(std::random_device{}()), log_level(parse_log_level(c.log_level)),
         capacity(static_cast<std::size_t>(c.max_in_flight) * kLeasedPerSlot),
         next_prune(now_micros() + c.prune_interval_s * 1'000'000) {
     store.release_leases();
@@ -268,6 +272,7 @@ struct Dispatcher::Impl {
     leased_bytes -= f.delivery.body->size();
     AttemptRecord r = decide(f, now);
     count(r, f, now);
+    if (attempt_log_level(r) >= log_level) to_log.push_back(attempt_log_line(f.delivery, r));
     if (to_record.empty()) {
       first_to_record = now;
       store_wake.notify_one();  // to sleep until this one's deadline
@@ -349,6 +354,7 @@ struct Dispatcher::Impl {
   void store_loop() {
     while (true) {
       std::vector<AttemptRecord> records;
+      std::vector<std::string> lines;  // the log of those outcomes, written once committed
       std::optional<ClaimRequest> request;
       bool stop_now = false;
       {
@@ -361,7 +367,10 @@ struct Dispatcher::Impl {
           bool claim_now = claim_worthwhile(now);
           if (store_stopping || batch_ready || claim_now || now >= next_prune) {
             stop_now = store_stopping;
-            if (stop_now || batch_ready) records.swap(to_record);
+            if (stop_now || batch_ready) {
+              records.swap(to_record);
+              lines.swap(to_log);
+            }
             if (claim_now && !stop_now) request = claim_request();
             break;
           }
@@ -373,6 +382,7 @@ struct Dispatcher::Impl {
         }
       }
       commit(records);
+      for (const auto& line : lines) write_log_line(line);
       if (stop_now) break;
       if (request) claim(std::move(*request));
       prune_when_due();
@@ -404,9 +414,13 @@ struct Dispatcher::Impl {
     try {
       metrics.webhooks_disabled += static_cast<std::uint64_t>(
           store.record_attempts(records, now, now - config.disable_after_s * 1'000'000));
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       // Not recorded: the leases stay until the next start, which retries these deliveries.
       // At-least-once holds; the attempt log misses these rows.
+      if (log_level <= LogLevel::error) {
+        LogLine line(LogLevel::error, "cannot record attempts, the next start retries them");
+        write_log_line(line.add("count", static_cast<std::int64_t>(records.size())).add("detail", e.what()).text());
+      }
       return;
     }
     std::int64_t first_retry = INT64_MAX;
@@ -466,6 +480,7 @@ struct Dispatcher::Impl {
   RetryPolicy retry;
   HttpClient client;
   std::mt19937_64 rng;
+  const LogLevel log_level;
   const std::size_t capacity;  // deliveries leased at once, fresh hand-overs included
 
   std::mutex mutex;  // guards everything below but the store thread itself
@@ -481,6 +496,7 @@ struct Dispatcher::Impl {
   std::deque<std::int64_t> ready;  // lanes with work that wait for a global slot
   bool draining = false;
   std::vector<AttemptRecord> to_record;  // outcomes for the next commit
+  std::vector<std::string> to_log;       // and their log lines
   std::int64_t first_to_record = 0;
   bool store_stopping = false;
   // When to claim: at once after a publish or a full claim, else when something falls due.

@@ -2,7 +2,9 @@
 // The delivery HTTP client behind a small interface: the only translation unit that includes
 // Boost.Beast is http_client.cpp. HTTP/1.1 and HTTPS (system CA store + optional CA file, SNI,
 // host-name verification), a keep-alive pool per origin, connect and total timeouts, no
-// redirects, the SSRF policy applied to every resolved address before connecting.
+// redirects, the SSRF policy applied to every resolved address before connecting. Names resolve
+// asynchronously (c-ares, resolver.hpp); responses are capped (kMaxResponseBytes) and only
+// their first kCapturedResponseBytes are kept; idle connections close after a timeout.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,7 +25,12 @@ struct HttpClientOptions {
   int threads = 1;
   std::string ca_file;  // extra trusted CAs (PEM), besides the system store
   AddressPolicy policy{false, ""};
+  std::string dns_servers;  // "host[:port],...", empty for the system's (/etc/resolv.conf)
+  // Idle keep-alive connections: closed after idle_timeout_ms, at most max_idle_per_origin
+  // per origin and max_idle_total in all (the longest idle close first).
+  int idle_timeout_ms = 30000;
   std::size_t max_idle_per_origin = 64;
+  std::size_t max_idle_total = 256;
 };
 
 // Where requests go, prepared once per URL: the parsed URL, the keep-alive pool's key, the
@@ -59,6 +66,9 @@ struct HttpOutcome {
 };
 
 inline constexpr std::size_t kCapturedResponseBytes = 4096;
+// A response whose body is larger fails the attempt ("protocol") and closes the connection;
+// a declared Content-Length over it is refused before any of the body is read.
+inline constexpr std::size_t kMaxResponseBytes = 1 << 20;
 
 class HttpClient {
  public:
@@ -72,6 +82,9 @@ class HttpClient {
 
   // Abandons what is still running (its `done` is never called) and joins the threads.
   void stop();
+
+  // Keep-alive connections waiting in the pool (for tests and metrics).
+  std::size_t idle_connections() const;
 
  private:
   struct Impl;

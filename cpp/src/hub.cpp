@@ -1,12 +1,15 @@
 #include "brandhooks/hub.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "address_policy.hpp"
 #include "brandhooks/crypto.hpp"
 #include "clock.hpp"
+#include "log.hpp"
 #include "dispatcher.hpp"
 #include "retry.hpp"
 #include "store.hpp"
@@ -32,6 +35,37 @@ void check_range(std::int64_t value, const char* name, std::int64_t max) {
 constexpr std::int64_t kMaxTimeoutMs = 86'400'000;          // a day
 constexpr std::int64_t kMaxSeconds = kMaxDuration / 1'000'000;  // 3650 days
 
+// An RFC 9110 token character (what a header name may contain).
+bool is_token_char(unsigned char c) {
+  return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The simple signature's header must not be one the HTTP client writes itself or one that
+// changes how the request is framed or routed (a request-smuggling shape), nor a Standard
+// Webhooks header.
+void check_signature_header(const std::string& name) {
+  if (name.empty() || name.size() > 64 ||
+      !std::all_of(name.begin(), name.end(), [](unsigned char c) { return is_token_char(c); })) {
+    throw ValidationError("signature_header must be a header name (1 to 64 letters, digits or !#$%&'*+-.^_`|~)");
+  }
+  static constexpr std::string_view kReserved[] = {
+      "host", "content-length", "transfer-encoding", "connection", "content-type", "user-agent",
+      "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "expect", "content-encoding"};
+  std::string lower = lowercase(name);
+  if (lower.rfind("webhook-", 0) == 0 ||
+      std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved)) {
+    throw ValidationError("signature_header " + name +
+                          " is reserved (HTTP framing, a header the client sets, or webhook-*); "
+                          "choose another name such as X-Webhook-Signature");
+  }
+}
+
 void check_config(const Config& c) {
   check_synchronous(c.synchronous);
   check_range(c.busy_timeout_ms, "busy_timeout_ms", kMaxTimeoutMs);
@@ -43,14 +77,15 @@ void check_config(const Config& c) {
   check_range(c.disable_after_s, "disable_after_s", kMaxSeconds);
   check_range(c.retention_s, "retention_s", kMaxSeconds);
   check_range(c.prune_interval_s, "prune_interval_s", kMaxSeconds);
-  if (c.signature_header.empty() ||
-      c.signature_header.find_first_of(" :\r\n\t") != std::string::npos) {
-    throw ValidationError("signature_header must be a header name");
-  }
+  check_range(c.idle_timeout_ms, "idle_timeout_ms", kMaxTimeoutMs);
+  check_range(c.max_idle_connections, "max_idle_connections", 1'000'000);
+  check_signature_header(c.signature_header);
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
+  parse_log_level(c.log_level);
 }
 
 constexpr std::size_t kMaxEventBody = 1 << 20;
+constexpr int kMaxPayloadDepth = 128;  // nesting of objects and arrays in a payload
 constexpr std::int64_t kMaxRecover = 100'000;  // deliveries one recover call queues at most
 
 // The exact bytes a receiver gets for an event (the same on every attempt).
@@ -58,7 +93,17 @@ std::string event_body(const EventInput& e, const std::string& brand, const std:
                        std::int64_t created_at) {
   nlohmann::ordered_json payload;
   try {
-    payload = nlohmann::ordered_json::parse(e.payload_json);
+    // The depth is checked while parsing: serializing (and receivers' parsers) recurse.
+    payload = nlohmann::ordered_json::parse(
+        e.payload_json, [](int depth, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json&) {
+          // `depth` counts the containers around this one: the payload object is level 1.
+          using Event = nlohmann::ordered_json::parse_event_t;
+          if ((event == Event::object_start || event == Event::array_start) && depth >= kMaxPayloadDepth) {
+            throw ValidationError("payload must not nest deeper than " + std::to_string(kMaxPayloadDepth) +
+                                  " levels");
+          }
+          return true;
+        });
   } catch (const nlohmann::json::exception&) {
     throw ValidationError("payload must be valid JSON");
   }
@@ -76,7 +121,7 @@ std::string event_body(const EventInput& e, const std::string& brand, const std:
 }
 
 void check_event_name(const std::string& event) {
-  if (event.empty() || event.size() > 128) throw ValidationError("event must have 1 to 128 characters");
+  if (event.empty() || count_chars(event) > 128) throw ValidationError("event must have 1 to 128 characters");
   for (unsigned char c : event) {
     if (c < 0x20 || c == 0x7f) throw ValidationError("event must not contain control characters");
   }
@@ -143,7 +188,7 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
 
 Webhook Hub::update_webhook(const std::string& brand, const std::string& webhook_id,
                             const WebhookPatch& patch) {
-  if (patch.url) parse_url(*patch.url);
+  if (patch.url) check_webhook_url(*patch.url);
   if (patch.topic) check_topic(*patch.topic);
   if (patch.set_tags) check_tags(patch.tags);
   auto updated = store_->update_webhook(normalize_uuid(brand, "brand id"),
@@ -160,7 +205,7 @@ Webhook Hub::rotate_key(const std::string& brand, const std::string& webhook_id,
   std::int64_t now = now_micros();
   auto updated = store_->rotate_key(normalize_uuid(brand, "brand id"),
                                     normalize_uuid(webhook_id, "webhook id"), generate_key(),
-                                    now + grace_seconds * 1'000'000, now);
+                                    now + grace_seconds * 1'000'000, now, kMaxPreviousKeys);
   if (!updated) throw NotFoundError("webhook not found");
   return *updated;
 }
@@ -198,6 +243,8 @@ std::int64_t Hub::prune() {
 
 Stats Hub::stats() { return store_->stats(now_micros()); }
 
+void Hub::check_storage() { store_->check_writable(); }
+
 void Hub::wake_dispatcher() {
   if (dispatcher_) dispatcher_->notify();
 }
@@ -225,7 +272,7 @@ Webhook Hub::create_webhook(const std::string& brand, const std::string& topic,
   Webhook w;
   w.brand = normalize_uuid(brand, "brand id");
   check_topic(topic);
-  parse_url(url);
+  check_webhook_url(url);
   check_tags(tags);
   w.id = uuid_v4();
   w.created_at = w.updated_at = now_micros();

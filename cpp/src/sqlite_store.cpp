@@ -2,7 +2,11 @@
 // statements are not thread-safe), schema versioned with PRAGMA user_version.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <sqlite3.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -196,6 +200,9 @@ TokenInfo read_token(SQLite::Statement& q) {
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const Config& config) : db_(open(config)) {
+    if (config.db != ":memory:" && config.db.rfind("file:", 0) != 0) {
+      db_path_ = std::filesystem::absolute(config.db);
+    }
     guarded([&] {
       db_.setBusyTimeout(config.busy_timeout_ms);
       if (config.db != ":memory:") db_.exec("PRAGMA journal_mode=WAL");
@@ -687,12 +694,12 @@ class SqliteStore final : public Store {
 
   std::optional<Webhook> rotate_key(const std::string& brand, const std::string& id,
                                     const std::string& new_key, std::int64_t old_valid_until,
-                                    std::int64_t now) override {
+                                    std::int64_t now, int max_previous) override {
     return guarded([&]() -> std::optional<Webhook> {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       auto current = find_webhook_locked(brand, id, false);
       if (!current) return std::nullopt;
-      if (old_valid_until > now) {
+      if (old_valid_until > now && max_previous > 0) {
         SQLite::Statement& keep = prepare(
             "INSERT INTO webhook_keys (webhook_seq, key, expires_at) "
             "SELECT seq, key, ? FROM webhooks WHERE id = ?");
@@ -700,10 +707,16 @@ class SqliteStore final : public Store {
         keep.bind(2, id);
         keep.exec();
       }
+      // No grace: every earlier key ends now (expires_at <= ?1 matches all). Otherwise the
+      // expired ones go, and all but the `max_previous` most recently retired.
+      std::int64_t ended_before = old_valid_until > now ? now : INT64_MAX;
       SQLite::Statement& forget = prepare(
-          "DELETE FROM webhook_keys WHERE expires_at <= ? AND webhook_seq = (SELECT seq FROM webhooks WHERE id = ?)");
-      forget.bind(1, now);
+          "DELETE FROM webhook_keys WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?2) "
+          "AND (expires_at <= ?1 OR rowid NOT IN (SELECT rowid FROM webhook_keys "
+          "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?2) ORDER BY rowid DESC LIMIT ?3))");
+      forget.bind(1, ended_before);
       forget.bind(2, id);
+      forget.bind(3, max_previous);
       forget.exec();
       SQLite::Statement& q = prepare("UPDATE webhooks SET key = ?, updated_at = ? WHERE id = ?");
       q.bind(1, new_key);
@@ -857,6 +870,20 @@ class SqliteStore final : public Store {
     });
   }
 
+  void check_writable() override {
+    guarded([&] {
+      // Takes the write lock and lets it go: fails on a read-only or locked database.
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    });
+    if (db_path_.empty()) return;
+    std::error_code ec;
+    auto space = std::filesystem::space(db_path_.parent_path(), ec);
+    if (!ec && space.available < kMinFreeBytes) {
+      throw UnavailableError("storage is full: " + std::to_string(space.available / 1024) +
+                             " KiB free where the database lives; writes may fail until space is freed");
+    }
+  }
+
   bool has_tokens() override {
     return guarded([&] {
       SQLite::Statement& q = prepare("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)");
@@ -867,6 +894,7 @@ class SqliteStore final : public Store {
 
  private:
   static SQLite::Database open(const Config& config) {
+    refuse_empty_file(config);
     try {
       // NOMUTEX: the connection is only used under mutex_, so SQLite's own lock around every
       // call would be taken for nothing (it showed in profiles of the store thread).
@@ -874,6 +902,37 @@ class SqliteStore final : public Store {
     } catch (const SQLite::Exception& e) {
       throw StorageError("cannot open database " + config.db + ": " + e.what());
     }
+  }
+
+  // An existing 0-byte file is what a truncated copy, a failed restore or a mistyped path
+  // to a placeholder looks like; taking it as a new database would silently lose every
+  // webhook and token. Only Config::init_db makes a new database in it.
+  static void refuse_empty_file(const Config& config) {
+    if (config.init_db || config.db == ":memory:" || config.db.rfind("file:", 0) == 0) return;
+    auto empty = [](const std::string& path) {
+      std::error_code ec;
+      return std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec;
+    };
+    // A database that never left its WAL has a 0-byte main file next to a non-empty -wal.
+    std::error_code ec;
+    bool wal_has_data = std::filesystem::exists(config.db + "-wal", ec) && !empty(config.db + "-wal");
+    if (empty(config.db) && !wal_has_data) {
+      throw StorageError("database file " + config.db +
+                         " is empty (0 bytes): refusing to take it as a new database; to create a new "
+                         "database in it, set init_db (brandhooks serve --init-db, BRANDHOOKS_INIT_DB=1)");
+    }
+  }
+
+  // Below this many free bytes where the database lives, check_writable reports the store
+  // as full: one event body (1 MiB) and its WAL pages would no longer fit.
+  static constexpr std::uintmax_t kMinFreeBytes = 2u << 20;
+
+  // Whether a failure means that the disk (or the file-size limit) is full: SQLite says so
+  // with SQLITE_FULL, or with an I/O error whose system error is ENOSPC/EDQUOT.
+  bool is_full(const SQLite::Exception& e) {
+    if ((e.getExtendedErrorCode() & 0xff) == SQLITE_FULL) return true;
+    int system = sqlite3_system_errno(db_.getHandle());
+    return (e.getExtendedErrorCode() & 0xff) == SQLITE_IOERR && (system == ENOSPC || system == EDQUOT);
   }
 
   // Runs `fn` under the connection's lock; SQLite failures become StorageError, while the
@@ -892,6 +951,10 @@ class SqliteStore final : public Store {
     try {
       return fn();
     } catch (const SQLite::Exception& e) {
+      if (is_full(e)) {
+        throw UnavailableError(std::string("storage is full: the database cannot be written (") + e.what() +
+                               "); nothing was changed, try again when space is freed");
+      }
       throw StorageError(std::string("database error: ") + e.what());
     }
   }
@@ -1011,13 +1074,15 @@ class SqliteStore final : public Store {
     SQLite::Statement& q = prepare(
         "SELECT url, key, deleted_at IS NULL AND disabled_at IS NULL, "
         "       (SELECT json_group_array(k.key) FROM webhook_keys k "
-        "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2) "
+        "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand "
         "FROM webhooks w WHERE seq = ?1");
     q.bind(1, webhook_seq);
     q.bind(2, now);
     std::shared_ptr<WebhookTarget> target;
     if (q.executeStep() && q.getColumn(2).getInt() != 0) {
       target = std::make_shared<WebhookTarget>();
+      target->id = q.getColumn(4).getString();
+      target->brand = q.getColumn(5).getString();
       target->url = q.getColumn(0).getString();
       target->keys.push_back(q.getColumn(1).getString());
       for (const auto& key : nlohmann::json::parse(q.getColumn(3).getString())) {
@@ -1089,6 +1154,7 @@ class SqliteStore final : public Store {
 
   std::mutex mutex_;
   SQLite::Database db_;
+  std::filesystem::path db_path_;  // empty for an in-memory database
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
   std::vector<SQLite::Statement*> used_;
 };

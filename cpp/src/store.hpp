@@ -33,6 +33,8 @@ struct EventRecord {
 // Where and how a webhook's deliveries go, read once per webhook per claim or publish and
 // shared by its deliveries in that batch.
 struct WebhookTarget {
+  std::string id;     // the webhook's UUID and brand, for the delivery log
+  std::string brand;
   std::string url;
   std::vector<std::string> keys;  // hex: the newest first, then those still valid after a rotation
 };
@@ -126,10 +128,12 @@ class Store {
   // --- webhook changes ------------------------------------------------------------------------
   virtual std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
                                                 const WebhookPatch& patch, std::int64_t now) = 0;
-  // Replaces the key; the old one stays valid (signs too) until `old_valid_until`.
+  // Replaces the key; the old one stays valid (signs too) until `old_valid_until`, and so do
+  // the `max_previous` most recently retired keys still valid. `old_valid_until <= now` ends
+  // every earlier key at once.
   virtual std::optional<Webhook> rotate_key(const std::string& brand, const std::string& id,
                                             const std::string& new_key, std::int64_t old_valid_until,
-                                            std::int64_t now) = 0;
+                                            std::int64_t now, int max_previous) = 0;
   // Any webhook of the brand, deleted ones included (their deliveries stay visible).
   virtual std::optional<Webhook> find_webhook(const std::string& brand, const std::string& id) = 0;
 
@@ -139,6 +143,9 @@ class Store {
   virtual std::vector<TokenInfo> list_tokens() = 0;
   virtual bool revoke_token(const std::string& id, std::int64_t now) = 0;
   virtual bool has_tokens() = 0;
+  // Throws UnavailableError when the database's disk is (nearly) full, StorageError when
+  // the database cannot start a write transaction.
+  virtual void check_writable() = 0;
 };
 
 std::unique_ptr<Store> open_sqlite_store(const Config& config);

@@ -23,6 +23,11 @@ std::string lower(std::string_view s) {
 [[noreturn]] void bad_url(const std::string& why) { throw ValidationError("url " + why); }
 }  // namespace
 
+std::size_t count_chars(std::string_view utf8) {
+  return static_cast<std::size_t>(
+      std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
 std::string normalize_uuid(std::string_view text, std::string_view what) {
   static constexpr std::size_t kDashes[] = {8, 13, 18, 23};
   bool ok = text.size() == 36;
@@ -61,7 +66,7 @@ void check_topic(std::string_view topic) {
 
 Url parse_url(std::string_view text) {
   if (text.empty()) bad_url("is required");
-  if (text.size() > kMaxUrlLength) bad_url("must be at most 2048 characters");
+  if (count_chars(text) > kMaxUrlLength) bad_url("must be at most 2048 characters");
   for (unsigned char c : text) {
     if (c <= 0x20 || c == 0x7f) bad_url("must not contain spaces or control characters");
   }
@@ -77,7 +82,8 @@ Url parse_url(std::string_view text) {
   std::string_view authority = rest.substr(0, end);
   std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
   if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-    authority = authority.substr(at + 1);  // credentials are kept in the stored url only
+    authority = authority.substr(at + 1);  // only urls stored before check_webhook_url have them
+    url.has_credentials = true;
   }
 
   std::string_view host, port;
@@ -123,11 +129,34 @@ Url parse_url(std::string_view text) {
   return url;
 }
 
+Url check_webhook_url(std::string_view text) {
+  Url url = parse_url(text);
+  if (url.has_credentials) {
+    // The message must not repeat the url: it holds a password.
+    bad_url("must not contain credentials (user:password@host); the receiver should check the "
+            "webhook signature instead");
+  }
+  return url;
+}
+
+std::string redact_url(std::string_view text) {
+  auto scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(text);
+  std::size_t start = scheme_end + 3;
+  std::size_t end = text.find_first_of("/?#", start);
+  std::string_view authority = text.substr(start, end == std::string_view::npos ? end : end - start);
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(text);
+  std::string out(text.substr(0, start));
+  out.append("***").append(text.substr(start + at));
+  return out;
+}
+
 void check_tags(const std::optional<std::vector<std::string>>& tags) {
   if (!tags) return;
   if (tags->size() > 64) throw ValidationError("tags must have at most 64 entries");
   for (const auto& tag : *tags) {
-    if (tag.empty() || tag.size() > 128) {
+    if (tag.empty() || count_chars(tag) > 128) {
       throw ValidationError("each tag must have 1 to 128 characters");
     }
     for (unsigned char c : tag) {

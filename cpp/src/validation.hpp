@@ -8,6 +8,10 @@
 
 namespace brandhooks {
 
+// Characters (Unicode code points) in UTF-8 text: the unit of every length limit, as JSON
+// Schema's maxLength counts (bytes that do not continue a sequence).
+std::size_t count_chars(std::string_view utf8);
+
 // A UUID in 8-4-4-4-12 hex form, returned lowercase. `what` names the field in messages.
 std::string normalize_uuid(std::string_view text, std::string_view what);
 
@@ -24,12 +28,16 @@ struct Url {
   std::string host;    // without brackets for IPv6 literals
   unsigned short port = 0;
   std::string target;  // path and query, "/" when empty
+  bool has_credentials = false;  // user[:password]@ before the host (never sent)
 };
 
 inline constexpr std::size_t kMaxUrlLength = 2048;
 
 // Parses an absolute http/https URL with a host, at most kMaxUrlLength characters of UTF-8.
 Url parse_url(std::string_view url);
+// parse_url for a url being registered or changed: also refuses credentials (user:pass@),
+// which would be stored and shown in plain text and never sent.
+Url check_webhook_url(std::string_view url);
 
 // Tags: at most 64, each 1..128 printable characters of UTF-8.
 void check_tags(const std::optional<std::vector<std::string>>& tags);

@@ -4,6 +4,8 @@ The work happens in the compiled core (``brandhooks._core``, C++); this package 
 REST API (:mod:`brandhooks.api`) and the command line (:mod:`brandhooks.cli`).
 """
 
+from importlib import metadata as _metadata
+
 from ._core import (
     TOPICS,
     Attempt,
@@ -24,6 +26,7 @@ from ._core import (
     StorageError,
     TokenInfo,
     UnauthorizedError,
+    UnavailableError,
     ValidationError,
     Webhook,
     WebhookPage,
@@ -32,7 +35,7 @@ from ._core import (
 from .client import Client, Records, to_frame
 from .verify import SignatureError, verify
 
-__version__ = "0.1.0"
+__version__ = _metadata.version("brandhooks")  # from the top-level VERSION file
 
 __all__ = [
     "TOPICS",
@@ -57,6 +60,7 @@ __all__ = [
     "StorageError",
     "TokenInfo",
     "UnauthorizedError",
+    "UnavailableError",
     "ValidationError",
     "Webhook",
     "WebhookPage",

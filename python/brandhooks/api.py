@@ -13,20 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Dict, List, Literal, Optional
+import re
+from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Type, Union
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__
-from ._core import BrandhooksError, Config, Hub, UnauthorizedError, ValidationError
-from .errors import ERROR_STATUS
+from ._core import TOPICS, BrandhooksError, Config, Hub, UnauthorizedError, ValidationError
+from .errors import ERROR_STATUS, RETRY_AFTER_S
 from .metrics import exposition
 
 log = logging.getLogger("brandhooks.api")
@@ -37,8 +39,31 @@ MAX_BODY_BYTES = 1 << 20
 Topic = Literal["Deals", "Showings", "Contacts"]
 ErrorCode = Literal[
     "Validation", "BadRequest", "UnauthorizedAccess", "AccessForbidden",
-    "ResourceNotFound", "Conflict", "PayloadTooLarge", "InternalError",
+    "ResourceNotFound", "Conflict", "PayloadTooLarge", "InternalError", "Unavailable",
 ]
+
+#: A path id: the server answers 400 Validation for anything but a UUID (checked by the core,
+#: after the token, so a bad token is reported first); declared for the OpenAPI description.
+BrandId = Annotated[str, Path(description="brand UUID", json_schema_extra={"format": "uuid"})]
+WebhookId = Annotated[str, Path(description="webhook UUID", json_schema_extra={"format": "uuid"})]
+DeliveryId = Annotated[str, Path(description="delivery UUID", json_schema_extra={"format": "uuid"})]
+TokenId = Annotated[str, Path(description="token UUID", json_schema_extra={"format": "uuid"})]
+
+# The input rules of the core, written for the OpenAPI description so that a schema-driven
+# client (or fuzzer) finds exactly what the server accepts. Lengths count characters (code
+# points), as the core does.
+_PORT = r"0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = (r"^[hH][tT][tT][pP][sS]?://"
+               r"(?:\[[0-9a-fA-F:.]+\]|(?:[A-Za-z0-9._-]|[^\x00-\x7f])+)"
+               rf"(?::(?:{_PORT})?)?"
+               r"(?:[/?#][^\x00-\x20\x7f]*)?$")
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=URL_PATTERN,
+                           description="absolute http(s) URL with a host, without credentials")]
+Tag = Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE)]
+Tags = Annotated[List[Tag], Field(max_length=64)]
+Uuid = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+COUNT_PATTERN = r"^[0-9]{1,18}$"  # what count_param reads: ASCII digits that fit 64 bits
 
 
 # --- the shapes the API answers with (for OpenAPI; responses are built by the core) ------
@@ -141,9 +166,9 @@ class PublishedEnvelope(BaseModel):
 
 class EventCreate(BaseModel):
     topic: Topic
-    event: str = Field(description="what happened, e.g. Created")
-    payload: Dict[str, Any]
-    tags: Optional[List[str]] = Field(None, description="webhooks with tags get only events sharing one")
+    event: str = Field(description="what happened, e.g. Created", min_length=1, max_length=128, pattern=PRINTABLE)
+    payload: Dict[str, Any] = Field(description="a JSON object, nested at most 128 levels (itself included)")
+    tags: Optional[Tags] = Field(None, description="webhooks with tags get only events sharing one")
 
 
 class WebhookState(BaseModel):
@@ -159,18 +184,25 @@ class WebhookStateEnvelope(BaseModel):
 
 
 class WebhookPatch(BaseModel):
-    url: Optional[str] = Field(None, max_length=2048)
-    topic: Optional[Topic] = None
-    tags: Optional[List[str]] = Field(None, description="null removes the tags")
-    enabled: Optional[bool] = Field(None, description="true re-enables and clears the failure state")
+    # At least one of the four (other fields are ignored).
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [name]} for name in
+                                                           ("url", "topic", "tags", "enabled")]})
+
+    url: Union[Url, SkipJsonSchema[None]] = None
+    topic: Union[Topic, SkipJsonSchema[None]] = None
+    tags: Optional[Tags] = Field(None, description="null removes the tags")
+    enabled: Union[bool, SkipJsonSchema[None]] = Field(None, description="true re-enables and clears the failure state")
 
 
 class RotateRequest(BaseModel):
-    grace_seconds: int = Field(86400, description="how long the old key keeps signing (0-2592000)")
+    grace_seconds: int = Field(86400, ge=0, le=30 * 86400,
+                               description="how long the old key keeps signing; 0: only the new key signs")
 
 
 class RecoverRequest(BaseModel):
-    since: float = Field(description="Unix seconds: failed deliveries created since then are queued again")
+    since: float = Field(ge=0, le=1e11,
+                         description="Unix seconds: failed deliveries created since then are queued again")
+    limit: int = Field(100000, ge=1, le=100000, description="deliveries queued at most by this call")
 
 
 class Recovered(BaseModel):
@@ -189,7 +221,7 @@ class DeliveryEnvelope(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    brand: Optional[str] = Field(None, description="scope to this brand and its descendants; none: admin")
+    brand: Optional[Uuid] = Field(None, description="scope to this brand and its descendants; none: admin")
     label: str = ""
 
 
@@ -231,20 +263,29 @@ class StatsEnvelope(BaseModel):
 
 class WebhookCreate(BaseModel):
     topic: Topic
-    url: str = Field(max_length=2048, description="absolute http(s) URL")
-    tags: Optional[List[str]] = None
+    url: Url
+    tags: Optional[Tags] = None
 
 
 class BrandUpdate(BaseModel):
-    parent: Optional[str] = Field(description="parent brand UUID, or null for a root brand")
+    parent: Optional[Uuid] = Field(description="parent brand UUID, or null for a root brand")
 
 
-def _errors(*statuses: int) -> Dict[int, Dict[str, Any]]:
-    return {status: {"model": ErrorEnvelope} for status in statuses}
+_RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before trying again",
+                                       "schema": {"type": "integer"}}}
 
 
-def _json_body(model: type) -> Dict[str, Any]:
-    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}
+def _errors(*statuses: int) -> Dict[Union[int, str], Dict[str, Any]]:
+    """The error answers of a route: the ones given, and 503 (storage full) that any route
+    touching the database may answer."""
+    answers: Dict[Union[int, str], Dict[str, Any]] = {status: {"model": ErrorEnvelope} for status in statuses}
+    answers[503] = {"model": ErrorEnvelope, "headers": _RETRY_AFTER_HEADER,
+                    "description": "storage is full or the database cannot be used now"}
+    return answers
+
+
+def _json_body(model: type[BaseModel], required: bool = True) -> Dict[str, Any]:
+    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": required}
     return {"requestBody": schema}
 
 
@@ -264,7 +305,9 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: Optional[Mapping[str, str]] = None) -> JSONResponse:
+    if status == 503:
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse({"http": status, "code": code, "message": message}, status_code=status, headers=headers)
 
 
@@ -272,8 +315,8 @@ def _internal_error() -> JSONResponse:
     return error_response(500, "InternalError", "Internal Error")
 
 
-def _allowed_methods(request: Request) -> set:
-    methods: set = set()
+def _allowed_methods(request: Request) -> Set[str]:
+    methods: Set[str] = set()
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
@@ -317,6 +360,30 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _internal_error()
 
 
+def _describe_as_served(app: FastAPI) -> None:
+    """The OpenAPI description as the server behaves: no 422 (request errors are answered 400
+    in the envelope), and the bearer token every route but /healthz needs."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> Dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            for path, methods in schema["paths"].items():
+                for operation in methods.values():
+                    operation["responses"].pop("422", None)
+                    if path != "/healthz":
+                        operation["security"] = [{"bearer": []}]
+            components = schema.setdefault("components", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.get("schemas", {}).pop(name, None)
+            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 # --- input helpers -----------------------------------------------------------------------
 
 async def request_body(request: Request) -> bytes:
@@ -340,13 +407,37 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> None:
+    """Every string in a parsed body (keys too) must be valid Unicode: JSON's "\\ud800" escape
+    gives a lone UTF-16 surrogate, which has no UTF-8 form (paired escapes are joined by the
+    parser, so any surrogate left is lone). Iterative: bodies may nest deeply."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ValidationError("request body has a lone UTF-16 surrogate escape (such as \\ud800) "
+                                      "in a string: not valid Unicode")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def json_object(body: bytes) -> Dict[str, Any]:
     try:
         value = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "BadRequest", "request body nests too deeply to parse") from None
     except ValueError:
         raise ApiError(400, "BadRequest", "request body must be valid JSON") from None
     if not isinstance(value, dict):
         raise ValidationError("request body must be a JSON object")
+    _check_text(value)
     return value
 
 
@@ -421,17 +512,27 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     )
     app.state.hub = hub
     _install_error_handlers(app)
+    _describe_as_served(app)
+
+    @app.get("/", tags=["service"], include_in_schema=False)
+    def index(request: Request) -> Response:
+        """A browser goes to the interactive docs; other clients get where things are."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/docs", status_code=307)
+        return ok({"name": "brandhooks", "version": __version__, "docs": "/docs",
+                   "openapi": "/openapi.json", "health": "/healthz", "metrics": "/metrics"})
 
     @app.get("/healthz", tags=["service"], responses={200: {"model": HealthEnvelope}, **_errors(500)})
     def healthz() -> JSONResponse:
-        hub.has_tokens()  # proves the database answers
+        """200 while the store can take writes; 503 Unavailable (storage full) or 500 otherwise."""
+        hub.check_storage()
         return ok({"status": "ok"})
 
     @app.post(
         "/brands/{brand}/webhooks", tags=["webhooks"], openapi_extra=_json_body(WebhookCreate),
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 413)},
     )
-    def create_webhook(brand: str, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+    def create_webhook(brand: BrandId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
         hub.authorize(bearer_token(request), brand)
         fields = json_object(body)
         webhook = hub.create_webhook(
@@ -444,11 +545,13 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         responses={200: {"model": WebhookListEnvelope}, **_errors(400, 401, 403)},
     )
     def list_webhooks(
-        brand: str,
+        brand: BrandId,
         request: Request,
-        topic: Optional[str] = Query(None, description="only webhooks of this topic"),
-        start: Optional[str] = Query(None, description="records to skip (non-negative integer)"),
-        limit: Optional[str] = Query(None, description="page size (non-negative integer)"),
+        topic: Optional[str] = Query(None, description="only webhooks of this topic",
+                                     json_schema_extra={"enum": list(TOPICS)}),
+        start: Optional[str] = Query(None, description="records to skip (non-negative integer)",
+                                     json_schema_extra={"pattern": COUNT_PATTERN}),
+        limit: Optional[str] = Query(None, description="page size (non-negative integer)", json_schema_extra={"pattern": COUNT_PATTERN}),
     ) -> JSONResponse:
         hub.authorize(bearer_token(request), brand)
         page = hub.list_webhooks(brand, topic, count_param(start, "start") or 0, count_param(limit, "limit"))
@@ -458,7 +561,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"],
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404)},
     )
-    def get_webhook(brand: str, webhook_id: str, request: Request) -> JSONResponse:
+    def get_webhook(brand: BrandId, webhook_id: WebhookId, request: Request) -> JSONResponse:
         hub.authorize(bearer_token(request), brand)
         return ok(hub.get_webhook(brand, webhook_id).to_dict())
 
@@ -466,7 +569,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], status_code=204,
         response_class=Response, responses={204: {"description": "deleted"}, **_errors(400, 401, 403, 404)},
     )
-    def delete_webhook(brand: str, webhook_id: str, request: Request) -> Response:
+    def delete_webhook(brand: BrandId, webhook_id: WebhookId, request: Request) -> Response:
         hub.authorize(bearer_token(request), brand)
         hub.delete_webhook(brand, webhook_id)
         return Response(status_code=204)
@@ -475,7 +578,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/events", tags=["events"], status_code=202, openapi_extra=_json_body(EventCreate),
         responses={202: {"model": PublishedEnvelope}, **_errors(400, 401, 403, 413)},
     )
-    def publish_event(brand: str, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+    def publish_event(brand: BrandId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
         """Accept an event: it and its deliveries are committed before the answer."""
         hub.authorize(bearer_token(request), brand)
         fields = json_object(body)
@@ -490,7 +593,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], openapi_extra=_json_body(WebhookPatch),
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404, 413)},
     )
-    def update_webhook(brand: str, webhook_id: str, request: Request,
+    def update_webhook(brand: BrandId, webhook_id: WebhookId, request: Request,
                        body: bytes = Depends(request_body)) -> JSONResponse:
         """Change url, topic, tags or enabled; only the fields given change."""
         hub.authorize(bearer_token(request), brand)
@@ -513,17 +616,17 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}/state", tags=["webhooks"],
         responses={200: {"model": WebhookStateEnvelope}, **_errors(400, 401, 403, 404)},
     )
-    def get_webhook_state(brand: str, webhook_id: str, request: Request) -> JSONResponse:
+    def get_webhook_state(brand: BrandId, webhook_id: WebhookId, request: Request) -> JSONResponse:
         """Whether delivery is enabled, and why not (410 Gone, failing too long, an operator)."""
         hub.authorize(bearer_token(request), brand)
         return ok(webhook_state(hub.get_webhook(brand, webhook_id)))
 
     @app.post(
         "/brands/{brand}/webhooks/{webhook_id}/rotate", tags=["webhooks"],
-        openapi_extra=_json_body(RotateRequest),
+        openapi_extra=_json_body(RotateRequest, required=False),
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404, 413)},
     )
-    def rotate_key(brand: str, webhook_id: str, request: Request,
+    def rotate_key(brand: BrandId, webhook_id: WebhookId, request: Request,
                    body: bytes = Depends(request_body)) -> JSONResponse:
         """A new key; the old one keeps signing (Standard Webhooks) for grace_seconds."""
         hub.authorize(bearer_token(request), brand)
@@ -534,9 +637,9 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     @app.post(
         "/brands/{brand}/webhooks/{webhook_id}/recover", tags=["deliveries"], status_code=202,
         openapi_extra=_json_body(RecoverRequest),
-        responses={202: {"model": RecoveredEnvelope}, **_errors(400, 401, 403, 404, 413)},
+        responses={202: {"model": RecoveredEnvelope}, **_errors(400, 401, 403, 404, 409, 413)},
     )
-    def recover(brand: str, webhook_id: str, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+    def recover(brand: BrandId, webhook_id: WebhookId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
         """Queue again every failed delivery of the webhook created since `since`."""
         hub.authorize(bearer_token(request), brand)
         fields = json_object(body)
@@ -548,7 +651,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/deliveries/{delivery_id}", tags=["deliveries"],
         responses={200: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404)},
     )
-    def get_delivery(brand: str, delivery_id: str, request: Request) -> JSONResponse:
+    def get_delivery(brand: BrandId, delivery_id: DeliveryId, request: Request) -> JSONResponse:
         hub.authorize(bearer_token(request), brand)
         return ok(hub.get_delivery(brand, delivery_id).to_dict())
 
@@ -556,7 +659,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/deliveries/{delivery_id}/redeliver", tags=["deliveries"], status_code=202,
         responses={202: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404, 409)},
     )
-    def redeliver(brand: str, delivery_id: str, request: Request) -> JSONResponse:
+    def redeliver(brand: BrandId, delivery_id: DeliveryId, request: Request) -> JSONResponse:
         """A new attempt now, whatever the delivery's state."""
         hub.authorize(bearer_token(request), brand)
         return ok(hub.redeliver(brand, delivery_id).to_dict(), status=202)
@@ -574,10 +677,10 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         hub.authorize_admin(bearer_token(request))
         return Response(exposition(hub), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/tokens", tags=["tokens"], openapi_extra=_json_body(TokenCreate),
+    @app.post("/tokens", tags=["tokens"], openapi_extra=_json_body(TokenCreate, required=False),
               responses={200: {"model": TokenEnvelope}, **_errors(400, 401, 403, 413)})
     def create_token(request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
-        """A new API token; its secret is in this answer only."""
+        """A new API token; its secret is in this answer only. No body: an admin token."""
         hub.authorize_admin(bearer_token(request))
         fields = json_object(body) if body.strip() else {}
         brand = fields.get("brand")
@@ -596,7 +699,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
 
     @app.delete("/tokens/{token_id}", tags=["tokens"], status_code=204, response_class=Response,
                 responses={204: {"description": "revoked"}, **_errors(400, 401, 403, 404)})
-    def revoke_token(token_id: str, request: Request) -> Response:
+    def revoke_token(token_id: TokenId, request: Request) -> Response:
         hub.authorize_admin(bearer_token(request))
         hub.revoke_token(token_id)
         return Response(status_code=204)
@@ -606,18 +709,21 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         responses={200: {"model": DeliveryListEnvelope}, **_errors(400, 401, 403, 404)},
     )
     def list_deliveries(
-        brand: str,
-        webhook_id: str,
+        brand: BrandId,
+        webhook_id: WebhookId,
         request: Request,
-        status: Optional[str] = Query(None, description="pending, delivered, failed or cancelled"),
-        start: Optional[str] = Query(None, description="records to skip (non-negative integer)"),
-        limit: Optional[str] = Query(None, description="page size, at most 1000 (default 100)"),
+        status: Optional[str] = Query(None, description="pending, delivered, failed or cancelled",
+                                      json_schema_extra={"enum": ["pending", "delivered", "failed", "cancelled"]}),
+        start: Optional[str] = Query(None, description="records to skip (non-negative integer)",
+                                     json_schema_extra={"pattern": COUNT_PATTERN}),
+        limit: Optional[str] = Query(None, description="page size, at most 1000 (default 100)",
+                                     json_schema_extra={"pattern": r"^(?=[0-9]{1,18}$)0*(?:1000|[0-9]{1,3})$"}),
     ) -> JSONResponse:
         """A webhook's deliveries, newest first, each with its attempts."""
         hub.authorize(bearer_token(request), brand)
+        page_size = count_param(limit, "limit")
         page = hub.list_deliveries(
-            brand, webhook_id, status, count_param(start, "start") or 0,
-            100 if limit is None else count_param(limit, "limit"),
+            brand, webhook_id, status, count_param(start, "start") or 0, 100 if page_size is None else page_size,
         )
         return listed([delivery.to_dict() for delivery in page.items], page.total)
 
@@ -625,7 +731,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}", tags=["brands"], openapi_extra=_json_body(BrandUpdate),
         responses={200: {"model": BrandEnvelope}, **_errors(400, 401, 403, 409, 413)},
     )
-    def put_brand(brand: str, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+    def put_brand(brand: BrandId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
         hub.authorize_admin(bearer_token(request))
         fields = json_object(body)
         if "parent" not in fields:

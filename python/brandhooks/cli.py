@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import click
 import httpx
@@ -32,7 +33,7 @@ from ._core import (
     ValidationError,
 )
 
-from .verify import DEFAULT_SIGNATURE_HEADER
+from .verify import DEFAULT_SIGNATURE_HEADER, SCHEMES, Scheme
 
 ENV_PREFIX = "BRANDHOOKS_"
 
@@ -46,17 +47,29 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
+LOG_LEVELS = ["debug", "info", "warning", "error", "off"]
+# What the delivery log shows at each level (docs/operations.md, "The log").
+LOG_SHOWS = {"debug": "every delivery attempt", "info": "every delivery attempt",
+             "warning": "deliveries that failed for good", "error": "only errors", "off": "nothing"}
+# The C++ core validates every field; these also get a list of choices in --help.
+FIELD_CHOICES = {"log_level": LOG_LEVELS}
+
+
 def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """One option per Config field: --NAME / BRANDHOOKS_NAME, default from the C++ struct
-    unless overridden here (``serve`` delivers by default, a bare Hub does not)."""
+    unless overridden here (``serve`` delivers and logs each attempt by default, a bare Hub
+    does neither)."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for name, default, help_text in reversed(Config.FIELDS):
             default = defaults.get(name, default)
             flag = "--" + name.replace("_", "-")
+            kind: Any
             if isinstance(default, bool):
                 flag = f"{flag}/--no-{name.replace('_', '-')}"
                 kind = None
+            elif name in FIELD_CHOICES:
+                kind = click.Choice(FIELD_CHOICES[name])
             else:
                 kind = type(default)
             func = click.option(
@@ -68,7 +81,7 @@ def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[.
     return decorate
 
 
-def config_from(options: dict) -> Config:
+def config_from(options: Dict[str, Any]) -> Config:
     return Config(**{name: options.pop(name) for name, _, _ in Config.FIELDS})
 
 
@@ -88,8 +101,8 @@ def fail(exc: BaseException) -> None:
 class Local:
     """The admin operations on a database file, through the Hub (the same dicts as the API)."""
 
-    def __init__(self, db: str) -> None:
-        self.hub = Hub(Config(db=db))
+    def __init__(self, db: str, init_db: bool = False) -> None:
+        self.hub = Hub(Config(db=db, init_db=init_db))
 
     def webhooks(self, brand: str, topic: Optional[str]) -> List[Dict[str, Any]]:
         return [w.to_dict() for w in self.hub.list_webhooks(brand, topic)]
@@ -210,22 +223,24 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="a running server, e.g. http://127.0.0.1:8080 (instead of --db)")(func)
     func = click.option("--db", default=Config().db, show_default=True, envvar=_env("db"), show_envvar=True,
                         help="SQLite database file")(func)
+    func = click.option("--init-db", is_flag=True, envvar=_env("init_db"), show_envvar=True,
+                        help="make a new database in an existing empty (0-byte) --db file")(func)
     func = click.option("--json", "as_json", is_flag=True, help="JSON output (one object per line)")(func)
     return func
 
 
-def open_target(db: str, server: Optional[str], token: Optional[str]) -> Any:
+def open_target(db: str, server: Optional[str], token: Optional[str], init_db: bool = False) -> Any:
     if server:
         if not token:
             raise click.UsageError("--url needs --token (or BRANDHOOKS_TOKEN)")
         return Remote(server, token)
-    return Local(db)
+    return Local(db, init_db)
 
 
 def run(options: Dict[str, Any], action: Callable[[Any], Any]) -> Any:
     """Opens the target named by the common options, runs `action` on it, maps errors to exit codes."""
     try:
-        target = open_target(options["db"], options["server"], options["token"])
+        target = open_target(options["db"], options["server"], options["token"], options["init_db"])
         try:
             return action(target)
         finally:
@@ -246,18 +261,25 @@ def show(records: Iterable[Dict[str, Any]], as_json: bool, columns: List[str]) -
     if not records:
         click.echo("(none)")
         return
-    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in records)) for c in columns}
+    widths = {c: max(len(c), *(len(_cell(r.get(c), c)) for r in records)) for c in columns}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for record in records:
-        click.echo("  ".join(_cell(record.get(c)).ljust(widths[c]) for c in columns))
+        click.echo("  ".join(_cell(record.get(c), c).ljust(widths[c]) for c in columns))
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
+    if column.endswith("_at") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return local_time(value)
     return str(value)
+
+
+def local_time(unix_seconds: float) -> str:
+    """ISO 8601 in the local time zone, to the second (--json keeps the numbers)."""
+    return dt.datetime.fromtimestamp(unix_seconds).astimezone().isoformat(timespec="seconds")
 
 
 def parse_since(text: str) -> float:
@@ -295,17 +317,20 @@ def main() -> None:
               envvar=_env("port"), show_envvar=True, help="port to listen on")
 @click.option("--admin-token", default=None, envvar=_env("admin_token"), show_envvar=True,
               help="accept this secret as an admin token (stored hashed)")
-@click.option("--log-level", default="info", show_default=True, envvar=_env("log_level"),
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-@config_options(deliver=True)
-def serve(host: str, port: int, admin_token: Optional[str], log_level: str, **options: Any) -> None:
-    """Run the REST API (and the dispatcher) on the embedded SQLite database."""
+@config_options(deliver=True, log_level="info")
+def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> None:
+    """Run the REST API (and the dispatcher) on the embedded SQLite database.
+
+    --log-level applies to the delivery log (one logfmt line per attempt at info) and to the
+    server's own lines (each request at info).
+    """
     import uvicorn
 
     from .api import create_app
 
     try:
-        hub = Hub(config_from(options))
+        config = config_from(options)
+        hub = Hub(config)
         if admin_token:
             hub.ensure_admin_token(admin_token, "serve --admin-token")
         elif not hub.has_tokens():
@@ -319,10 +344,40 @@ def serve(host: str, port: int, admin_token: Optional[str], log_level: str, **op
             sys.stdout.flush()
     except BrandhooksError as exc:
         fail(exc)
+    click.echo(banner(config, host, port), err=True)
+    # uvicorn has no "off"; "critical" is as quiet as it gets.
+    uvicorn_level = "critical" if config.log_level == "off" else config.log_level
     try:
-        uvicorn.run(create_app(hub), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(hub), host=host, port=port, log_level=uvicorn_level)
     finally:
         hub.close()  # in-flight attempts finish or go back to the queue
+
+
+def banner(config: Config, host: str, port: int) -> str:
+    """What `serve` is about to do, in the terms of its flags (never a secret)."""
+    from importlib.metadata import version
+
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}"
+    db = config.db if config.db == ":memory:" else os.path.abspath(config.db)
+    if config.deliver:
+        delivery = (f"on, retry schedule {config.retry_schedule} (jitter {config.retry_jitter:g}), "
+                    f"at most {config.max_in_flight} attempts in flight")
+    else:
+        delivery = "off (--no-deliver: another process delivers)"
+    if config.allow_private:
+        private = "allowed (--allow-private: deliveries may reach loopback and private networks)"
+    else:
+        private = "blocked (use --allow-private to deliver to a receiver on this machine)"
+        if config.allow_cidrs:
+            private += f", except {config.allow_cidrs}"
+    return "\n".join([
+        f"brandhooks {version('brandhooks')} serving {url}  (API docs: {url}/docs)",
+        f"  database           {db}",
+        f"  delivery           {delivery}",
+        f"  private addresses  {private}",
+        f"  log                {LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
+    ])
 
 
 WEBHOOK_COLUMNS = ["id", "topic", "url", "tags", "created_at"]
@@ -349,7 +404,7 @@ def webhooks_list(brand: str, topic: Optional[str], as_json: bool, **target: Any
 @click.argument("url")
 @click.option("--tag", "tags", multiple=True, help="only events with one of these tags (repeatable)")
 @target_options
-def webhooks_create(brand: str, topic: str, url: str, tags: tuple, as_json: bool, **target: Any) -> None:
+def webhooks_create(brand: str, topic: str, url: str, tags: Tuple[str, ...], as_json: bool, **target: Any) -> None:
     """Register URL for TOPIC events of BRAND; prints the webhook with its key."""
     created = run(target, lambda t: t.create_webhook(brand, topic, url, list(tags) or None))
     show([created], as_json, WEBHOOK_COLUMNS + ["key"])
@@ -407,7 +462,7 @@ def events() -> None:
 @click.option("--payload", default="{}", show_default=True, help="a JSON object, or @FILE")
 @click.option("--tag", "tags", multiple=True, help="event tag (repeatable)")
 @target_options
-def events_publish(brand: str, topic: str, event: str, payload: str, tags: tuple, as_json: bool,
+def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple[str, ...], as_json: bool,
                    **target: Any) -> None:
     """Publish EVENT (e.g. Created) of TOPIC for BRAND; prints the event id and deliveries."""
     text = open(payload[1:], encoding="utf-8").read() if payload.startswith("@") else payload
@@ -473,17 +528,20 @@ def deliveries_recover(brand: str, webhook_id: str, since: str, batch: int, as_j
     """Queue again every failed delivery of the webhook created since --since."""
     start = parse_since(since)
 
+    # Progress only on a terminal, and erased before the result is printed (once).
+    progress = not as_json and sys.stderr.isatty()
+
     def recover_all(t: Any) -> List[str]:
         queued: List[str] = []
         while True:
             result = t.recover(brand, webhook_id, start, batch)
             queued += result["deliveries"]
-            if not as_json:
-                click.echo(f"\rqueued {len(queued)}", err=True, nl=False)
+            if progress:
+                click.echo(f"\rqueued {len(queued)} so far", err=True, nl=False)
             if result["queued"] < batch:
                 break
-        if not as_json:
-            click.echo("", err=True)
+        if progress:
+            click.echo("\r\033[K", err=True, nl=False)
         return queued
 
     ids = run(target, recover_all)
@@ -538,20 +596,23 @@ def stats(as_json: bool, **target: Any) -> None:
         click.echo(json.dumps(numbers))
         return
     for name, value in numbers.items():
-        click.echo(f"{name:18} {_cell(value)}")
+        click.echo(f"{name:18} {_cell(value, name)}")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--key", "keys", multiple=True, help="webhook key to verify with (repeatable: any may match)")
-@click.option("--signature-header", default=DEFAULT_SIGNATURE_HEADER, show_default=True)
+@click.option("--scheme", type=click.Choice(SCHEMES), default="standard", show_default=True,
+              help="signature to check: standard (webhook-* headers, replay-safe) or simple (hex HMAC header)")
+@click.option("--signature-header", default=DEFAULT_SIGNATURE_HEADER, show_default=True,
+              help="the simple scheme's header")
 @click.option("--count", default=0, type=int, help="exit after this many deliveries (0: run until Ctrl-C)")
-def receive(host: str, port: int, keys: tuple, signature_header: str, count: int) -> None:
+def receive(host: str, port: int, keys: Tuple[str, ...], scheme: Scheme, signature_header: str, count: int) -> None:
     """A local receiver for development: prints each delivery and whether it verifies.
 
-    Answers 204 when a signature verifies with one of the keys (or no key is given), 401
-    otherwise.
+    Answers 204 when the chosen scheme's signature verifies with one of the keys (or no key is
+    given), 401 otherwise.
     """
     from .verify import SignatureError, verify
 
@@ -569,7 +630,7 @@ def receive(host: str, port: int, keys: tuple, signature_header: str, count: int
                 ok = False
                 for key in keys:
                     try:
-                        verdict = f"{verify(body, self.headers, key, signature_header=signature_header)} signature OK"
+                        verdict = f"{verify(body, self.headers, key, scheme=scheme, signature_header=signature_header)} signature OK"
                         ok = True
                         break
                     except (SignatureError, ValidationError) as exc:

@@ -4,7 +4,7 @@
 
     with Client("http://127.0.0.1:8080", token) as api:
         hooks = api.webhooks(brand)
-        hooks.to_frame()                      # a pandas DataFrame (pip install brandhooks[notebook])
+        hooks.to_frame()                      # a pandas DataFrame (needs pandas)
         failing = api.deliveries(brand, hooks[0].id, status="failed")
         failing                               # an HTML table in Jupyter
 
@@ -126,9 +126,9 @@ class Records(List[T], Generic[T]):
 
     def to_frame(self) -> Any:
         try:
-            import pandas as pd
+            import pandas as pd  # type: ignore[import-untyped, unused-ignore]
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ImportError("to_frame() needs pandas: pip install 'brandhooks[notebook]'") from exc
+            raise ImportError("to_frame() needs pandas: pip install pandas (or '.[notebook]' from the clone)") from exc
         frame = pd.DataFrame(self.rows())
         for column in ("created_at", "updated_at", "deleted_at", "started_at", "next_attempt_at"):
             if column in frame:
@@ -148,7 +148,7 @@ class Records(List[T], Generic[T]):
 
 def _core_row(item: Any) -> Dict[str, Any]:
     """A row for the core's own records (brandhooks.Hub results), through their to_dict()."""
-    data = item.to_dict()
+    data: Dict[str, Any] = item.to_dict()
     if "attempts" in data:
         return Delivery.from_json(data).row()
     if data.get("type") == "brand_webhook":
@@ -164,10 +164,10 @@ def to_frame(items: Iterable[Any]) -> Any:
 def _tables_for_core_records() -> None:
     """The Hub's own pages and records show as tables too (Jupyter, pandas)."""
     for page in (_core.WebhookPage, _core.DeliveryPage):
-        page.to_frame = lambda self: Records(self.items, self.total).to_frame()
-        page._repr_html_ = lambda self: Records(self.items, self.total)._repr_html_()
+        page.to_frame = lambda self: Records(self.items, self.total).to_frame()  # type: ignore[method-assign]
+        page._repr_html_ = lambda self: Records(self.items, self.total)._repr_html_()  # type: ignore[method-assign]
     for record in (_core.Webhook, _core.Delivery):
-        record._repr_html_ = lambda self: Records([self])._repr_html_()
+        record._repr_html_ = lambda self: Records([self])._repr_html_()  # type: ignore[method-assign]
 
 
 _tables_for_core_records()
@@ -200,12 +200,13 @@ class Client:
                 return response.text
         body = response.json() if response.content else {}
         if response.is_error:
-            error = _ERRORS.get(body.get("code"), BrandhooksError)
+            error = _ERRORS.get(str(body.get("code")), BrandhooksError)
             raise error(body.get("message", f"HTTP {response.status_code}"))
         return body
 
-    def _data(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._call(method, path, **kwargs)["data"]
+    def _data(self, method: str, path: str, **kwargs: Any) -> Dict[str, Any]:
+        data: Dict[str, Any] = self._call(method, path, **kwargs)["data"]
+        return data
 
     # --- webhooks ------------------------------------------------------------------------------
     def webhooks(self, brand: str, topic: Optional[str] = None, start: Optional[int] = None,
@@ -280,7 +281,8 @@ class Client:
 
     def metrics(self) -> str:
         """The Prometheus text of /metrics."""
-        return self._call("GET", "/metrics")
+        text: str = self._call("GET", "/metrics")
+        return text
 
     def health(self) -> Dict[str, Any]:
         return self._data("GET", "/healthz")
@@ -290,7 +292,8 @@ class Client:
         return self._data("POST", "/tokens", json={"brand": brand, "label": label})
 
     def tokens(self) -> List[Dict[str, Any]]:
-        return self._data("GET", "/tokens")
+        tokens: List[Dict[str, Any]] = self._call("GET", "/tokens")["data"]
+        return tokens
 
     def revoke_token(self, token_id: str) -> None:
         self._call("DELETE", f"/tokens/{token_id}")

@@ -1,13 +1,27 @@
 """How the core's errors appear in the REST API: one table, read by the API (to answer) and by
 the Client (to raise the same exception on the other side)."""
 
-from ._core import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError
+from typing import Dict, Tuple, Type
+
+from ._core import (
+    BrandhooksError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+    ValidationError,
+)
 
 #: exception class -> (HTTP status, envelope code)
-ERROR_STATUS = {
+ERROR_STATUS: Dict[Type[BrandhooksError], Tuple[int, str]] = {
     ValidationError: (400, "Validation"),
     UnauthorizedError: (401, "UnauthorizedAccess"),
     ForbiddenError: (403, "AccessForbidden"),
     NotFoundError: (404, "ResourceNotFound"),
     ConflictError: (409, "Conflict"),
+    UnavailableError: (503, "Unavailable"),
 }
+
+#: Seconds an Unavailable answer asks the client to wait (its Retry-After header).
+RETRY_AFTER_S = 10

@@ -167,3 +167,48 @@ TEST_F(HubTest, EventTextMustBeUtf8) {
                ValidationError);
   EXPECT_EQ(hub_->stats().events, 0);
 }
+
+TEST_F(HubTest, ReservedOrMalformedSignatureHeadersAreRefusedAtStart) {
+  for (const char* name : {"Host", "content-length", "Transfer-Encoding", "Connection", "Content-Type",
+                           "User-Agent", "webhook-signature", "Webhook-Id", "X Sig", "X-Sig:", "", "X-Sig\r\n",
+                           "Ünicode", "X(Sig)"}) {
+    Config config;
+    config.db = ":memory:";
+    config.signature_header = name;
+    EXPECT_THROW(Hub{config}, ValidationError) << name;
+  }
+  for (const char* name : {"X-Webhook-Signature", "X-RECHAT-SIGNATURE", "Signature", "x_sig.v1"}) {
+    Config config;
+    config.db = ":memory:";
+    config.signature_header = name;
+    EXPECT_NO_THROW(Hub{config}) << name;
+  }
+}
+
+TEST_F(HubTest, UrlsWithCredentialsAreRefusedWithoutEchoingThem) {
+  for (const char* url : {"https://user:s3cret@example.com/hook", "https://user@example.com/",
+                          "http://:s3cret@example.com"}) {
+    try {
+      hub_->create_webhook(kBrand, "Deals", url);
+      ADD_FAILURE() << "accepted " << url;
+    } catch (const ValidationError& e) {
+      EXPECT_NE(std::string(e.what()).find("credentials"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos) << e.what();
+    }
+  }
+  Webhook w = hub_->create_webhook(kBrand, "Deals", "https://example.com/a@b?x=@");  // '@' after the host
+  WebhookPatch patch;
+  patch.url = "https://user:s3cret@example.com/";
+  EXPECT_THROW(hub_->update_webhook(kBrand, w.id, patch), ValidationError);
+  EXPECT_EQ(hub_->get_webhook(kBrand, w.id).url, "https://example.com/a@b?x=@");
+  EXPECT_EQ(redact_url("https://user:s3cret@example.com/p@q"), "https://***@example.com/p@q");
+  EXPECT_EQ(redact_url("https://example.com/p@q"), "https://example.com/p@q");
+}
+
+TEST_F(HubTest, PayloadsNestedTooDeeplyAreRefused) {
+  auto nested = [](int depth) { return std::string(depth - 1, '[') + "{}" + std::string(depth - 1, ']'); };
+  EXPECT_NO_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(127) + "}"));
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(128) + "}"), ValidationError);
+  // Deep enough to overflow the stack of a recursive serializer, were it reached.
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(400'000) + "}"), ValidationError);
+}

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -438,4 +439,64 @@ TEST_F(StoreFile, LeasesStopAtTheRoomInBytes) {
   auto due = store->claim_due(100, 10, {}, /*max_bytes=*/10);
   EXPECT_EQ(due.size(), 1u);  // over the budget, but one always goes (or a large body never would)
   EXPECT_TRUE(store->claim_due(100, 10, {}, 10).empty());
+}
+
+// The keys a delivery of webhook "w" is signed with when claimed at `now`.
+static std::vector<std::string> signing_keys(Store& store, std::int64_t now) {
+  store.release_leases();
+  auto claimed = store.claim_due(now, 1, {});
+  EXPECT_EQ(claimed.size(), 1u);
+  return claimed.empty() ? std::vector<std::string>{} : claimed[0].target->keys;
+}
+
+TEST_F(StoreFile, RotationKeepsAtMostTheGivenNumberOfPreviousKeys) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10)});
+  for (int i = 1; i <= 8; ++i) {
+    ASSERT_TRUE(store->rotate_key(kBrand, "w", std::string(64, static_cast<char>('a' + i)), 1'000'000, 50 + i, 5));
+  }
+  // The newest key, then the five most recently retired (h..d); b and c were dropped although
+  // still within their grace.
+  auto keys = signing_keys(*store, 100);
+  ASSERT_EQ(keys.size(), 6u);
+  EXPECT_EQ(keys[0], std::string(64, 'i'));
+  std::vector<std::string> previous(keys.begin() + 1, keys.end());
+  std::sort(previous.begin(), previous.end());
+  EXPECT_EQ(previous, (std::vector<std::string>{std::string(64, 'd'), std::string(64, 'e'), std::string(64, 'f'),
+                                                std::string(64, 'g'), std::string(64, 'h')}));
+}
+
+TEST_F(StoreFile, RotationWithoutGraceEndsEveryEarlierKey) {
+  auto store = open_sqlite_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10)});
+  ASSERT_TRUE(store->rotate_key(kBrand, "w", std::string(64, 'b'), 1'000'000, 50, 5));
+  EXPECT_EQ(signing_keys(*store, 100).size(), 2u);  // b, and a in its grace
+  ASSERT_TRUE(store->rotate_key(kBrand, "w", std::string(64, 'c'), 60, 60, 5));  // no grace
+  // Only c: b ends at once, and so does a although its own grace runs until 1'000'000.
+  EXPECT_EQ(signing_keys(*store, 100), std::vector<std::string>{std::string(64, 'c')});
+}
+
+TEST_F(StoreFile, RefusesAnEmptyFileUnlessAskedForANewDatabase) {
+  { std::ofstream created(config_.db); }  // 0 bytes: a lost or truncated database, maybe
+  ASSERT_EQ(fs::file_size(config_.db), 0u);
+  try {
+    open_sqlite_store(config_);
+    FAIL() << "an empty file was taken as a new database";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("is empty (0 bytes)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("init_db"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fs::file_size(config_.db), 0u);  // left as found
+
+  Config init = config_;
+  init.init_db = true;
+  open_sqlite_store(init)->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  // Now a real database: opens without the flag.
+  EXPECT_EQ(open_sqlite_store(config_)->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 1);
+
+  Config missing = config_;
+  missing.db = (dir_ / "missing.db").string();  // a missing file is created, as always
+  EXPECT_NO_THROW(open_sqlite_store(missing));
 }

@@ -36,7 +36,9 @@ class Server:
         self.admin_token = admin_token
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
-        self.output = ""
+        # stdout and stderr go to a file: a pipe nobody reads would fill up and block the
+        # server's log writes.
+        self.log_path = db.with_name(db.name + ".log")
 
     @property
     def url(self) -> str:
@@ -48,13 +50,12 @@ class Server:
         if self.admin_token:
             args += ["--admin-token", self.admin_token]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDHOOKS_")}
-        self.proc = subprocess.Popen(
-            brandhooks_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
+        with open(self.log_path, "a") as log:  # a restart adds to what came before
+            self.proc = subprocess.Popen(brandhooks_cmd(*args), stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.proc.stdout.read()}")
+                raise RuntimeError(f"server exited early:\n{self.output}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
@@ -71,9 +72,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stdout:
-            self.output += self.proc.stdout.read()
-            self.proc.stdout.close()
+
+    @property
+    def output(self) -> str:
+        """What the server printed so far (stdout and stderr)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def client(self, token: Optional[str] = ADMIN_TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

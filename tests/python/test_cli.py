@@ -98,7 +98,8 @@ def test_deliveries_recover_and_redeliver_through_the_cli(live):
         with Client(live.url, ADMIN_TOKEN) as api:
             api.update_webhook(brand, hook["id"], url=healthy.url())
         out = cli(*remote(live, "deliveries", "recover", brand, hook["id"], "--since", str(before), "--batch", "2"))
-        assert "3 deliveries queued again" in out.stdout and "queued 3" in out.stderr
+        # the result once (progress only on a terminal)
+        assert (out.stdout, out.stderr) == ("3 deliveries queued again\n", "")
         healthy.wait_for(3)
         wait_until(lambda: len(rows(cli(*remote(live, "deliveries", "list", brand, hook["id"], "--status",
                                                 "delivered", "--json")))) == 3)

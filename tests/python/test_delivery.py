@@ -86,7 +86,13 @@ def test_receiver_gets_the_contract_body_and_both_signatures(make_hub):
     # and so do our own receiver helpers
     assert brandhooks.verify(request.body, request.headers, hook.key) == "standard"
     simple_only = {"X-Webhook-Signature": request.headers["X-Webhook-Signature"]}
-    assert brandhooks.verify(request.body, simple_only, hook.key) == "simple"
+    assert brandhooks.verify(request.body, simple_only, hook.key, scheme="simple") == "simple"
+    # No downgrade: without the webhook-* headers the default (standard) scheme refuses.
+    with pytest.raises(brandhooks.SignatureError, match="missing webhook-id"):
+        brandhooks.verify(request.body, simple_only, hook.key)
+    with pytest.raises(brandhooks.SignatureError, match="missing X-Webhook-Signature"):
+        brandhooks.verify(request.body, {k: v for k, v in request.headers.items() if k != "X-Webhook-Signature"},
+                          hook.key, scheme="simple")
     with pytest.raises(brandhooks.SignatureError):
         brandhooks.verify(request.body + b" ", request.headers, hook.key)
     with pytest.raises(brandhooks.SignatureError):
@@ -107,7 +113,7 @@ def test_signature_header_name_is_configurable(make_hub):
     signature = request.headers["X-RECHAT-SIGNATURE"]
     assert signature == hmac.new(bytes.fromhex(hook.key), request.body, hashlib.sha256).hexdigest()
     assert "X-Webhook-Signature" not in request.headers
-    assert brandhooks.verify(request.body, {"X-RECHAT-SIGNATURE": signature}, hook.key,
+    assert brandhooks.verify(request.body, {"X-RECHAT-SIGNATURE": signature}, hook.key, scheme="simple",
                              signature_header="X-RECHAT-SIGNATURE") == "simple"
 
 

@@ -53,3 +53,26 @@ def test_operator_notebook_recovers_a_failing_endpoint(tmp_path, monkeypatch):
             assert "<table" in outputs  # HTML tables rendered
     finally:
         server.stop()
+
+
+def test_operator_notebook_makes_its_own_failing_endpoint(tmp_path, monkeypatch):
+    """Followed as the README says (no brand of one's own): section 0 sets up a failing webhook
+    on a receiver in the kernel, and the rest recovers it."""
+    server = Server(tmp_path / "own.db", "--allow-private", "--retry-schedule", "0,1s").start()
+    try:
+        monkeypatch.setenv("BRANDHOOKS_URL", server.url)
+        monkeypatch.setenv("BRANDHOOKS_TOKEN", ADMIN_TOKEN)
+        monkeypatch.delenv("BRANDHOOKS_BRAND", raising=False)
+        monkeypatch.delenv("BRANDHOOKS_FIXED_URL", raising=False)
+        notebook = nbformat.read(NOTEBOOK, as_version=4)
+        NotebookClient(notebook, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        outputs = "\n".join(
+            str(output.get("text", "")) + json.dumps(output.get("data", {}))
+            for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+        )
+        assert "queued 3 deliveries again" in outputs
+        assert "all recovered deliveries arrived" in outputs
+        assert "database is down" in outputs
+    finally:
+        server.stop()

@@ -114,6 +114,9 @@ def test_blocked_without_allow_private(tmp_path):
             wait_until(lambda: api.get(path).json()["data"][0]["state"] == "failed")
             attempt = api.get(path).json()["data"][0]["attempts"][0]
             assert attempt["error"] == "blocked" and attempt["status"] is None
+            # The detail says how an operator allows the address.
+            assert "127.0.0.1" in attempt["detail"] and "--allow-private" in attempt["detail"]
+            assert "--allow-cidrs 127.0.0.1/32" in attempt["detail"]
             assert receiver.requests == []
     finally:
         server.stop()

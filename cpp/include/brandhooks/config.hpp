@@ -19,6 +19,10 @@ struct Config {
   // --- storage --------------------------------------------------------------------------
   // SQLite database file (created when missing). ":memory:" gives a private in-memory store.
   std::string db = "brandhooks.db";
+  // An existing empty (0-byte) `db` file is refused (it is more likely a lost or truncated
+  // database than a new one); set this to make a new database in it. A missing file is
+  // always created.
+  bool init_db = false;
   // SQLite `synchronous` in WAL mode: "normal" survives a crash of the process (kill -9),
   // "full" also survives a power loss at the cost of an fsync per commit.
   std::string synchronous = "normal";
@@ -42,6 +46,13 @@ struct Config {
   int max_in_flight = 256;
   // Threads running the HTTP client (the store thread comes on top).
   int delivery_threads = 1;
+  // Keep-alive connections to receivers: one idle this long is closed, and at most this many
+  // are kept idle in all (the longest idle close first; per origin at most max_in_flight).
+  int idle_timeout_ms = 30000;
+  int max_idle_connections = 256;
+  // DNS servers for webhook host names, "host[:port],..." (e.g. "127.0.0.1:5353");
+  // empty: the system's (/etc/resolv.conf). /etc/hosts is read first either way.
+  std::string dns_servers = "";
   // Name of the simple signature header (hex HMAC-SHA256 of the body).
   std::string signature_header = "X-Webhook-Signature";
   // Finished deliveries (and their attempts) older than this are pruned by the dispatcher.
@@ -56,6 +67,12 @@ struct Config {
   std::string allow_cidrs = "";
   // A PEM file of extra CA certificates to trust, besides the system store.
   std::string ca_file = "";
+
+  // --- log ------------------------------------------------------------------------------
+  // The dispatcher's lines on stderr (logfmt: one per decided attempt) from this level up:
+  // "debug", "info" (every attempt), "warning" (deliveries failed for good), "error", "off".
+  // Quiet by default for programs embedding a Hub; `brandhooks serve` uses "info".
+  std::string log_level = "warning";
 };
 
 }  // namespace brandhooks

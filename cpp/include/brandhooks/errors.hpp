@@ -47,4 +47,11 @@ class StorageError : public Error {
   using Error::Error;
 };
 
+// The database cannot take writes for now (the disk is full) and will again without any
+// change on the caller's side: try again later. HTTP 503 `Unavailable` with Retry-After.
+class UnavailableError : public StorageError {
+ public:
+  using StorageError::StorageError;
+};
+
 }  // namespace brandhooks

@@ -43,8 +43,13 @@ class Hub {
   // Changes url, topic, tags or enabled (re-enabling clears the failure state).
   Webhook update_webhook(const std::string& brand, const std::string& webhook_id,
                          const WebhookPatch& patch);
+  // Keys retired by rotations that still sign during their grace period, at most (the
+  // oldest is dropped when a rotation would keep more).
+  static constexpr int kMaxPreviousKeys = 5;
   // A new key. Until `grace_seconds` pass, deliveries also carry a Standard Webhooks
-  // signature made with the old key (and older ones still in their grace period).
+  // signature made with the old key (and older ones still in their grace period, at most
+  // kMaxPreviousKeys in all). grace_seconds = 0: only the new key signs from now on, every
+  // earlier key included.
   Webhook rotate_key(const std::string& brand, const std::string& webhook_id,
                      std::int64_t grace_seconds = 24 * 3600);
 
@@ -75,6 +80,9 @@ class Hub {
   // it every config.prune_interval_s). Returns how many went.
   std::int64_t prune();
   Stats stats();
+  // Throws when the store cannot take writes now: UnavailableError when its disk is (nearly)
+  // full, StorageError when the database fails. For health checks.
+  void check_storage();
   const Metrics& metrics() const { return *metrics_; }
   // Stops the dispatcher, if running: in-flight attempts finish or return to the queue.
   void stop_delivery();

@@ -154,5 +154,8 @@ struct Principal {
 std::string to_json(const Webhook& webhook);
 // A delivery with its attempts (times as float seconds, durations in ms).
 std::string to_json(const Delivery& delivery);
+// `url` with any user[:password]@ replaced by "***@", for logs and reprs (urls registered
+// before credentials were refused may still hold them).
+std::string redact_url(std::string_view url);
 
 }  // namespace brandhooks

@@ -1,0 +1,115 @@
+#include "log.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+
+#include "brandhooks/errors.hpp"
+#include "clock.hpp"
+#include "store.hpp"
+
+namespace brandhooks {
+
+namespace {
+constexpr std::string_view kLevelNames[] = {"debug", "info", "warning", "error", "off"};
+
+bool needs_quotes(std::string_view value) {
+  if (value.empty()) return true;
+  for (unsigned char c : value) {
+    if (c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f) return true;
+  }
+  return false;
+}
+}  // namespace
+
+LogLevel parse_log_level(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(kLevelNames); ++i) {
+    if (name == kLevelNames[i]) return static_cast<LogLevel>(i);
+  }
+  throw ValidationError("log_level must be one of debug, info, warning, error, off");
+}
+
+LogLine::LogLine(LogLevel level, std::string_view msg) {
+  text_.reserve(256);
+  add_time("time", now_micros());
+  add("level", kLevelNames[static_cast<int>(level)]);
+  add("msg", msg);
+}
+
+LogLine& LogLine::add(std::string_view key, std::string_view value) {
+  if (!text_.empty()) text_ += ' ';
+  text_ += key;
+  text_ += '=';
+  if (!needs_quotes(value)) {
+    text_ += value;
+    return *this;
+  }
+  text_ += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\') {
+      text_ += '\\';
+      text_ += c;
+    } else if (c == '\n') {
+      text_ += "\\n";
+    } else if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) {
+      text_ += ' ';
+    } else {
+      text_ += c;
+    }
+  }
+  text_ += '"';
+  return *this;
+}
+
+LogLine& LogLine::add(std::string_view key, std::int64_t value) { return add(key, std::to_string(value)); }
+
+LogLine& LogLine::add_time(std::string_view key, std::int64_t unix_micros) {
+  std::time_t seconds = static_cast<std::time_t>(unix_micros / 1'000'000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(unix_micros % 1'000'000 / 1000));
+  return add(key, buffer);
+}
+
+const std::string& LogLine::text() {
+  if (text_.empty() || text_.back() != '\n') text_ += '\n';
+  return text_;
+}
+
+void write_log_line(std::string_view line) {
+  while (!line.empty()) {
+    ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere to log: carry on without
+    line.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+LogLevel attempt_log_level(const AttemptRecord& r) {
+  return r.new_state == "failed" ? LogLevel::warning : LogLevel::info;
+}
+
+std::string attempt_log_line(const DueDelivery& d, const AttemptRecord& r) {
+  const Attempt& a = r.attempt;
+  const char* msg = r.new_state == "delivered" ? "delivered"
+                    : r.new_state == "pending" ? "attempt failed, retry scheduled"
+                    : r.disable_reason.empty() ? "delivery failed for good"
+                                               : "delivery failed, webhook disabled";
+  LogLine line(attempt_log_level(r), msg);
+  line.add("delivery", d.id);
+  if (d.target) line.add("webhook", d.target->id).add("brand", d.target->brand);
+  line.add("attempt", a.number).add("state", r.new_state);
+  if (a.status) line.add("status", *a.status);
+  if (!a.error.empty()) line.add("error", a.error).add("detail", a.detail);
+  line.add("duration_ms", a.duration_us / 1000);
+  if (r.next_at) line.add_time("next_attempt_at", *r.next_at);
+  if (!r.disable_reason.empty()) line.add("disabled", r.disable_reason);
+  return line.text();
+}
+
+}  // namespace brandhooks

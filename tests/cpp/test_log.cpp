@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "brandhooks/errors.hpp"
+#include "log.hpp"
+#include "store.hpp"
+
+using namespace brandhooks;
+
+TEST(Log, LevelsParseAndOrder) {
+  EXPECT_EQ(parse_log_level("info"), LogLevel::info);
+  EXPECT_EQ(parse_log_level("off"), LogLevel::off);
+  EXPECT_THROW(parse_log_level("INFO "), ValidationError);
+  EXPECT_LT(LogLevel::info, LogLevel::warning);
+}
+
+TEST(Log, ValuesAreQuotedWhenTheyNeedIt) {
+  LogLine line(LogLevel::info, "a b");
+  std::string text = line.add("plain", "x-1").add("spaced", "say \"hi\"\nbye").add("n", std::int64_t{42}).text();
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.find('\n'), text.size() - 1);  // one line, whatever the values hold
+  EXPECT_NE(text.find(" level=info msg=\"a b\" plain=x-1 spaced=\"say \\\"hi\\\"\\nbye\" n=42\n"), std::string::npos);
+  EXPECT_EQ(text.rfind("time=", 0), 0u);
+}
+
+TEST(Log, AttemptLinesSayWhatWasDecidedWithoutSecrets) {
+  auto target = std::make_shared<WebhookTarget>();
+  target->id = "w-1";
+  target->brand = "b-1";
+  target->url = "https://user:secret-pw@example.com/hook";
+  target->keys = {std::string(64, 'a')};
+  DueDelivery d;
+  d.id = "d-1";
+  d.target = target;
+  AttemptRecord r;
+  r.attempt.number = 2;
+  r.attempt.duration_us = 12'500;
+  r.attempt.error = "connect";
+  r.attempt.detail = "cannot connect to example.com: Connection refused";
+  r.attempt.response = "body";
+  r.new_state = "pending";
+  r.next_at = 1'764'240'623'000'000;
+  EXPECT_EQ(attempt_log_level(r), LogLevel::info);
+  std::string line = attempt_log_line(d, r);
+  EXPECT_NE(line.find("delivery=d-1 webhook=w-1 brand=b-1 attempt=2 state=pending error=connect "
+                      "detail=\"cannot connect to example.com: Connection refused\" duration_ms=12 "
+                      "next_attempt_at=2025-11-27T10:50:23.000Z"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(line.find("secret-pw"), std::string::npos);
+  EXPECT_EQ(line.find(target->keys[0]), std::string::npos);
+
+  r.new_state = "failed";
+  r.next_at.reset();
+  r.disable_reason = "the endpoint answered 410 Gone";
+  EXPECT_EQ(attempt_log_level(r), LogLevel::warning);
+  EXPECT_NE(attempt_log_line(d, r).find("msg=\"delivery failed, webhook disabled\""), std::string::npos);
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# make fresh: what a newcomer gets on a brand-new minimal Debian 12, checked in two chroots.
+#  1. build: debootstrap --variant=minbase + git make ca-certificates sudo; a clone of this
+#     checkout's HEAD; `make test` then `make wheel`, as root, with a clean environment.
+#  2. runtime: minbase + python3 python3-venv ca-certificates only (no compiler, no -dev
+#     package); the wheel from 1 is pip-installed into a venv and must deliver a signed event
+#     over HTTPS to a loopback receiver whose CA is trusted only through the system store.
+# The pristine trees are cached in /var/cache/brandhooks (tests/fresh/rootfs.sh). Needs root.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "make fresh needs root (debootstrap, chroot, mount)" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/brandhooks-fresh.XXXXXX)
+mounted=()
+cleanup() {
+  local i
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -R "${mounted[i]}" || umount -lR "${mounted[i]}" || true; done
+  # --one-file-system: never reach into a mount that failed to come off.
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command as root inside the tree $1 with a clean environment, as a login would.
+in_chroot() {
+  local root=$1; shift
+  if [ ! -e "$root/proc/self" ]; then
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # debootstrap writes no /etc/hosts; Debian's installer does (the tests use "localhost").
+    [ -e "$root/etc/hosts" ] || printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
+    mount -t proc proc "$root/proc" && mounted+=("$root/proc")
+    mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted+=("$root/dev")
+  fi
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$*"
+}
+
+seconds() { date +%s; }
+t0=$(seconds)
+"$here/rootfs.sh" build "git make ca-certificates sudo" "$work/build"
+t1=$(seconds)
+
+head=$(git -C "$repo" rev-parse HEAD)
+echo "== clone $repo at $head (committed work only)"
+git clone -q "$repo" "$work/build/root/brandhooks"
+git -C "$work/build/root/brandhooks" checkout -q "$head"
+
+echo "== make test in the fresh chroot (cold: system packages, Python packages, full build)"
+in_chroot "$work/build" "cd /root/brandhooks && make test"
+t2=$(seconds)
+echo "== make wheel in the fresh chroot"
+in_chroot "$work/build" "cd /root/brandhooks && make wheel"
+t3=$(seconds)
+
+"$here/rootfs.sh" runtime "python3 python3-venv ca-certificates" "$work/runtime"
+cp "$work"/build/root/brandhooks/dist/*.whl "$here/wheel_test.py" "$work/runtime/root/"
+echo "== the wheel where there is no compiler and no -dev package"
+in_chroot "$work/runtime" '
+  set -euo pipefail
+  cd /root
+  if command -v cc gcc c++ >/dev/null || dpkg-query -W "*-dev" 2>/dev/null | grep -q .; then
+    echo "the runtime chroot has a compiler or -dev packages" >&2; exit 1
+  fi
+  # A certificate for 127.0.0.1, trusted only by adding it to the system store.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=brandhooks fresh test" \
+    -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>/dev/null
+  cp cert.pem /usr/local/share/ca-certificates/brandhooks-fresh-test.crt
+  update-ca-certificates >/dev/null
+  python3 -m venv venv
+  venv/bin/pip install -q --disable-pip-version-check ./brandhooks-*.whl
+  # The wheel carries an OpenSSL built for Debian (OPENSSLDIR /usr/lib/ssl). Remove that
+  # directory, as on distributions that keep certificates elsewhere: only the lookup in the
+  # usual bundle paths (here /etc/ssl/certs/ca-certificates.crt) can find the test CA now.
+  rm -rf /usr/lib/ssl
+  PATH=/root/venv/bin:$PATH python wheel_test.py cert.pem key.pem'
+t4=$(seconds)
+
+echo "== make fresh: pristine build tree $((t1 - t0)) s, make test $((t2 - t1)) s," \
+     "make wheel $((t3 - t2)) s, wheel test $((t4 - t3)) s, total $((t4 - t0)) s"
