@@ -55,12 +55,12 @@ help:
 	@echo "make run    set up, build, start the service (http://127.0.0.1:8080, ./brandhooks.db)"
 	@echo "make test   set up, build, run every C++ and Python test"
 	@echo "make bench  throughput, latency, publish rate and memory (BENCH_QUICK=1: a short run)"
-	@echo "make sanitize  C++ tests under ASan+UBSan, the stress test under TSan too (CI)"
-	@echo "make fuzz   libFuzzer targets, FUZZ_SECONDS each (default 30; CI)"
 	@echo "make wheel  a manylinux wheel in dist/ that needs no compiler or -dev package to install"
 	@echo "make sdist  a source archive in dist/ (pip builds it where the system packages exist)"
 	@echo "make fresh  make test, and the wheel, on a fresh minimal Debian 12 (chroot; root)"
 	@echo "make notebook  Jupyter (into .venv) on docs/operator-notebook.ipynb; see the README"
+	@echo "make sanitize  C++ tests under ASan+UBSan, the stress test under TSan too (CI)"
+	@echo "make fuzz   libFuzzer targets, FUZZ_SECONDS each (default 30; CI)"
 
 setup: system-deps python-env
 
@@ -186,7 +186,7 @@ wheel: system-deps python-env
 	@$(call use_generator,$(WHEEL_BUILD)); set -x; \
 	$(PY) -m pip wheel -q --no-deps $(call pip_build,$(WHEEL_BUILD),$(WHEEL_OPTIONS)) \
 	  --config-settings=install.strip=true -w $(BUILD)/wheel-raw .
-	$(VENV)/bin/auditwheel repair -w $(DIST) $(BUILD)/wheel-raw/*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w $(DIST) $(BUILD)/wheel-raw/*.whl
 	$(VENV)/bin/auditwheel show $(DIST)/*.whl
 	@ls -l $(DIST)/*.whl
 
@@ -196,7 +196,7 @@ sdist: python-env
 	$(PY) -m build --sdist --no-isolation --outdir $(DIST)
 	@ls -l $(DIST)/*.tar.gz
 
-# `make test` and the wheel on a fresh minimal Debian 12 chroot (root; tests/fresh/README.md).
+# `make test` and the wheel on a fresh minimal Debian 12 chroot (needs root; tests/fresh/run.sh).
 fresh:
 	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q debootstrap; }

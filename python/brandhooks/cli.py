@@ -355,7 +355,7 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
 
 def banner(config: Config, host: str, port: int) -> str:
     """What `serve` is about to do, in the terms of its flags (never a secret)."""
-    from importlib.metadata import version
+    from . import __version__
 
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
@@ -372,7 +372,7 @@ def banner(config: Config, host: str, port: int) -> str:
         if config.allow_cidrs:
             private += f", except {config.allow_cidrs}"
     return "\n".join([
-        f"brandhooks {version('brandhooks')} serving {url}  (API docs: {url}/docs)",
+        f"brandhooks {__version__} serving {url}  (API docs: {url}/docs)",
         f"  database           {db}",
         f"  delivery           {delivery}",
         f"  private addresses  {private}",

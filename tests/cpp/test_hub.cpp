@@ -156,18 +156,6 @@ TEST(HubConfig, NumbersAreBounded) {
   EXPECT_NO_THROW(Hub{fine});
 }
 
-// An event name or tag that is not UTF-8 is a ValidationError (it was nlohmann's type_error
-// escaping publish: a 500).
-TEST_F(HubTest, EventTextMustBeUtf8) {
-  hub_->create_webhook(kBrand, "Deals", "https://example.com/");
-  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Creat\xe8" "d", "{}"), ValidationError);
-  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::vector<std::string>{"\xed\xa0\x80"}),
-               ValidationError);
-  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{"\xff"}),
-               ValidationError);
-  EXPECT_EQ(hub_->stats().events, 0);
-}
-
 TEST_F(HubTest, ReservedOrMalformedSignatureHeadersAreRefusedAtStart) {
   for (const char* name : {"Host", "content-length", "Transfer-Encoding", "Connection", "Content-Type",
                            "User-Agent", "webhook-signature", "Webhook-Id", "X Sig", "X-Sig:", "", "X-Sig\r\n",
@@ -211,4 +199,30 @@ TEST_F(HubTest, PayloadsNestedTooDeeplyAreRefused) {
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(128) + "}"), ValidationError);
   // Deep enough to overflow the stack of a recursive serializer, were it reached.
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(400'000) + "}"), ValidationError);
+}
+
+// An event name or tag that is not UTF-8 is a ValidationError (it was nlohmann's type_error
+// escaping publish: a 500).
+TEST_F(HubTest, EventTextMustBeUtf8) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/");
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Creat\xe8" "d", "{}"), ValidationError);
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::vector<std::string>{"\xed\xa0\x80"}),
+               ValidationError);
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{"\xff"}),
+               ValidationError);
+  EXPECT_EQ(hub_->stats().events, 0);
+}
+
+TEST_F(HubTest, LengthLimitsCountCharactersNotBytes) {
+  std::string e_acute = "\xC3\xA9";  // é: one character, two bytes
+  std::string tag, event;
+  for (int i = 0; i < 128; ++i) tag += e_acute;
+  EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{tag}));
+  EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{tag + "x"}),
+               ValidationError);
+  EXPECT_NO_THROW(hub_->publish(kBrand, "Deals", tag, "{}"));
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", tag + "x", "{}"), ValidationError);
+  std::string url = "https://example.com/";
+  while (url.size() < 2048 - 2) url += e_acute;  // about 1 000 characters, over 2 000 bytes
+  EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", url));
 }

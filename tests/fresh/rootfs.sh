@@ -26,3 +26,4 @@ fi
 echo "== pristine $name tree: $tarball"
 mkdir -p "$dest"
 tar -C "$dest" -xzf "$tarball"
+chmod 755 "$dest"  # the root directory of a system (mktemp made it 0700)

@@ -6,6 +6,7 @@
 #     package); the wheel from 1 is pip-installed into a venv and must deliver a signed event
 #     over HTTPS to a loopback receiver whose CA is trusted only through the system store.
 # The pristine trees are cached in /var/cache/brandhooks (tests/fresh/rootfs.sh). Needs root.
+# `run.sh wheel dist/brandhooks-...whl` runs step 2 alone, on a wheel built elsewhere.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -22,6 +23,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A TLS-inspecting proxy that this host trusts (its CA added in /usr/local/share/ca-certificates)
+# must be trusted inside too: by the system store, and by pip, which otherwise uses its own.
+host_cas=$(ls /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+proxy_env=()
+[ -z "$host_cas" ] || proxy_env=(PIP_CERT=/etc/ssl/certs/ca-certificates.crt)
+
 # Runs a command as root inside the tree $1 with a clean environment, as a login would.
 in_chroot() {
   local root=$1; shift
@@ -31,35 +38,44 @@ in_chroot() {
     [ -e "$root/etc/hosts" ] || printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted+=("$root/dev")
+    if [ -n "$host_cas" ]; then
+      cp $host_cas "$root/usr/local/share/ca-certificates/"
+      chroot "$root" update-ca-certificates >/dev/null
+    fi
   fi
-  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${proxy_env[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$*"
 }
 
 seconds() { date +%s; }
-t0=$(seconds)
-"$here/rootfs.sh" build "git make ca-certificates sudo" "$work/build"
-t1=$(seconds)
+t0=$(seconds) t1=$t0 t2=$t0 t3=$t0
+if [ "${1:-}" = wheel ]; then
+  wheel=$(realpath "$2")
+else
+  "$here/rootfs.sh" build "git make ca-certificates sudo" "$work/build"
+  t1=$(seconds)
 
-head=$(git -C "$repo" rev-parse HEAD)
-echo "== clone $repo at $head (committed work only)"
-git clone -q "$repo" "$work/build/root/brandhooks"
-git -C "$work/build/root/brandhooks" checkout -q "$head"
+  head=$(git -C "$repo" rev-parse HEAD)
+  echo "== clone $repo at $head (committed work only)"
+  git clone -q "$repo" "$work/build/root/brandhooks"
+  git -C "$work/build/root/brandhooks" checkout -q "$head"
 
-echo "== make test in the fresh chroot (cold: system packages, Python packages, full build)"
-in_chroot "$work/build" "cd /root/brandhooks && make test"
-t2=$(seconds)
-echo "== make wheel in the fresh chroot"
-in_chroot "$work/build" "cd /root/brandhooks && make wheel"
-t3=$(seconds)
+  echo "== make test in the fresh chroot (cold: system packages, Python packages, full build)"
+  in_chroot "$work/build" "cd /root/brandhooks && make test"
+  t2=$(seconds)
+  echo "== make wheel in the fresh chroot"
+  in_chroot "$work/build" "cd /root/brandhooks && make wheel"
+  t3=$(seconds)
+  wheel=$(echo "$work"/build/root/brandhooks/dist/*.whl)
+fi
 
 "$here/rootfs.sh" runtime "python3 python3-venv ca-certificates" "$work/runtime"
-cp "$work"/build/root/brandhooks/dist/*.whl "$here/wheel_test.py" "$work/runtime/root/"
+cp "$wheel" "$here/wheel_test.py" "$work/runtime/root/"
 echo "== the wheel where there is no compiler and no -dev package"
 in_chroot "$work/runtime" '
   set -euo pipefail
   cd /root
-  if command -v cc gcc c++ >/dev/null || dpkg-query -W "*-dev" 2>/dev/null | grep -q .; then
+  if command -v cc || command -v c++ || dpkg-query -W -f="\${Status} \${Package}\n" | grep "ok installed .*-dev$"; then
     echo "the runtime chroot has a compiler or -dev packages" >&2; exit 1
   fi
   # A certificate for 127.0.0.1, trusted only by adding it to the system store.

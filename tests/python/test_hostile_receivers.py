@@ -5,15 +5,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from conftest import Server
+from conftest import Server, brandhooks_cmd
 from receivers import Receiver, wait_until
 
 
@@ -192,3 +194,13 @@ def test_slow_names_do_not_delay_a_healthy_webhook(tmp_path):
     finally:
         server.stop()
         dns.close()
+
+
+
+def test_a_malformed_dns_server_list_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDHOOKS_")}
+    env["BRANDHOOKS_DNS_SERVERS"] = "no such server"
+    out = subprocess.run(brandhooks_cmd("serve", "--db", str(tmp_path / "x.db")), env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "dns_servers: cannot use 'no such server'" in out.stderr
