@@ -1,9 +1,13 @@
 """The OpenAPI description matches the server: schemathesis, every check, against a real
-`brandhooks serve` with an admin token. Bounded and seeded so that it is repeatable and short."""
+`brandhooks serve` with an admin token. Bounded and deterministic so that it is repeatable and
+short (about 40 s here).
+
+Known and intended: larger random runs of the stateful phase report ST301 ("deleted resource
+still available") for GET .../webhooks/{id}/deliveries after the webhook's DELETE: a deleted
+webhook keeps its delivery history readable (docs/api.md), which that heuristic cannot know."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -36,7 +40,6 @@ def schemathesis_command() -> List[str]:
 
 
 def test_openapi_describes_what_the_server_does(fuzzed_server: Server, tmp_path: Path) -> None:
-    report = tmp_path / "report.json"
     command = schemathesis_command() + [
         "run", fuzzed_server.url + "/openapi.json",
         "--checks", "all",
@@ -45,13 +48,12 @@ def test_openapi_describes_what_the_server_does(fuzzed_server: Server, tmp_path:
         "--generation-deterministic",  # no random seed: the same cases on every run
         "--workers", "1",
         "--no-color",
-        "--report", "json", "--report-json-path", str(report),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCHEMATHESIS_", "HYPOTHESIS_"))}
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
-    # Guard against a run that tested nothing (e.g. a schema that failed to load).
-    assert "Tested: 19" in run.stdout or "Tested:" in run.stdout, run.stdout[-5000:]
+    # Guard against a run that tested nothing (e.g. a schema that failed to load): every
+    # operation of the description was exercised.
     with httpx.Client(base_url=fuzzed_server.url) as client:
         operations = sum(len(methods) for methods in client.get("/openapi.json").json()["paths"].values())
     assert f"Tested: {operations}" in run.stdout, run.stdout[-5000:]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import sqlite3
 import subprocess
@@ -25,7 +24,7 @@ from packaging.requirements import Requirement
 import brandhooks
 from brandhooks import Config, Hub
 
-from conftest import ADMIN_TOKEN, Server, brandhooks_cmd
+from conftest import Server, brandhooks_cmd
 from receivers import Receiver, wait_until
 
 LONE = "\\ud800"  # a JSON escape of a lone UTF-16 surrogate (no UTF-8 form)
