@@ -40,7 +40,7 @@ PIP_EXTRAS    ?=
 define use_generator
 gen=$$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' $(1)/CMakeCache.txt 2>/dev/null); \
 src=$$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' $(1)/CMakeCache.txt 2>/dev/null); \
-if [ -n "$$src" ] && [ "$$src" != "$(CURDIR)" ]; then \
+if [ -n "$$src" ] && [ "$$(realpath -m "$$src")" != "$$(realpath .)" ]; then \
   echo "$(1) was configured for $$src, not $(CURDIR): removing it"; rm -rf $(1); gen=""; \
 fi; \
 [ -n "$$gen" ] || gen=$$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles"); \
