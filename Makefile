@@ -93,7 +93,7 @@ cpp-build: system-deps python-env
 
 # The package as users get it (`pip install .`), built in the tree above: nothing to compile.
 python-build: cpp-build
-	@echo "== pip install .$(PIP_EXTRAS) into $(VENV)"
+	@echo "== pip install .$(PIP_EXTRAS) into $(VENV) (the first time, it downloads the Python packages: a minute or two)"
 	@$(call use_generator,$(CPP_BUILD)); set -x; \
 	$(PY) -m pip install -q $(call pip_build,$(CPP_BUILD),$(CMAKE_OPTIONS)) ".$(PIP_EXTRAS)"
 
