@@ -41,7 +41,7 @@ PIP_EXTRAS    ?=
 define use_generator
 gen=$$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' $(1)/CMakeCache.txt 2>/dev/null); \
 src=$$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' $(1)/CMakeCache.txt 2>/dev/null); \
-if [ -n "$$src" ] && [ "$$src" != "$(CURDIR)" ]; then \
+if [ -n "$$src" ] && [ "$$(realpath -m "$$src")" != "$$(realpath .)" ]; then \
   echo "$(1) was configured for $$src, not $(CURDIR): removing it"; rm -rf $(1); gen=""; \
 fi; \
 [ -n "$$gen" ] || gen=$$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles"); \
@@ -97,7 +97,7 @@ cpp-build: system-deps python-env
 
 # The package as users get it (`pip install .`), built in the tree above: nothing to compile.
 python-build: cpp-build
-	@echo "== pip install .$(PIP_EXTRAS) into $(VENV)"
+	@echo "== pip install .$(PIP_EXTRAS) into $(VENV) (the first time, it downloads the Python packages: a minute or two)"
 	@$(call use_generator,$(CPP_BUILD)); set -x; \
 	$(PY) -m pip install -q $(call pip_build,$(CPP_BUILD),$(CMAKE_OPTIONS)) ".$(PIP_EXTRAS)"
 

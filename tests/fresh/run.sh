@@ -8,6 +8,7 @@
 # The pristine trees are cached in /var/cache/brandhooks (tests/fresh/rootfs.sh). Needs root.
 # `run.sh wheel dist/brandhooks-...whl` runs step 2 alone, on a wheel built elsewhere.
 set -euo pipefail
+{  # read to the end before running: an edit made meanwhile cannot derail a run
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "make fresh needs root (debootstrap, chroot, mount)" >&2; exit 1; }
@@ -48,6 +49,7 @@ in_chroot() {
 }
 
 seconds() { date +%s; }
+stamp() { echo "== $(date -u +%T) $*"; }
 t0=$(seconds) t1=$t0 t2=$t0 t3=$t0
 if [ "${1:-}" = wheel ]; then
   wheel=$(realpath "$2")
@@ -60,10 +62,10 @@ else
   git clone -q "$repo" "$work/build/root/brandhooks"
   git -C "$work/build/root/brandhooks" checkout -q "$head"
 
-  echo "== make test in the fresh chroot (cold: system packages, Python packages, full build)"
+  stamp "make test in the fresh chroot (cold: system packages, Python packages, full build)"
   in_chroot "$work/build" "cd /root/brandhooks && make test"
   t2=$(seconds)
-  echo "== make wheel in the fresh chroot"
+  stamp "make wheel in the fresh chroot"
   in_chroot "$work/build" "cd /root/brandhooks && make wheel"
   t3=$(seconds)
   wheel=$(echo "$work"/build/root/brandhooks/dist/*.whl)
@@ -71,7 +73,7 @@ fi
 
 "$here/rootfs.sh" runtime "python3 python3-venv ca-certificates" "$work/runtime"
 cp "$wheel" "$here/wheel_test.py" "$work/runtime/root/"
-echo "== the wheel where there is no compiler and no -dev package"
+stamp "the wheel where there is no compiler and no -dev package"
 in_chroot "$work/runtime" '
   set -euo pipefail
   cd /root
@@ -94,3 +96,5 @@ t4=$(seconds)
 
 echo "== make fresh: pristine build tree $((t1 - t0)) s, make test $((t2 - t1)) s," \
      "make wheel $((t3 - t2)) s, wheel test $((t4 - t3)) s, total $((t4 - t0)) s"
+exit
+}
