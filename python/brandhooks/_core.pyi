@@ -105,6 +105,14 @@ class Config:
     def disable_after_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def lease_timeout_s(self) -> int:
+        """
+        seconds after which another node takes over the leases of a node that stopped renewing them
+        """
+    @lease_timeout_s.setter
+    def lease_timeout_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def log_level(self) -> str:
         """
         delivery log on stderr from this level: debug, info (every attempt), warning, error, off
@@ -127,6 +135,14 @@ class Config:
         """
     @max_in_flight_per_webhook.setter
     def max_in_flight_per_webhook(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def node_id(self) -> str:
+        """
+        this node's name on its delivery leases, unique per node sharing a database (empty: host:pid)
+        """
+    @node_id.setter
+    def node_id(self, arg0: str) -> None:
         ...
     @property
     def prune_interval_s(self) -> int:
