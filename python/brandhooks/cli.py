@@ -347,7 +347,7 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
             sys.stdout.flush()
     except BrandhooksError as exc:
         fail(exc)
-    click.echo(banner(hub.config(), host, port), err=True)  # with the node id filled in
+    click.echo(banner(hub.config, host, port), err=True)  # with the node id filled in
     # uvicorn has no "off"; "critical" is as quiet as it gets.
     uvicorn_level = "critical" if config.log_level == "off" else config.log_level
     try:
