@@ -29,6 +29,10 @@ void bind_config(py::module_& m) {
   field(cls, fields, "busy_timeout_ms", &Config::busy_timeout_ms,
         "how long a writer waits for another process's database lock, in ms");
   field(cls, fields, "deliver", &Config::deliver, "run the delivery dispatcher in this process");
+  field(cls, fields, "node_id", &Config::node_id,
+        "this node's name on its delivery leases, unique per node sharing a database (empty: host:pid)");
+  field(cls, fields, "lease_timeout_s", &Config::lease_timeout_s,
+        "seconds after which another node takes over the leases of a node that stopped renewing them");
   field(cls, fields, "retry_schedule", &Config::retry_schedule,
         "delay before each attempt, comma-separated (seconds, or with ms/s/m/h/d)");
   field(cls, fields, "retry_jitter", &Config::retry_jitter, "random spread of retry delays (0.2 = +-20%)");

@@ -209,6 +209,8 @@ py::dict metrics_dict(const Metrics& m) {
   d["retries_scheduled"] = m.retries_scheduled.load();
   d["webhooks_disabled"] = m.webhooks_disabled.load();
   d["deliveries_pruned"] = m.deliveries_pruned.load();
+  d["leases_taken_over"] = m.leases_taken_over.load();
+  d["leases_lost"] = m.leases_lost.load();
   d["attempt_seconds"] = histogram_dict(m.attempt_seconds);
   d["publish_to_delivered_seconds"] = histogram_dict(m.publish_to_delivered_seconds);
   return d;

@@ -1,5 +1,6 @@
 #include "dispatcher.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -15,6 +16,7 @@
 #include "brandhooks/signer.hpp"
 #include "clock.hpp"
 #include "http_client.hpp"
+#include "lease.hpp"
 #include "log.hpp"
 #include "retry.hpp"
 #include "store.hpp"
@@ -33,6 +35,7 @@ constexpr std::size_t kMaxLanes = 10'000;                // idle lanes kept for 
 constexpr std::size_t kRecordBatch = 1024;                // outcomes that commit at once
 constexpr std::int64_t kRecordInterval = 10'000;          // or the longest an outcome waits (us)
 constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
+constexpr std::int64_t kCommitRetry = 500'000;            // after a failed commit (a busy database)
 constexpr std::size_t kQueuedPerWebhook = kClaimBatch;   // leased but waiting, per webhook
 
 HttpClientOptions client_options(const Config& c) {
@@ -89,8 +92,12 @@ struct Dispatcher::Impl {
       : store(s), config(c), metrics(m), retry(c.retry_schedule, c.retry_jitter),
         client(client_options(c)), rng(std::random_device{}()), log_level(parse_log_level(c.log_level)),
         capacity(static_cast<std::size_t>(c.max_in_flight) * kLeasedPerSlot),
-        next_prune(now_micros() + c.prune_interval_s * 1'000'000) {
-    store.release_leases();
+        renew_interval(lease_renew_interval(c.lease_timeout_s * 1'000'000)),
+        next_prune(now_micros() + c.prune_interval_s * 1'000'000),
+        next_renew(now_micros() + renew_interval) {
+    // Leases this node id held in a run that ended without releasing them (a crash); other
+    // nodes' leases stay theirs.
+    store.release_leases(now_micros());
     store_thread = std::thread([this] {
       name_this_thread("bh-store");
       store_loop();
@@ -137,9 +144,9 @@ struct Dispatcher::Impl {
     store_thread.join();  // commits every outcome recorded so far
     client.stop();        // abandons whatever is left
     try {
-      store.release_leases();
+      store.release_leases(now_micros());
     } catch (const std::exception&) {
-      // The next start releases them.
+      // They expire: another node takes them over, or this node id's next start releases them.
     }
   }
 
@@ -361,11 +368,12 @@ struct Dispatcher::Impl {
         std::unique_lock lock(mutex);
         while (true) {  // outcomes wait for a full batch or kRecordInterval; the rest goes at once
           std::int64_t now = now_micros();
-          bool batch_ready = to_record.size() >= kRecordBatch ||
-                             (!to_record.empty() && now >= first_to_record + kRecordInterval);
+          bool batch_ready = now >= commit_retry_at &&
+                             (to_record.size() >= kRecordBatch ||
+                              (!to_record.empty() && now >= first_to_record + kRecordInterval));
           claim_asked = false;  // awake and deciding now: a later ask must wake it again
           bool claim_now = claim_worthwhile(now);
-          if (store_stopping || batch_ready || claim_now || now >= next_prune) {
+          if (store_stopping || batch_ready || claim_now || now >= next_prune || now >= next_renew) {
             stop_now = store_stopping;
             if (stop_now || batch_ready) {
               records.swap(to_record);
@@ -375,17 +383,45 @@ struct Dispatcher::Impl {
             break;
           }
           // A claim due already but not worthwhile waits for room: finishing attempts ask.
-          std::int64_t until = next_prune;
+          std::int64_t until = std::min(next_prune, next_renew);
           if (next_claim_at > now) until = std::min(until, next_claim_at);
-          if (!to_record.empty()) until = std::min(until, first_to_record + kRecordInterval);
+          if (!to_record.empty()) {
+            until = std::min(until, std::max(first_to_record + kRecordInterval, commit_retry_at));
+          }
           store_wake.wait_until(lock, at_micros(until));
         }
       }
-      commit(records);
-      for (const auto& line : lines) write_log_line(line);
+      if (commit(records, stop_now)) {
+        for (const auto& line : lines) write_log_line(line);
+      } else if (!stop_now) {  // kept for the next try, in order, before what came since
+        std::lock_guard lock(mutex);
+        to_record.insert(to_record.begin(), std::make_move_iterator(records.begin()),
+                         std::make_move_iterator(records.end()));
+        to_log.insert(to_log.begin(), std::make_move_iterator(lines.begin()), std::make_move_iterator(lines.end()));
+        first_to_record = now_micros();
+        commit_retry_at = first_to_record + kCommitRetry;
+      }
       if (stop_now) break;
+      renew_when_due();
       if (request) claim(std::move(*request));
       prune_when_due();
+    }
+  }
+
+  // Pushes the expiry of every lease this node holds (waiting in lanes, in flight, or with an
+  // outcome not yet committed), so that no other node takes them over while this one lives.
+  void renew_when_due() {
+    std::int64_t now = now_micros();
+    if (now < next_renew) return;
+    try {
+      store.renew_leases(now);
+      next_renew = now + renew_interval;
+    } catch (const std::exception& e) {
+      next_renew = now + std::min(renew_interval, kPollInterval);  // a busy database: soon again
+      if (log_level <= LogLevel::error) {
+        LogLine line(LogLevel::error, "cannot renew leases; other nodes take them over once they expire");
+        write_log_line(line.add("detail", e.what()).text());
+      }
     }
   }
 
@@ -407,21 +443,32 @@ struct Dispatcher::Impl {
 
   // Outcomes commit in batches: every commit rewrites whole WAL pages, so committing each
   // outcome alone would cost more than the delivery itself. Until then the deliveries stay
-  // leased, so a crash sends them again (at least once).
-  void commit(const std::vector<AttemptRecord>& records) {
-    if (records.empty()) return;
+  // leased (and renewed), so a crash sends them again (at least once). Returns false when the
+  // commit failed: the caller tries again shortly, or, when `last`, the leases are released.
+  bool commit(const std::vector<AttemptRecord>& records, bool last) {
+    if (records.empty()) return true;
     std::int64_t now = now_micros();
+    RecordResult result;
     try {
-      metrics.webhooks_disabled += static_cast<std::uint64_t>(
-          store.record_attempts(records, now, now - config.disable_after_s * 1'000'000));
+      result = store.record_attempts(records, now, now - config.disable_after_s * 1'000'000);
     } catch (const std::exception& e) {
-      // Not recorded: the leases stay until the next start, which retries these deliveries.
-      // At-least-once holds; the attempt log misses these rows.
       if (log_level <= LogLevel::error) {
-        LogLine line(LogLevel::error, "cannot record attempts, the next start retries them");
+        LogLine line(LogLevel::error, last ? "cannot record attempts; their deliveries are sent again"
+                                           : "cannot record attempts; trying again");
         write_log_line(line.add("count", static_cast<std::int64_t>(records.size())).add("detail", e.what()).text());
       }
-      return;
+      return false;
+    }
+    metrics.webhooks_disabled += static_cast<std::uint64_t>(result.disabled);
+    if (result.lost > 0) {
+      // This node stopped renewing for longer than the lease timeout (a stall, a database
+      // that refused the renewals), and other nodes took these deliveries over: their
+      // attempts count, not these.
+      metrics.leases_lost += static_cast<std::uint64_t>(result.lost);
+      if (log_level <= LogLevel::warning) {
+        LogLine line(LogLevel::warning, "attempt outcomes dropped: another node took their leases over");
+        write_log_line(line.add("count", result.lost).add("node", config.node_id).text());
+      }
     }
     std::int64_t first_retry = INT64_MAX;
     for (const auto& r : records) {
@@ -431,7 +478,9 @@ struct Dispatcher::Impl {
       std::lock_guard lock(mutex);
       next_claim_at = std::min(next_claim_at, first_retry);
     }
+    return true;
   }
+
 
   // Leases what is due (outside the mutex), then queues it and decides when to look again.
   void claim(ClaimRequest request) {
@@ -443,6 +492,14 @@ struct Dispatcher::Impl {
       if (due.size() < request.want) next_due = store.next_due_at();
     } catch (const std::exception&) {
       failed = true;
+    }
+    std::int64_t taken_over = std::count_if(due.begin(), due.end(), [](const DueDelivery& d) { return d.taken_over; });
+    if (taken_over > 0) {
+      metrics.leases_taken_over += static_cast<std::uint64_t>(taken_over);
+      if (log_level <= LogLevel::warning) {
+        LogLine line(LogLevel::warning, "took over leases another node stopped renewing");
+        write_log_line(line.add("count", taken_over).add("node", config.node_id).text());
+      }
     }
     std::lock_guard lock(mutex);
     claim_running = false;
@@ -482,6 +539,7 @@ struct Dispatcher::Impl {
   std::mt19937_64 rng;
   const LogLevel log_level;
   const std::size_t capacity;  // deliveries leased at once, fresh hand-overs included
+  const std::int64_t renew_interval;
 
   std::mutex mutex;  // guards everything below but the store thread itself
   std::condition_variable store_wake;
@@ -506,7 +564,9 @@ struct Dispatcher::Impl {
   std::int64_t next_claim_at = 0;
   bool drained = false;  // the last claim left only saturated lanes' deliveries due
   std::size_t drained_saturated = 0;
+  std::int64_t commit_retry_at = 0;  // after a failed commit, the next try waits until then
   std::int64_t next_prune;
+  std::int64_t next_renew;  // the store thread's alone
 
   std::thread store_thread;
 };

@@ -2,7 +2,8 @@
 // The delivery engine. Deliveries are leased from the store (handed over by publishes, or
 // claimed in batches), wait in a lane per webhook, and are signed and sent by the HTTP client's
 // threads, which also schedule the next ones as attempts end. A store thread writes outcomes
-// back in batches (group commit), claims, and prunes. One dispatcher per database file.
+// back in batches (group commit), claims, renews this node's leases, and prunes. Several
+// dispatchers (nodes, Config::node_id) may share a database: leases are owned (lease.hpp).
 #include <memory>
 #include <vector>
 
@@ -17,7 +18,8 @@ struct LeaseRoom;
 
 class Dispatcher {
  public:
-  // Starts the threads. Deliveries leased by an earlier run become due again. Also prunes
+  // Starts the threads. Deliveries leased by an earlier run of this node id become due again
+  // (other nodes' leases stay theirs). Also prunes
   // finished deliveries older than config.retention_s every config.prune_interval_s.
   Dispatcher(Store& store, const Config& config, Metrics& metrics);
   ~Dispatcher();  // stop()
@@ -33,7 +35,7 @@ class Dispatcher {
   // the reservation is returned).
   void hand_over(std::vector<DueDelivery> deliveries, LeaseRoom reserved);
   // Stops leasing, lets in-flight attempts finish (up to the request timeout), records them,
-  // and returns every delivery still leased to the queue.
+  // and returns every delivery this node still holds to the queue.
   void stop();
 
  private:

@@ -11,6 +11,7 @@
 #include "clock.hpp"
 #include "log.hpp"
 #include "dispatcher.hpp"
+#include "lease.hpp"
 #include "retry.hpp"
 #include "store.hpp"
 #include "validation.hpp"
@@ -66,6 +67,13 @@ void check_signature_header(const std::string& name) {
   }
 }
 
+// A node id is written on every lease and in log lines: printable, no spaces, short.
+void check_node_id(const std::string& id) {
+  if (id.size() > 255 || !std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; })) {
+    throw ValidationError("node_id must have at most 255 printable ASCII characters, without spaces");
+  }
+}
+
 void check_config(const Config& c) {
   check_synchronous(c.synchronous);
   check_range(c.busy_timeout_ms, "busy_timeout_ms", kMaxTimeoutMs);
@@ -79,6 +87,8 @@ void check_config(const Config& c) {
   check_range(c.prune_interval_s, "prune_interval_s", kMaxSeconds);
   check_range(c.idle_timeout_ms, "idle_timeout_ms", kMaxTimeoutMs);
   check_range(c.max_idle_connections, "max_idle_connections", 1'000'000);
+  check_range(c.lease_timeout_s, "lease_timeout_s", 86'400);
+  check_node_id(c.node_id);
   check_signature_header(c.signature_header);
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
   parse_log_level(c.log_level);
@@ -131,6 +141,7 @@ void check_event_name(const std::string& event) {
 
 Hub::Hub(Config config) : config_(std::move(config)) {
   check_config(config_);
+  if (config_.node_id.empty()) config_.node_id = default_node_id();
   retry_ = std::make_unique<RetryPolicy>(config_.retry_schedule, config_.retry_jitter);
   metrics_ = std::make_unique<Metrics>();
   store_ = open_sqlite_store(config_);

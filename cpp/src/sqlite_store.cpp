@@ -121,6 +121,16 @@ const char* const kMigrations[] = {
     DROP INDEX deliveries_leased;
     CREATE INDEX deliveries_queue ON deliveries(leased, next_at, seq) WHERE state = 'pending';
     )sql",
+    // 5: owned leases (lease.hpp): a lease names its node (lease_owner) and lasts until next_at,
+    // which the node renews; a claim takes what is due, expired leases included. A lease of the
+    // old layout (leased = 1, no owner) keeps its past due time: due again at once.
+    R"sql(
+    DROP INDEX deliveries_queue;
+    ALTER TABLE deliveries DROP COLUMN leased;
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state = 'pending';
+    CREATE INDEX deliveries_by_lease_owner ON deliveries(lease_owner) WHERE lease_owner IS NOT NULL;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -199,7 +209,9 @@ TokenInfo read_token(SQLite::Statement& q) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const Config& config) : db_(open(config)) {
+  explicit SqliteStore(const Config& config)
+      : db_(open(config)),
+        holder_{config.node_id.empty() ? default_node_id() : config.node_id, config.lease_timeout_s * 1'000'000} {
     if (config.db != ":memory:" && config.db.rfind("file:", 0) != 0) {
       db_path_ = std::filesystem::absolute(config.db);
     }
@@ -332,7 +344,7 @@ class SqliteStore final : public Store {
       SQLite::Statement& add_event = prepare("INSERT INTO events (id, brand, topic, event, body, created_at, tags) "
                                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
       SQLite::Statement& add_delivery = prepare("INSERT INTO deliveries (id, event_seq, webhook_seq, state, "
-                                     "next_at, created_at, updated_at, leased) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
+                                     "next_at, created_at, updated_at, lease_owner) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
       // What a handed-over delivery needs of its webhook, read once per webhook and call.
       std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
       std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
@@ -375,10 +387,15 @@ class SqliteStore final : public Store {
           add_delivery.bindNoCopy(1, id);  // alive until exec(): SQLite need not copy it
           add_delivery.bind(2, event_seq);
           add_delivery.bind(3, webhook);
-          add_delivery.bind(4, e.first_attempt_at);
+          // Handed over: leased by this node at once (next_at is then the lease's expiry).
+          add_delivery.bind(4, hand_over ? holder_.expiry(e.created_at) : e.first_attempt_at);
           add_delivery.bind(5, e.created_at);
           add_delivery.bind(6, e.created_at);
-          add_delivery.bind(7, hand_over ? 1 : 0);
+          if (hand_over) {
+            add_delivery.bindNoCopy(7, holder_.node);
+          } else {
+            add_delivery.bind(7);
+          }
           add_delivery.exec();
           add_delivery.reset();
           if (!hand_over) continue;
@@ -406,8 +423,12 @@ class SqliteStore final : public Store {
     });
   }
 
-  void release_leases() override {
-    guarded([&] { db_.exec("UPDATE deliveries SET leased = 0 WHERE state = 'pending' AND leased = 1"); });
+  std::int64_t release_leases(std::int64_t now) override {
+    return guarded([&] { return update_own_leases(lease_sql::kRelease, now); });
+  }
+
+  std::int64_t renew_leases(std::int64_t now) override {
+    return guarded([&] { return update_own_leases(lease_sql::kRenew, holder_.expiry(now)); });
   }
 
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
@@ -416,15 +437,20 @@ class SqliteStore final : public Store {
     return guarded([&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       // INDEXED BY: the planner must never fall back to sorting every pending row per claim.
+      // Due includes leases whose holder stopped renewing (lease.hpp), but never this node's
+      // own: it still holds them in memory and records them itself.
       SQLite::Statement& q = prepare(
-          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at "
-          "FROM deliveries d INDEXED BY deliveries_queue JOIN events e ON e.seq = d.event_seq "
-          "WHERE d.state = 'pending' AND d.leased = 0 AND d.next_at <= ?1 "
+          "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at, "
+          "       d.lease_owner IS NOT NULL "
+          "FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.seq = d.event_seq "
+          "WHERE d.state = 'pending' AND d.next_at <= ?1 "
+          "AND (d.lease_owner IS NULL OR d.lease_owner <> ?4) "
           "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?2)) "
           "ORDER BY d.next_at, d.seq LIMIT ?3");
       q.bind(1, now);
       q.bind(2, nlohmann::json(skip_webhooks).dump());
       q.bind(3, static_cast<std::int64_t>(limit));
+      q.bind(4, holder_.node);
       std::vector<DueDelivery> rows;
       std::int64_t last_event = -1;
       std::shared_ptr<const std::string> body;
@@ -445,15 +471,16 @@ class SqliteStore final : public Store {
         d.body = body;
         d.webhook_seq = q.getColumn(5).getInt64();
         d.event_created_at = q.getColumn(6).getInt64();
+        d.taken_over = q.getColumn(7).getInt() != 0;
         rows.push_back(std::move(d));
       }
       q.reset();
 
       // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
       std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
-      SQLite::Statement& lease = prepare("UPDATE deliveries SET leased = 1 WHERE seq = ?");
-      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
-                                          "WHERE seq = ?");
+      SQLite::Statement& lease = prepare(lease_sql::kTake);
+      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, "
+                                          "lease_owner = NULL, updated_at = ? WHERE seq = ?");
       std::vector<DueDelivery> due;
       due.reserve(rows.size());
       StateCounts counts;
@@ -469,7 +496,9 @@ class SqliteStore final : public Store {
           continue;
         }
         d.target = target->second;
-        lease.bind(1, d.seq);
+        lease.bind(1, holder_.node);
+        lease.bind(2, holder_.expiry(now));
+        lease.bind(3, d.seq);
         lease.exec();
         lease.reset();
         due.push_back(std::move(d));
@@ -482,22 +511,21 @@ class SqliteStore final : public Store {
 
   std::optional<std::int64_t> next_due_at() override {
     return guarded([&]() -> std::optional<std::int64_t> {
-      SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_queue "
-                                     "WHERE state = 'pending' AND leased = 0 ORDER BY next_at, seq LIMIT 1");
+      SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_due "
+                                     "WHERE state = 'pending' ORDER BY next_at, seq LIMIT 1");
       if (!q.executeStep()) return std::nullopt;
       return q.getColumn(0).getInt64();
     });
   }
 
-  std::int64_t record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+  RecordResult record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
                                std::int64_t disable_before) override {
     return guarded([&] {
-      std::int64_t disabled = 0;
+      RecordResult result;
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       SQLite::Statement& attempt = prepare("INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, "
                                 "duration_us, status, error, detail, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-      SQLite::Statement& delivery = prepare("UPDATE deliveries SET attempts = ?, state = ?, next_at = ?, leased = 0, "
-                                 "updated_at = ? WHERE seq = ?");
+      SQLite::Statement& delivery = prepare(lease_sql::kFinish);
       SQLite::Statement& succeeded = prepare("UPDATE webhooks SET failing_since = NULL "
                                   "WHERE seq = ? AND failing_since IS NOT NULL");
       SQLite::Statement& failed = prepare("UPDATE webhooks SET failing_since = coalesce(failing_since, ?) WHERE seq = ?");
@@ -505,8 +533,10 @@ class SqliteStore final : public Store {
       SQLite::Statement& disable = prepare("UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? "
                                 "WHERE seq = ? AND disabled_at IS NULL AND "
                                 "(? OR failing_since <= ?)");
-      SQLite::Statement& cancel = prepare("UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
-                               "WHERE webhook_seq = ? AND state = 'pending' AND leased = 0");
+      SQLite::Statement& cancel = prepare(std::string("UPDATE deliveries SET state = 'cancelled', next_at = NULL, "
+                                                      "lease_owner = NULL, updated_at = ?1 "
+                                                      "WHERE webhook_seq = ?2 AND state = 'pending' AND ") +
+                                          lease_sql::kNotHeld);
       // Each webhook's failure streak folded over the batch, in order: one update per webhook
       // and commit instead of one per attempt.
       struct Streak {
@@ -517,6 +547,20 @@ class SqliteStore final : public Store {
       StateCounts counts;
       for (const auto& r : records) {
         const Attempt& a = r.attempt;
+        delivery.bind(1, a.number);
+        delivery.bindNoCopy(2, r.new_state);
+        bind_optional(delivery, 3, r.next_at);
+        delivery.bind(4, now);
+        delivery.bind(5, r.delivery_seq);
+        delivery.bindNoCopy(6, holder_.node);
+        bool held = delivery.exec() == 1;
+        delivery.reset();
+        if (!held) {  // taken over: the new holder records its own attempt
+          ++result.lost;
+          continue;
+        }
+        counts.move("pending", r.new_state);
+
         attempt.bind(1, r.delivery_seq);
         attempt.bind(2, a.number);
         attempt.bind(3, a.started_at);
@@ -528,15 +572,6 @@ class SqliteStore final : public Store {
         attempt.exec();
         attempt.reset();
 
-        delivery.bind(1, a.number);
-        delivery.bindNoCopy(2, r.new_state);
-        bind_optional(delivery, 3, r.next_at);
-        delivery.bind(4, now);
-        delivery.bind(5, r.delivery_seq);
-        delivery.exec();
-        delivery.reset();
-        counts.move("pending", r.new_state);
-
         Streak& streak = streaks[r.webhook_seq];
         if (r.new_state == "delivered") {
           streak.succeeded = true;
@@ -545,7 +580,7 @@ class SqliteStore final : public Store {
           streak.failing_from = a.started_at;
         }
         if (!r.disable_reason.empty()) {
-          disabled += disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0, counts);
+          result.disabled += disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0, counts);
         }
       }
       for (const auto& [webhook, streak] : streaks) {
@@ -561,13 +596,13 @@ class SqliteStore final : public Store {
         q.exec();
         q.reset();
         // Already disabled (410 above) or not failing long enough: nothing happens.
-        disabled += disable_webhook(disable, cancel, webhook,
+        result.disabled += disable_webhook(disable, cancel, webhook,
                                     "failing without a successful delivery for too long", now, false,
                                     disable_before, counts);
       }
       save_counts(counts);
       tx.commit();
-      return disabled;
+      return result;
     });
   }
 
@@ -611,11 +646,11 @@ class SqliteStore final : public Store {
       if (!found) return std::nullopt;
       check_deliverable(brand, found->webhook_id);
       SQLite::Statement& q = prepare(
-          "UPDATE deliveries SET state = 'pending', next_at = ?, updated_at = ? WHERE id = ? AND leased = 0");
+          std::string("UPDATE deliveries SET state = 'pending', next_at = ?1, lease_owner = NULL, updated_at = ?1 "
+                      "WHERE id = ?2 AND ") + lease_sql::kNotHeld);
       q.bind(1, now);
-      q.bind(2, now);
-      q.bind(3, id);
-      // The row exists (found above, same transaction): no change means it is leased.
+      q.bind(2, id);
+      // The row exists (found above, same transaction): no change means a node holds it.
       if (q.exec() == 0) throw ConflictError("this delivery is being attempted right now");
       StateCounts counts;
       counts.move(found->state, "pending");
@@ -810,8 +845,8 @@ class SqliteStore final : public Store {
         else if (state == "cancelled") st.cancelled = n;
       }
       SQLite::Statement& due = prepare(
-          "SELECT count(*), min(next_at) FROM deliveries INDEXED BY deliveries_queue "
-          "WHERE state = 'pending' AND leased = 0 AND next_at <= ?");
+          "SELECT count(*), min(next_at) FROM deliveries INDEXED BY deliveries_due "
+          "WHERE state = 'pending' AND next_at <= ?");
       due.bind(1, now);
       due.executeStep();
       st.due_now = due.getColumn(0).getInt64();
@@ -994,6 +1029,14 @@ class SqliteStore final : public Store {
     });
   }
 
+  // Runs a statement over this node's leases: ?1 `time`, ?2 the node.
+  std::int64_t update_own_leases(const char* sql, std::int64_t time) {
+    SQLite::Statement& q = prepare(sql);
+    q.bind(1, time);
+    q.bind(2, holder_.node);
+    return q.exec();
+  }
+
   void ensure_brand(const std::string& id, std::int64_t now) {
     SQLite::Statement& q = prepare("INSERT OR IGNORE INTO brands (id, parent, created_at, updated_at) "
                         "VALUES (?, NULL, ?, ?)");
@@ -1118,8 +1161,9 @@ class SqliteStore final : public Store {
   // The webhook's deliveries that wait for an attempt will never get one.
   void cancel_waiting(const std::string& webhook_id, std::int64_t now) {
     SQLite::Statement& cancel = prepare(
-        "UPDATE deliveries SET state = 'cancelled', next_at = NULL, updated_at = ? "
-        "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?) AND state = 'pending' AND leased = 0");
+        std::string("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = ?1 "
+                    "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?2) AND state = 'pending' AND ") +
+        lease_sql::kNotHeld);
     cancel.bind(1, now);
     cancel.bind(2, webhook_id);
     StateCounts counts;
@@ -1154,6 +1198,7 @@ class SqliteStore final : public Store {
 
   std::mutex mutex_;
   SQLite::Database db_;
+  const LeaseHolder holder_;
   std::filesystem::path db_path_;  // empty for an in-memory database
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
   std::vector<SQLite::Statement*> used_;

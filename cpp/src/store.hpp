@@ -10,6 +10,7 @@
 
 #include "brandhooks/config.hpp"
 #include "brandhooks/model.hpp"
+#include "lease.hpp"
 
 namespace brandhooks {
 
@@ -39,11 +40,12 @@ struct WebhookTarget {
   std::vector<std::string> keys;  // hex: the newest first, then those still valid after a rotation
 };
 
-// A delivery handed to the dispatcher (leased until its attempt is recorded).
+// A delivery handed to the dispatcher (leased by this node until its attempt is recorded).
 struct DueDelivery {
   std::int64_t seq = 0;
   std::string id;
   int attempts_made = 0;
+  bool taken_over = false;  // its lease was another node's, which stopped renewing it
   std::int64_t webhook_seq = 0;
   std::shared_ptr<const WebhookTarget> target;
   std::shared_ptr<const std::string> body;
@@ -67,6 +69,14 @@ struct AttemptRecord {
   std::string disable_reason;           // non-empty: disable the webhook now (410 Gone)
 };
 
+struct RecordResult {
+  std::int64_t disabled = 0;  // webhooks disabled
+  std::int64_t lost = 0;      // outcomes dropped: this node no longer held the delivery's lease
+};
+
+// Leases (see lease.hpp): every lease a store takes names the node it was opened for
+// (Config::node_id, or default_node_id()) and expires Config::lease_timeout_s after it was
+// taken or last renewed.
 class Store {
  public:
   virtual ~Store() = default;
@@ -92,29 +102,38 @@ class Store {
   // event's topic, of the brand or one of its ancestors) in one transaction.
   // Deliveries that are due at once are stored already leased and returned in `leased`, as
   // far as `room` goes, for a dispatcher in this process that has room for them: they skip
-  // the claim round trip. (A crash before they are sent releases them on the next start.)
+  // the claim round trip. (A crash before they are sent: another node takes them over once
+  // the lease expires, or this node releases them when it starts again.)
   virtual std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events,
                                                    LeaseRoom room = {},
                                                    std::vector<DueDelivery>* leased = nullptr) = 0;
-  // Startup: deliveries leased by a previous run (crashed or stopped) become due again.
-  virtual void release_leases() = 0;
+  // This node's leases end (at start: those of a previous run under the same node id; at
+  // shutdown: what was never attempted); their deliveries are due at `now`. Other nodes'
+  // leases stay. Returns how many were released.
+  virtual std::int64_t release_leases(std::int64_t now) = 0;
+  // Every lease this node holds now expires lease_timeout_s after `now`. Returns how many.
+  virtual std::int64_t renew_leases(std::int64_t now) = 0;
   // Leases up to `limit` due deliveries (oldest due first) whose bodies add up to at most
   // `max_bytes` (the first is always taken), skipping `skip_webhooks`; those of deleted or
-  // disabled webhooks are cancelled instead.
+  // disabled webhooks are cancelled instead. Due: pending with next_at <= now, which includes
+  // deliveries whose lease expired (taken over, marked taken_over).
   virtual std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
                                              const std::vector<std::int64_t>& skip_webhooks,
                                              std::size_t max_bytes = SIZE_MAX) = 0;
-  // The earliest due time of an unleased pending delivery.
+  // The earliest time a claim may find something: the earliest due time of a free pending
+  // delivery, or the earliest expiry of a lease.
   virtual std::optional<std::int64_t> next_due_at() = 0;
   // Writes attempts and delivery states in one transaction (group commit), keeps each
   // webhook's failure streak, and disables webhooks failing since before `disable_before`.
-  // Returns how many webhooks it disabled.
-  virtual std::int64_t record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+  // An outcome is written only while this node holds the delivery's lease for that attempt;
+  // others (the lease was taken over) are dropped and counted in `lost`.
+  virtual RecordResult record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
                                        std::int64_t disable_before) = 0;
   virtual Page<Delivery> list_deliveries(const DeliveryQuery& query) = 0;
   // A delivery of one of the brand's webhooks.
   virtual std::optional<Delivery> get_delivery(const std::string& brand, const std::string& id) = 0;
-  // Makes the delivery pending and due now, whatever its state; ConflictError while leased.
+  // Makes the delivery pending and due now, whatever its state; ConflictError while a node
+  // holds its lease (an attempt is under way).
   virtual std::optional<Delivery> redeliver(const std::string& brand, const std::string& id,
                                             std::int64_t now) = 0;
   // Queues again up to `limit` failed deliveries of the webhook created at or after `since`.

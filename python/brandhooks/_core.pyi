@@ -21,6 +21,8 @@ class ForbiddenError(BrandhooksError):
     pass
 class StorageError(BrandhooksError):
     pass
+class UnavailableError(StorageError):
+    pass
 class Config:
     """
     Configuration of a Hub (one field per setting).
@@ -105,12 +107,52 @@ class Config:
     def disable_after_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def dns_servers(self) -> str:
+        """
+        DNS servers for webhook hosts, host[:port],... (empty: /etc/resolv.conf)
+        """
+    @dns_servers.setter
+    def dns_servers(self, arg0: str) -> None:
+        ...
+    @property
+    def idle_timeout_ms(self) -> int:
+        """
+        close keep-alive connections to receivers idle this long, in ms
+        """
+    @idle_timeout_ms.setter
+    def idle_timeout_ms(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def init_db(self) -> bool:
+        """
+        make a new database in an existing empty (0-byte) db file instead of refusing it
+        """
+    @init_db.setter
+    def init_db(self, arg0: bool) -> None:
+        ...
+    @property
+    def lease_timeout_s(self) -> int:
+        """
+        seconds after which another node takes over the leases of a node that stopped renewing them
+        """
+    @lease_timeout_s.setter
+    def lease_timeout_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def log_level(self) -> str:
         """
         delivery log on stderr from this level: debug, info (every attempt), warning, error, off
         """
     @log_level.setter
     def log_level(self, arg0: str) -> None:
+        ...
+    @property
+    def max_idle_connections(self) -> int:
+        """
+        idle keep-alive connections kept in all (the longest idle close first)
+        """
+    @max_idle_connections.setter
+    def max_idle_connections(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def max_in_flight(self) -> int:
@@ -127,6 +169,14 @@ class Config:
         """
     @max_in_flight_per_webhook.setter
     def max_in_flight_per_webhook(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def node_id(self) -> str:
+        """
+        this node's name on its delivery leases, unique per node sharing a database (empty: host:pid)
+        """
+    @node_id.setter
+    def node_id(self, arg0: str) -> None:
         ...
     @property
     def prune_interval_s(self) -> int:
@@ -497,6 +547,10 @@ class Hub:
         ...
     def brand_parent(self, brand: str) -> str | None:
         ...
+    def check_storage(self) -> None:
+        """
+        Raise UnavailableError when the disk is (nearly) full, StorageError when the database cannot take a write now; for health checks.
+        """
     def close(self) -> None:
         """
         Same as stop_delivery(); the Hub stays usable.

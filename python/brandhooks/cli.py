@@ -53,6 +53,8 @@ LOG_SHOWS = {"debug": "every delivery attempt", "info": "every delivery attempt"
              "warning": "deliveries that failed for good", "error": "only errors", "off": "nothing"}
 # The C++ core validates every field; these also get a list of choices in --help.
 FIELD_CHOICES = {"log_level": LOG_LEVELS}
+# Flags (and variables) named otherwise than their field: the issue's and the docs' names.
+FIELD_FLAGS = {"lease_timeout_s": "lease_timeout"}
 
 
 def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -63,7 +65,8 @@ def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[.
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for name, default, help_text in reversed(Config.FIELDS):
             default = defaults.get(name, default)
-            flag = "--" + name.replace("_", "-")
+            option_name = FIELD_FLAGS.get(name, name)
+            flag = "--" + option_name.replace("_", "-")
             kind: Any
             if isinstance(default, bool):
                 flag = f"{flag}/--no-{name.replace('_', '-')}"
@@ -74,7 +77,7 @@ def config_options(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[.
                 kind = type(default)
             func = click.option(
                 flag, name, type=kind, default=default, show_default=True,
-                envvar=_env(name), show_envvar=True, help=help_text,
+                envvar=_env(option_name), show_envvar=True, help=help_text,
             )(func)
         return func
 
@@ -344,7 +347,7 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
             sys.stdout.flush()
     except BrandhooksError as exc:
         fail(exc)
-    click.echo(banner(config, host, port), err=True)
+    click.echo(banner(hub.config, host, port), err=True)  # with the node id filled in
     # uvicorn has no "off"; "critical" is as quiet as it gets.
     uvicorn_level = "critical" if config.log_level == "off" else config.log_level
     try:
@@ -375,6 +378,8 @@ def banner(config: Config, host: str, port: int) -> str:
         f"brandhooks {__version__} serving {url}  (API docs: {url}/docs)",
         f"  database           {db}",
         f"  delivery           {delivery}",
+        f"  node               {config.node_id} (leases expire {config.lease_timeout_s} s after "
+        "the last renewal)",
         f"  private addresses  {private}",
         f"  log                {LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
     ])

@@ -18,6 +18,8 @@ COUNTERS = [
     ("retries_scheduled", "Failed attempts that were scheduled for a retry"),
     ("webhooks_disabled", "Webhooks disabled by delivery (410 Gone or failing too long)"),
     ("deliveries_pruned", "Finished deliveries removed by retention"),
+    ("leases_taken_over", "Deliveries taken over from another node that stopped renewing its leases"),
+    ("leases_lost", "Attempt outcomes dropped because another node had taken the delivery's lease over"),
 ]
 
 

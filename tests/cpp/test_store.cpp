@@ -88,9 +88,21 @@ TEST_F(StoreFile, OpensAFileOfEveryOlderSchemaVersion) {
               "VALUES ('d1', 1, 1, 'delivered', NULL, 1, 1), ('d2', 1, 1, 'pending', 5, 1, 1), "
               "('d3', 1, 1, 'pending', 5, 1, 1)");
     }
+    if (old_version == 4) {  // a delivery leased by a node of the days before lease owners
+      SQLite::Database db(config_.db, SQLite::OPEN_READWRITE);
+      db.exec("INSERT INTO events (id, brand, topic, event, body, created_at) VALUES "
+              "('e', '" + kBrand + "', 'Deals', 'Created', '{}', 1)");
+      db.exec("INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, leased) "
+              "VALUES ('d1', 1, 1, 'pending', 5, 1, 1, 1)");
+      db.exec("UPDATE delivery_counts SET n = 1 WHERE state = 'pending'");
+    }
     auto store = open_sqlite_store(config_);
     auto found = store->find_live_webhook(kBrand, "old");
     ASSERT_TRUE(found) << "from version " << old_version;
+    if (old_version == 4) {
+      EXPECT_EQ(store->claim_due(10, 10, {}).size(), 1u);  // its holder is unknown: due again at once
+      EXPECT_EQ(store->stats(10).pending, 1);
+    }
     EXPECT_EQ(found->tags, std::vector<std::string>{"t"});
     if (counts_from_rows) {
       Stats stats = store->stats(10);
@@ -262,7 +274,7 @@ TEST_F(StoreFile, ReleasedLeasesBecomeDueAgain) {
   }  // "crash" with the delivery leased
   auto store = open_sqlite_store(config_);
   EXPECT_TRUE(store->claim_due(10, 10, {}).empty());
-  store->release_leases();  // what the dispatcher does on start
+  store->release_leases(10);  // what the dispatcher does on start (same node id: same pid here)
   EXPECT_EQ(store->claim_due(10, 10, {}).size(), 1u);
 }
 
@@ -337,7 +349,7 @@ TEST_F(StoreFile, PublishCanHandOverDueDeliveriesAlreadyLeased) {
   auto claimed = store->claim_due(100, 10, {});  // everything else, never the handed-over one
   EXPECT_EQ(claimed.size(), 3u);
   for (const auto& d : claimed) EXPECT_NE(d.seq, leased[0].seq);
-  store->release_leases();  // a crash before sending: the next start sends it
+  store->release_leases(100);  // a crash before sending: the next start sends it
   EXPECT_EQ(store->claim_due(100, 10, {}).size(), 4u);
 }
 
@@ -443,7 +455,7 @@ TEST_F(StoreFile, LeasesStopAtTheRoomInBytes) {
 
 // The keys a delivery of webhook "w" is signed with when claimed at `now`.
 static std::vector<std::string> signing_keys(Store& store, std::int64_t now) {
-  store.release_leases();
+  store.release_leases(now);
   auto claimed = store.claim_due(now, 1, {});
   EXPECT_EQ(claimed.size(), 1u);
   return claimed.empty() ? std::vector<std::string>{} : claimed[0].target->keys;
@@ -499,4 +511,136 @@ TEST_F(StoreFile, RefusesAnEmptyFileUnlessAskedForANewDatabase) {
   Config missing = config_;
   missing.db = (dir_ / "missing.db").string();  // a missing file is created, as always
   EXPECT_NO_THROW(open_sqlite_store(missing));
+}
+
+// --- owned leases: nodes sharing one file ------------------------------------------------------
+
+namespace {
+constexpr std::int64_t kLease = 30'000'000;  // the default lease timeout, in microseconds
+
+class Nodes : public StoreFile {
+ protected:
+  // A store opened as node `id`, as a second process on the same file would open it.
+  std::unique_ptr<Store> node(const std::string& id) {
+    Config c = config_;
+    c.node_id = id;
+    c.lease_timeout_s = kLease / 1'000'000;
+    return open_sqlite_store(c);
+  }
+  // Two webhooks' deliveries due at 10, one event each.
+  void publish_two(Store& store) {
+    store.insert_webhook(make_webhook("w", kBrand, "Deals"));
+    store.insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10)});
+  }
+};
+}  // namespace
+
+TEST_F(Nodes, ALeaseIsItsNodesUntilItExpires) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  auto held = a->claim_due(100, 1, {});
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_FALSE(held[0].taken_over);
+  auto other = b->claim_due(100, 10, {});
+  ASSERT_EQ(other.size(), 1u);  // the other one only
+  EXPECT_NE(other[0].seq, held[0].seq);
+  EXPECT_TRUE(b->claim_due(100 + kLease - 1, 10, {}).empty());  // a's lease still runs
+  // b stopped renewing: a takes its delivery over, and never takes its own (it still has it).
+  auto later = a->claim_due(200 + kLease, 10, {});
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].seq, other[0].seq);
+  EXPECT_TRUE(later[0].taken_over);
+}
+
+TEST_F(Nodes, ANodeReleasesOnlyItsOwnLeases) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  auto held = a->claim_due(100, 1, {});
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_EQ(b->claim_due(100, 1, {}).size(), 1u);
+  // b restarts: what it held is due again, what a holds stays a's.
+  EXPECT_EQ(node("b")->release_leases(200), 1);
+  auto again = b->claim_due(200, 10, {});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0].seq, held[0].seq);
+  EXPECT_FALSE(again[0].taken_over);
+  // a's outcome is recorded: it still held its lease.
+  RecordResult recorded = a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200)}, 300, 0);
+  EXPECT_EQ(recorded.lost, 0);
+  EXPECT_EQ(a->stats(0).delivered, 1);
+  expect_counts_match(*a, config_.db, "a recorded");
+}
+
+TEST_F(Nodes, AnExpiredLeaseIsTakenOverAndTheOldHoldersOutcomeIsDropped) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  auto held = a->claim_due(100, 2, {});
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(a->next_due_at(), 100 + kLease);  // when a take-over could happen
+
+  // a stops renewing (it hangs, or was killed): b takes both over once the lease expires.
+  auto taken = b->claim_due(100 + kLease, 10, {});
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_TRUE(taken[0].taken_over && taken[1].taken_over);
+  EXPECT_EQ(taken[0].attempts_made, 0);
+
+  // a comes back and reports its attempts: dropped, they no longer count.
+  RecordResult late = a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200),
+                                          outcome(held[1], "pending", 500, 500)}, 200 + kLease, 0);
+  EXPECT_EQ(late.lost, 2);
+  EXPECT_EQ(a->stats(0).pending, 2);
+  EXPECT_EQ(a->renew_leases(200 + kLease), 0);  // none of them is a's to renew
+
+  RecordResult recorded = b->record_attempts({outcome(taken[0], "delivered", std::nullopt, 200),
+                                              outcome(taken[1], "delivered", std::nullopt, 200)}, 300 + kLease, 0);
+  EXPECT_EQ(recorded.lost, 0);
+  Stats stats = b->stats(0);
+  EXPECT_EQ(stats.pending, 0);
+  EXPECT_EQ(stats.delivered, 2);
+  expect_counts_match(*b, config_.db, "taken over");
+  SQLite::Database db(config_.db);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM attempts").getInt(), 2);  // b's, not a's
+}
+
+TEST_F(Nodes, RenewingKeepsALeaseFromBeingTakenOver) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  ASSERT_EQ(a->claim_due(100, 2, {}).size(), 2u);
+  EXPECT_EQ(a->renew_leases(100 + kLease / 2), 2);
+  EXPECT_TRUE(b->claim_due(100 + kLease, 10, {}).empty());
+  EXPECT_EQ(b->claim_due(100 + kLease / 2 + kLease, 10, {}).size(), 2u);  // a stopped renewing
+}
+
+TEST_F(Nodes, PublishedDeliveriesHandedOverAreLeasedToTheirNode) {
+  auto a = node("a");
+  auto b = node("b");
+  a->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  EventRecord due_now = event_for(kBrand, "Deals", 1);  // created at 1, due at 1
+  std::vector<DueDelivery> leased;
+  a->insert_events({due_now}, LeaseRoom{10, SIZE_MAX}, &leased);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_TRUE(b->claim_due(100, 10, {}).empty());
+  EXPECT_EQ(b->release_leases(100), 0);
+  EXPECT_EQ(b->claim_due(1 + kLease, 10, {}).size(), 1u);  // a never renewed it
+}
+
+TEST_F(Nodes, RedeliverLeavesALeaseHeldByAnotherNode) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  auto held = a->claim_due(100, 2, {});
+  ASSERT_EQ(held.size(), 2u);
+  auto page = b->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
+  ASSERT_EQ(page.items.size(), 2u);
+  // Held by a (its attempt may be under way): b cannot queue it again.
+  EXPECT_THROW(b->redeliver(kBrand, page.items[0].id, 200), ConflictError);
+  // Once a stopped renewing it is free to queue again, and a's late outcome is dropped.
+  EXPECT_TRUE(b->redeliver(kBrand, page.items[0].id, 100 + kLease));
+  EXPECT_EQ(a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200),
+                                outcome(held[1], "delivered", std::nullopt, 200)}, 200 + kLease, 0).lost, 1);
+  expect_counts_match(*b, config_.db, "redelivered");
 }

@@ -32,6 +32,12 @@ struct Config {
   // --- delivery -------------------------------------------------------------------------
   // Run the dispatcher (its own threads) inside this Hub. `brandhooks serve` turns it on.
   bool deliver = false;
+  // This node's name on the leases it holds; every node sharing a database needs its own.
+  // Empty: "<host name>:<pid>" (the Hub fills it in).
+  std::string node_id = "";
+  // A lease its holder stopped renewing (the node died or hangs) is taken over by another node
+  // after this many seconds; a live holder renews its leases every third of it.
+  std::int64_t lease_timeout_s = 30;
   // Delay before each attempt, comma-separated; a number is seconds, or use ms/s/m/h/d.
   // Attempt 1 waits the first entry after publish; after the last one the delivery fails.
   std::string retry_schedule = "0,5s,5m,30m,2h,5h,10h,14h,20h,24h";

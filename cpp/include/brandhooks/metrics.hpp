@@ -37,6 +37,10 @@ struct Metrics {
   std::atomic<std::uint64_t> retries_scheduled{0};
   std::atomic<std::uint64_t> webhooks_disabled{0};
   std::atomic<std::uint64_t> deliveries_pruned{0};
+  // Leases of other nodes that stopped renewing, taken over by this one's claims.
+  std::atomic<std::uint64_t> leases_taken_over{0};
+  // Attempt outcomes dropped because another node had taken the lease over meanwhile.
+  std::atomic<std::uint64_t> leases_lost{0};
   Histogram attempt_seconds;
   Histogram publish_to_delivered_seconds;
 };
