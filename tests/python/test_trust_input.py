@@ -32,7 +32,7 @@ LONE = "\\ud800"  # a JSON escape of a lone UTF-16 surrogate (no UTF-8 form)
 
 def assert_error(response: httpx.Response, status: int, code: str) -> Dict[str, Any]:
     assert response.status_code == status, response.text
-    body = response.json()
+    body: Dict[str, Any] = response.json()
     assert list(body) == ["http", "code", "message"]
     assert body["http"] == status and body["code"] == code and body["message"]
     return body
