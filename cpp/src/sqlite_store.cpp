@@ -990,6 +990,11 @@ class SqliteStore final : public Store {
         throw UnavailableError(std::string("storage is full: the database cannot be written (") + e.what() +
                                "); nothing was changed, try again when space is freed");
       }
+      int primary = e.getExtendedErrorCode() & 0xff;
+      if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+        throw UnavailableError(std::string("database is busy: another process held its lock for longer than "
+                                           "busy_timeout_ms (") + e.what() + "); nothing was changed, try again");
+      }
       throw StorageError(std::string("database error: ") + e.what());
     }
   }

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import re
-from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Type, Union
+from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Union
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -305,7 +305,8 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: Optional[Mapping[str, str]] = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str,
+                   headers: Optional[Mapping[str, str]] = None) -> JSONResponse:
     if status == 503:
         headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse({"http": status, "code": code, "message": message}, status_code=status, headers=headers)

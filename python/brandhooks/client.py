@@ -61,7 +61,7 @@ class Webhook(_Record):
     brand: str
     topic: str
     url: str
-    key: str
+    key: str = field(repr=False)  # a secret: never in reprs (logs, tracebacks)
     tags: Optional[List[str]]
     type: str = "brand_webhook"
 

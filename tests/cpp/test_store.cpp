@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -643,4 +644,57 @@ TEST_F(Nodes, RedeliverLeavesALeaseHeldByAnotherNode) {
   EXPECT_EQ(a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200),
                                 outcome(held[1], "delivered", std::nullopt, 200)}, 200 + kLease, 0).lost, 1);
   expect_counts_match(*b, config_.db, "redelivered");
+}
+
+TEST_F(StoreFile, ALockHeldPastTheBusyTimeoutIsUnavailable) {
+  config_.busy_timeout_ms = 50;
+  auto store = open_sqlite_store(config_);
+  SQLite::Database other(config_.db, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");  // another process writing, for longer than the timeout
+  EXPECT_THROW(store->insert_webhook(make_webhook("w", kBrand, "Deals")), UnavailableError);
+  EXPECT_THROW(store->check_writable(), UnavailableError);
+  other.exec("COMMIT");
+  EXPECT_NO_THROW(store->insert_webhook(make_webhook("w", kBrand, "Deals")));
+  EXPECT_NO_THROW(store->check_writable());
+}
+
+// A real full disk: a small tmpfs (needs root, as CI runs; skipped where mounting fails).
+TEST_F(StoreFile, AFullDiskIsUnavailableAndRecoversByItself) {
+  fs::path mountpoint = dir_ / "small";
+  fs::create_directories(mountpoint);
+  if (std::system(("mount -t tmpfs -o size=4m tmpfs " + mountpoint.string() + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here";
+  }
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { (void)std::system(("umount -l " + at.string()).c_str()); }
+  } unmount{mountpoint};
+  config_.db = (mountpoint / "store.db").string();
+  auto store = open_sqlite_store(config_);
+  EXPECT_NO_THROW(store->check_writable());
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  {
+    std::ofstream filler(mountpoint / "filler", std::ios::binary);
+    std::string block(1 << 16, '\0');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
+    }
+  }
+  EXPECT_THROW(store->check_writable(), UnavailableError);
+  EventRecord big = event_for(kBrand, "Deals", 10);
+  big.body = std::string(512 * 1024, 'x');
+  bool refused = false;
+  for (int i = 0; i < 20 && !refused; ++i) {  // the WAL may still have free pages for a few
+    try {
+      big.id = "big-" + std::to_string(i);
+      store->insert_events({big});
+    } catch (const UnavailableError& e) {
+      refused = true;
+      EXPECT_NE(std::string(e.what()).find("storage is full"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(refused);
+  fs::remove(mountpoint / "filler");
+  EXPECT_NO_THROW(store->check_writable());
+  big.id = "after";
+  EXPECT_NO_THROW(store->insert_events({big}));
 }

@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 import brandhooks
 from brandhooks import Config, Hub
 
-from conftest import Server, brandhooks_cmd
+from conftest import ADMIN_TOKEN, Server, brandhooks_cmd
 from receivers import Receiver, wait_until
 
 LONE = "\\ud800"  # a JSON escape of a lone UTF-16 surrogate (no UTF-8 form)
@@ -32,7 +32,7 @@ LONE = "\\ud800"  # a JSON escape of a lone UTF-16 surrogate (no UTF-8 form)
 
 def assert_error(response: httpx.Response, status: int, code: str) -> Dict[str, Any]:
     assert response.status_code == status, response.text
-    body = response.json()
+    body: Dict[str, Any] = response.json()
     assert list(body) == ["http", "code", "message"]
     assert body["http"] == status and body["code"] == code and body["message"]
     return body
@@ -148,6 +148,12 @@ def test_repr_of_a_stored_url_with_credentials_hides_them(tmp_path: Path) -> Non
         conn.execute("UPDATE webhooks SET url = ? WHERE id = ?", ("https://user:s3cret@example.com/hook", hook.id))
     stored = hub.get_webhook(brand, hook.id)
     assert "s3cret" not in repr(stored) and "***@example.com/hook" in repr(stored)
+
+
+def test_client_records_keep_the_key_out_of_their_repr(server: Server, brand: str) -> None:
+    with brandhooks.Client(server.url, ADMIN_TOKEN) as client:
+        hook = client.create_webhook(brand, "Deals", "https://example.com/hook")
+    assert len(hook.key) == 64 and hook.key not in repr(hook) and "example.com/hook" in repr(hook)
 
 
 # --- 10. reserved signature headers ----------------------------------------------------------------

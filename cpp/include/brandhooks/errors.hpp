@@ -47,8 +47,9 @@ class StorageError : public Error {
   using Error::Error;
 };
 
-// The database cannot take writes for now (the disk is full) and will again without any
-// change on the caller's side: try again later. HTTP 503 `Unavailable` with Retry-After.
+// The database cannot take writes for now (the disk is full, or another process holds its
+// lock past busy_timeout_ms) and will again without any change on the caller's side: try
+// again later. HTTP 503 `Unavailable` with Retry-After.
 class UnavailableError : public StorageError {
  public:
   using StorageError::StorageError;
