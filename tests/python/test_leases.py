@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -164,3 +165,13 @@ def test_node_id_and_lease_timeout_are_settings(tmp_path: Path) -> None:
     for bad in [{"node_id": "has space"}, {"node_id": "x" * 256}, {"lease_timeout_s": 0}]:
         with pytest.raises(ValidationError):
             Hub(Config(db=str(tmp_path / "n.db"), **bad))
+
+
+def test_serve_takes_the_node_id_and_lease_timeout_as_flags(tmp_path: Path) -> None:
+    from conftest import Server, brandhooks_cmd
+
+    server = Server(tmp_path / "s.db", "--no-deliver", "--node-id", "eu-1", "--lease-timeout", "7").start()
+    server.stop()
+    assert re.search(r"node\s+eu-1 \(leases expire 7 s after the last renewal\)", server.output)
+    usage = subprocess.run(brandhooks_cmd("serve", "--help"), capture_output=True, text=True, check=True).stdout
+    assert "BRANDHOOKS_NODE_ID" in usage and "BRANDHOOKS_LEASE_TIMEOUT" in usage
