@@ -511,8 +511,11 @@ class SqliteStore final : public Store {
 
   std::optional<std::int64_t> next_due_at() override {
     return guarded([&]() -> std::optional<std::int64_t> {
+      // As claim_due sees them: this node's own leases are never due to it.
       SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_due "
-                                     "WHERE state = 'pending' ORDER BY next_at, seq LIMIT 1");
+                                     "WHERE state = 'pending' AND (lease_owner IS NULL OR lease_owner <> ?) "
+                                     "ORDER BY next_at, seq LIMIT 1");
+      q.bind(1, holder_.node);
       if (!q.executeStep()) return std::nullopt;
       return q.getColumn(0).getInt64();
     });

@@ -121,7 +121,7 @@ class Store {
                                              const std::vector<std::int64_t>& skip_webhooks,
                                              std::size_t max_bytes = SIZE_MAX) = 0;
   // The earliest time a claim may find something: the earliest due time of a free pending
-  // delivery, or the earliest expiry of a lease.
+  // delivery, or the earliest expiry of another node's lease.
   virtual std::optional<std::int64_t> next_due_at() = 0;
   // Writes attempts and delivery states in one transaction (group commit), keeps each
   // webhook's failure streak, and disables webhooks failing since before `disable_before`.

@@ -580,7 +580,8 @@ TEST_F(Nodes, AnExpiredLeaseIsTakenOverAndTheOldHoldersOutcomeIsDropped) {
   publish_two(*a);
   auto held = a->claim_due(100, 2, {});
   ASSERT_EQ(held.size(), 2u);
-  EXPECT_EQ(a->next_due_at(), 100 + kLease);  // when a take-over could happen
+  EXPECT_EQ(b->next_due_at(), 100 + kLease);  // when b could take them over
+  EXPECT_FALSE(a->next_due_at());               // a never takes its own
 
   // a stops renewing (it hangs, or was killed): b takes both over once the lease expires.
   auto taken = b->claim_due(100 + kLease, 10, {});

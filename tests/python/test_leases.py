@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -164,3 +165,42 @@ def test_node_id_and_lease_timeout_are_settings(tmp_path: Path) -> None:
     for bad in [{"node_id": "has space"}, {"node_id": "x" * 256}, {"lease_timeout_s": 0}]:
         with pytest.raises(ValidationError):
             Hub(Config(db=str(tmp_path / "n.db"), **bad))
+
+
+def test_serve_takes_the_node_id_and_lease_timeout_as_flags(tmp_path: Path) -> None:
+    from conftest import Server, brandhooks_cmd
+
+    server = Server(tmp_path / "s.db", "--no-deliver", "--node-id", "eu-1", "--lease-timeout", "7").start()
+    server.stop()
+    assert re.search(r"node\s+eu-1 \(leases expire 7 s after the last renewal\)", server.output)
+    usage = subprocess.run(brandhooks_cmd("serve", "--help"), capture_output=True, text=True, check=True).stdout
+    assert "BRANDHOOKS_NODE_ID" in usage and "BRANDHOOKS_LEASE_TIMEOUT" in usage
+
+
+def test_an_outcome_that_could_not_be_committed_is_written_once_the_database_frees_up(tmp_path: Path) -> None:
+    """A commit refused (another process holds the write lock longer than busy_timeout_ms) is
+    tried again: the delivery ends delivered without a restart, and is not sent again."""
+    import sqlite3
+
+    db = tmp_path / "busy.db"
+    gate = threading.Event()
+    hub = Hub(Config(db=str(db), deliver=True, allow_private=True, busy_timeout_ms=50, log_level="off"))
+    try:
+        with Receiver(lambda n: 200 if gate.wait(30) else 500) as receiver:
+            brand = str(uuid.uuid4())
+            hub.create_webhook(brand, "Deals", receiver.url())
+            hub.publish(brand, "Deals", "Created", {"i": 1})
+            receiver.wait_for(1)  # the attempt is under way, its answer held back
+            blocker = sqlite3.connect(str(db), isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # the write lock, as a long transaction elsewhere
+            gate.set()
+            time.sleep(1.5)  # the outcome's commit fails, and is tried again, meanwhile
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            wait_until(lambda: hub.stats().delivered == 1, timeout=30)
+            time.sleep(0.5)
+            assert len(receiver.requests) == 1
+        stats = hub.stats()
+        assert (stats.pending, stats.delivered) == (0, 1)
+    finally:
+        hub.close()
