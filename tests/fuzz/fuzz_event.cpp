@@ -1,9 +1,11 @@
 // What Hub::publish and create_webhook validate before anything is stored: brand ids, topics,
-// tags and the payload. Any input is accepted or refused with a ValidationError (the API's 400);
-// anything else escaping is a 500 and a crash here. What is accepted is in canonical form.
+// tags, the event name and the payload (the functions publish itself calls). Any input is
+// accepted or refused with a ValidationError (the API's 400); anything else escaping is a 500 and
+// a crash here. What is accepted is in canonical form.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "brandhooks/errors.hpp"
 #include "brandhooks/model.hpp"
+#include "event.hpp"
 #include "validation.hpp"
 
 using namespace brandhooks;
@@ -52,20 +55,25 @@ void tags(const std::vector<std::string>& list) {
   check(stored && nlohmann::json::parse(*stored).get<std::vector<std::string>>() == list);
 }
 
-// The payload as Hub::publish takes it (hub.cpp, event_body): a JSON object, embedded in the
-// body the receivers get and serialized strictly.
-void payload(const std::string& text) {
-  nlohmann::ordered_json parsed;
+// The event as Hub::publish takes it (event.hpp, the very functions publish calls): a name
+// and a payload that must be a JSON object; what is accepted becomes a body that parses back
+// with the six keys in order and the payload unchanged.
+void event(const std::string& name, const std::string& payload) {
+  EventInput input{"", "Deals", name, payload, std::nullopt};
+  std::string body;
   try {
-    parsed = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::exception&) {
-    return;  // "payload must be valid JSON" (syntax, or a number out of range such as 2e308)
+    check_event_name(name);
+    body = event_body(input, "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7b", "id", 1'764'240'623'123'456);
+  } catch (const ValidationError&) {
+    return;
   }
-  if (!parsed.is_object()) return;  // "payload must be a JSON object"
-  nlohmann::ordered_json body;
-  body["payload"] = std::move(parsed);
-  std::string dumped = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
-  check(nlohmann::ordered_json::parse(dumped) == body);
+  check(body.size() <= kMaxEventBody);
+  auto parsed = nlohmann::ordered_json::parse(body);
+  std::vector<std::string> keys;
+  for (const auto& item : parsed.items()) keys.push_back(item.key());
+  check(keys == std::vector<std::string>{"topic", "event", "timestamp", "payload", "id", "brand"});
+  check(parsed["event"] == name && parsed["timestamp"] == 1'764'240'623'123);
+  check(parsed["payload"] == nlohmann::ordered_json::parse(payload));
 }
 }  // namespace
 
@@ -76,6 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> list(in.ConsumeIntegralInRange<std::size_t>(0, 70));
   for (auto& tag : list) tag = in.ConsumeRandomLengthString(160);
   tags(list);
-  payload(in.ConsumeRemainingBytesAsString());
+  std::string name = in.ConsumeRandomLengthString(160);
+  event(name, in.ConsumeRemainingBytesAsString());
   return 0;
 }
