@@ -1,11 +1,17 @@
 // Creates and lists a webhook through the installed brandhooks::core; exits non-zero on any
 // mismatch, so the test command fails if the installed package is unusable.
 #include <brandhooks/hub.hpp>
+#include <brandhooks/version.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 int main(int argc, char** argv) {
+  if (std::strcmp(brandhooks::version, PACKAGE_VERSION) != 0) {
+    std::fprintf(stderr, "consumer: header version %s, package version %s\n", brandhooks::version, PACKAGE_VERSION);
+    return 1;
+  }
   brandhooks::Config config;
   config.db = argc > 1 ? argv[1] : "consumer.db";
   std::filesystem::remove(config.db);

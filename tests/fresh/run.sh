@@ -41,7 +41,7 @@ in_chroot() {
     mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted+=("$root/dev")
     if [ -n "$host_cas" ]; then
       cp $host_cas "$root/usr/local/share/ca-certificates/"
-      chroot "$root" update-ca-certificates >/dev/null
+      chroot "$root" update-ca-certificates >/dev/null 2>&1
     fi
   fi
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${proxy_env[@]}" \
@@ -84,7 +84,7 @@ in_chroot "$work/runtime" '
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=brandhooks fresh test" \
     -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>/dev/null
   cp cert.pem /usr/local/share/ca-certificates/brandhooks-fresh-test.crt
-  update-ca-certificates >/dev/null
+  update-ca-certificates >/dev/null 2>&1
   python3 -m venv venv
   venv/bin/pip install -q --disable-pip-version-check ./brandhooks-*.whl
   # The wheel carries an OpenSSL built for Debian (OPENSSLDIR /usr/lib/ssl). Remove that
