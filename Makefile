@@ -15,8 +15,17 @@ ARGS        ?=
 # Debian/Ubuntu packages the build needs (the Python ones come from PyPI into .venv).
 APT_PACKAGES := build-essential cmake ninja-build python3-dev python3-venv libboost-dev \
                 libsqlitecpp-dev libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev libc-ares-dev \
-                pkg-config openssl wrk clang libclang-rt-14-dev
+                pkg-config openssl wrk ccache
+# `make fuzz` also needs clang and its libFuzzer runtime (nothing else does).
+FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# ccache (in APT_PACKAGES) makes a rebuild of unchanged sources nearly free: a second clone, a
+# clean checkout or a CI run on the same machine. Paths count from the checkout, so clones share
+# the cache. Checked when a recipe runs, so the first run after installing it uses it too.
+export CCACHE_BASEDIR   := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+launcher = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
 WHEEL_BUILD := $(BUILD)/wheel
 
@@ -91,7 +100,7 @@ build: cpp-build python-build
 cpp-build: system-deps python-env
 	@echo "== C++ build in $(CPP_BUILD): core, module$(if $(BUILD_TARGETS),, and tests) (cold: several minutes)"
 	@$(call use_generator,$(CPP_BUILD)); set -x; \
-	cmake -S . -B $(CPP_BUILD) $(CMAKE_OPTIONS) -DPython_EXECUTABLE=$(CURDIR)/$(PY) \
+	cmake -S . -B $(CPP_BUILD) $(CMAKE_OPTIONS) $(launcher) -DPython_EXECUTABLE=$(CURDIR)/$(PY) \
 	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) && \
 	cmake --build $(CPP_BUILD) -j $(JOBS) $(BUILD_TARGETS)
 
@@ -137,12 +146,12 @@ SAN_ENV   := ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=1 \
 sanitize: system-deps
 	@echo "== AddressSanitizer + UndefinedBehaviorSanitizer: every GoogleTest and the stress test"
 	@$(call use_generator,$(BUILD)/asan); set -x; \
-	cmake -S . -B $(BUILD)/asan $(SAN_CMAKE) -DBRANDHOOKS_SANITIZE=address,undefined
+	cmake -S . -B $(BUILD)/asan $(SAN_CMAKE) $(launcher) -DBRANDHOOKS_SANITIZE=address,undefined
 	cmake --build $(BUILD)/asan -j $(JOBS) --target brandhooks_tests brandhooks_stress
 	$(SAN_ENV) ctest --test-dir $(BUILD)/asan --output-on-failure -j $(JOBS)
 	@echo "== ThreadSanitizer: the stress test (several HTTP threads)"
 	@$(call use_generator,$(BUILD)/tsan); set -x; \
-	cmake -S . -B $(BUILD)/tsan $(SAN_CMAKE) -DBRANDHOOKS_SANITIZE=thread
+	cmake -S . -B $(BUILD)/tsan $(SAN_CMAKE) $(launcher) -DBRANDHOOKS_SANITIZE=thread
 	cmake --build $(BUILD)/tsan -j $(JOBS) --target brandhooks_stress
 	$(SAN_ENV) ctest --test-dir $(BUILD)/tsan --output-on-failure -R '^Stress\.'
 
@@ -151,9 +160,10 @@ sanitize: system-deps
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := fuzz_url_policy fuzz_retry fuzz_event fuzz_signature
 
+fuzz: APT_PACKAGES += $(FUZZ_PACKAGES)
 fuzz: system-deps
 	@$(call use_generator,$(BUILD)/fuzz); set -x; \
-	cmake -S . -B $(BUILD)/fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B $(BUILD)/fuzz -DCMAKE_CXX_COMPILER=clang++ $(launcher) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DBRANDHOOKS_BUILD_FUZZ=ON -DBRANDHOOKS_WERROR=ON
 	cmake --build $(BUILD)/fuzz -j $(JOBS) --target brandhooks_fuzzers
 	@for t in $(FUZZ_TARGETS); do \
@@ -177,7 +187,7 @@ run: python-build
 wheel: system-deps python-env
 	@echo "== C++ build of the wheel's module in $(WHEEL_BUILD) (cold: several minutes)"
 	@$(call use_generator,$(WHEEL_BUILD)); set -x; \
-	cmake -S . -B $(WHEEL_BUILD) $(WHEEL_OPTIONS) -DPython_EXECUTABLE=$(CURDIR)/$(PY) \
+	cmake -S . -B $(WHEEL_BUILD) $(WHEEL_OPTIONS) $(launcher) -DPython_EXECUTABLE=$(CURDIR)/$(PY) \
 	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) && \
 	cmake --build $(WHEEL_BUILD) -j $(JOBS) --target _core
 	@echo "== wheel: pip wheel, then auditwheel repair -> $(DIST)/"
