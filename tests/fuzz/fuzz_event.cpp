@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "brandhooks/errors.hpp"
+#include "fuzz_check.hpp"
 #include "brandhooks/model.hpp"
 #include "event.hpp"
 #include "validation.hpp"
@@ -19,10 +20,6 @@
 using namespace brandhooks;
 
 namespace {
-void check(bool condition) {
-  if (!condition) std::abort();
-}
-
 void uuid(const std::string& text) {
   std::string id;
   try {

@@ -7,15 +7,11 @@
 #include <string>
 
 #include "brandhooks/errors.hpp"
+#include "fuzz_check.hpp"
 #include "retry.hpp"
 
 using namespace brandhooks;
 
-namespace {
-void check(bool condition) {
-  if (!condition) std::abort();
-}
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);

@@ -8,15 +8,11 @@
 
 #include "brandhooks/crypto.hpp"
 #include "brandhooks/errors.hpp"
+#include "fuzz_check.hpp"
 #include "brandhooks/signer.hpp"
 
 using namespace brandhooks;
 
-namespace {
-void check(bool condition) {
-  if (!condition) std::abort();
-}
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);

@@ -8,15 +8,12 @@
 
 #include "address_policy.hpp"
 #include "brandhooks/errors.hpp"
+#include "fuzz_check.hpp"
 #include "validation.hpp"
 
 using namespace brandhooks;
 
 namespace {
-void check(bool condition) {
-  if (!condition) std::abort();
-}
-
 void url(const std::string& text) {
   Url parsed;
   try {
