@@ -11,7 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -388,10 +388,10 @@ struct HttpClient::Impl {
       got_bytes = parser.got_some();
       if (!ec) {
         auto& res = parser.get();
-        std::string status = "status " + std::to_string(res.result_int());
+        auto status = [&res] { return "status " + std::to_string(res.result_int()); };  // errors only
         if (auto length = parser.content_length(); length && *length > kMaxResponseBytes) {
           out.error = "protocol";
-          out.detail = status + ", but the response body declares " + std::to_string(*length) +
+          out.detail = status() + ", but the response body declares " + std::to_string(*length) +
                        " bytes, over the 1 MiB limit: not read, connection closed";
           co_return false;
         }
@@ -399,7 +399,7 @@ struct HttpClient::Impl {
         co_await http::async_read(stream, conn.buffer, parser, asio::redirect_error(use_task, ec));
         if (ec == http::error::body_limit) {
           out.error = "protocol";
-          out.detail = status + ", but the response body is over the 1 MiB limit: connection closed";
+          out.detail = status() + ", but the response body is over the 1 MiB limit: connection closed";
           co_return false;
         }
         if (!ec) {

@@ -41,12 +41,6 @@ bool is_token_char(unsigned char c) {
   return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // The simple signature's header must not be one the HTTP client writes itself or one that
 // changes how the request is framed or routed (a request-smuggling shape), nor a Standard
 // Webhooks header.
@@ -58,7 +52,7 @@ void check_signature_header(const std::string& name) {
   static constexpr std::string_view kReserved[] = {
       "host", "content-length", "transfer-encoding", "connection", "content-type", "user-agent",
       "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "expect", "content-encoding"};
-  std::string lower = lowercase(name);
+  std::string lower = ascii_lower(name);
   if (lower.rfind("webhook-", 0) == 0 ||
       std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved)) {
     throw ValidationError("signature_header " + name +

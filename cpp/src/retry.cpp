@@ -54,7 +54,7 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64
   std::int64_t now_s = now_us / 1'000'000;
   if (at_s <= now_s) return 0;
   if (at_s - now_s > kMaxSeconds) return kMaxRetryAfter;
-  return std::max<std::int64_t>(0, at_s * 1'000'000 - now_us);
+  return at_s * 1'000'000 - now_us;  // positive: at_s > now_s
 }
 
 RetryPolicy::RetryPolicy(std::string_view schedule, double jitter) : jitter_(jitter) {

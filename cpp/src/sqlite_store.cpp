@@ -207,14 +207,15 @@ TokenInfo read_token(SQLite::Statement& q) {
   return t;
 }
 
+// A database given as a plain file path (not ":memory:", not a "file:" URI).
+bool is_file_path(const std::string& db) { return db != ":memory:" && db.rfind("file:", 0) != 0; }
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const Config& config)
       : db_(open(config)),
         holder_{config.node_id.empty() ? default_node_id() : config.node_id, config.lease_timeout_s * 1'000'000} {
-    if (config.db != ":memory:" && config.db.rfind("file:", 0) != 0) {
-      db_path_ = std::filesystem::absolute(config.db);
-    }
+    if (is_file_path(config.db)) db_path_ = std::filesystem::absolute(config.db);
     guarded([&] {
       db_.setBusyTimeout(config.busy_timeout_ms);
       if (config.db != ":memory:") db_.exec("PRAGMA journal_mode=WAL");
@@ -946,7 +947,7 @@ class SqliteStore final : public Store {
   // to a placeholder looks like; taking it as a new database would silently lose every
   // webhook and token. Only Config::init_db makes a new database in it.
   static void refuse_empty_file(const Config& config) {
-    if (config.init_db || config.db == ":memory:" || config.db.rfind("file:", 0) == 0) return;
+    if (config.init_db || !is_file_path(config.db)) return;
     auto empty = [](const std::string& path) {
       std::error_code ec;
       return std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec;

@@ -13,15 +13,16 @@ namespace brandhooks {
 namespace {
 bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
+
+[[noreturn]] void bad_url(const std::string& why) { throw ValidationError("url " + why); }
+}  // namespace
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
-
-[[noreturn]] void bad_url(const std::string& why) { throw ValidationError("url " + why); }
-}  // namespace
 
 std::size_t count_chars(std::string_view utf8) {
   return static_cast<std::size_t>(
@@ -36,7 +37,7 @@ std::string normalize_uuid(std::string_view text, std::string_view what) {
     ok = dash ? text[i] == '-' : is_hex(text[i]);
   }
   if (!ok) throw ValidationError(std::string(what) + " must be a UUID");
-  return lower(text);
+  return ascii_lower(text);
 }
 
 void check_utf8(std::string_view text, std::string_view what) {
@@ -74,7 +75,7 @@ Url parse_url(std::string_view text) {
   Url url;
   auto colon = text.find("://");
   if (colon == std::string_view::npos) bad_url("must be an absolute http or https URL");
-  url.scheme = lower(text.substr(0, colon));
+  url.scheme = ascii_lower(text.substr(0, colon));
   if (url.scheme != "http" && url.scheme != "https") bad_url("scheme must be http or https");
 
   std::string_view rest = text.substr(colon + 3);
@@ -110,7 +111,7 @@ Url parse_url(std::string_view text) {
     }
   }
   if (host.empty()) bad_url("must have a host");
-  url.host = lower(host);
+  url.host = ascii_lower(host);
 
   url.port = url.scheme == "https" ? 443 : 80;
   if (!port.empty()) {

@@ -8,6 +8,9 @@
 
 namespace brandhooks {
 
+// `text` with ASCII letters lowercased (scheme and host names, header names).
+std::string ascii_lower(std::string_view text);
+
 // Characters (Unicode code points) in UTF-8 text: the unit of every length limit, as JSON
 // Schema's maxLength counts (bytes that do not continue a sequence).
 std::size_t count_chars(std::string_view utf8);

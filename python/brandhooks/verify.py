@@ -19,14 +19,14 @@ original system, knowing that a captured request then replays forever.
 from __future__ import annotations
 
 from email.message import Message
-from typing import Literal, Mapping, Optional, Union
+from typing import Literal, Mapping, Optional, Union, get_args
 
 from ._core import BrandhooksError, Config, verify_simple, verify_standard
 
 DEFAULT_SIGNATURE_HEADER: str = Config().signature_header  # the core's default, one place
 
 Scheme = Literal["standard", "simple"]
-SCHEMES: tuple[Scheme, ...] = ("standard", "simple")
+SCHEMES: tuple[Scheme, ...] = get_args(Scheme)  # the schemes, from their type
 
 
 # A mapping of header names, or http.server's request headers (an email Message).
