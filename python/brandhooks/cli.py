@@ -211,11 +211,7 @@ class Remote:
 
 def _plain(record: Any) -> Dict[str, Any]:
     """A Client record as the API's JSON object (attempts without the added delivery id)."""
-    from dataclasses import asdict
-
-    data = asdict(record)
-    for attempt in data.get("attempts", []):
-        attempt.pop("delivery", None)
+    data: Dict[str, Any] = record.to_dict()
     return data
 
 
