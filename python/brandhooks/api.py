@@ -28,7 +28,7 @@ from starlette.routing import Match
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__, records
-from ._core import TOPICS, BrandhooksError, Config, Hub, UnauthorizedError, ValidationError
+from ._core import TOPICS, BrandhooksError, Config, Hub, Principal, UnauthorizedError, ValidationError
 from .errors import ERROR_STATUS, RETRY_AFTER_S
 from .metrics import exposition
 
@@ -279,6 +279,26 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def brand_access(brand: BrandId, request: Request) -> str:
+    """The path's brand, once the bearer token is known to reach it: 401 for a bad token (first),
+    400 for an id that is not a UUID, 403 for another brand's token."""
+    request.app.state.hub.authorize(bearer_token(request), brand)
+    return brand
+
+
+def admin_access(request: Request) -> Principal:
+    """The admin token's principal: 401 for a bad token, 403 for a brand's token."""
+    principal: Principal = request.app.state.hub.authorize_admin(bearer_token(request))
+    return principal
+
+
+# The access rules, one dependency each. A route that reads a body declares it before its access
+# rule: the body's limits (413) are checked first, as the publish route does.
+BrandAccess = Annotated[str, Depends(brand_access)]
+AdminAccess = Annotated[Principal, Depends(admin_access)]
+RequestBody = Annotated[bytes, Depends(request_body)]
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -439,8 +459,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks", tags=["webhooks"], openapi_extra=_json_body(WebhookCreate),
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 413)},
     )
-    def create_webhook(brand: BrandId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
-        hub.authorize(bearer_token(request), brand)
+    def create_webhook(body: RequestBody, brand: BrandAccess) -> JSONResponse:
         fields = request_fields(body, WebhookCreate)
         webhook = hub.create_webhook(
             brand, string_field(fields, "topic"), string_field(fields, "url"), tags_field(fields)
@@ -452,15 +471,13 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         responses={200: {"model": WebhookListEnvelope}, **_errors(400, 401, 403)},
     )
     def list_webhooks(
-        brand: BrandId,
-        request: Request,
+        brand: BrandAccess,
         topic: Optional[str] = Query(None, description="only webhooks of this topic",
                                      json_schema_extra={"enum": list(TOPICS)}),
         start: Optional[str] = Query(None, description="records to skip (non-negative integer)",
                                      json_schema_extra={"pattern": COUNT_PATTERN}),
         limit: Optional[str] = Query(None, description="page size (non-negative integer)", json_schema_extra={"pattern": COUNT_PATTERN}),
     ) -> JSONResponse:
-        hub.authorize(bearer_token(request), brand)
         page = hub.list_webhooks(brand, topic, count_param(start, "start") or 0, count_param(limit, "limit"))
         return listed([webhook.to_dict() for webhook in page.items], page.total)
 
@@ -468,16 +485,14 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"],
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404)},
     )
-    def get_webhook(brand: BrandId, webhook_id: WebhookId, request: Request) -> JSONResponse:
-        hub.authorize(bearer_token(request), brand)
+    def get_webhook(brand: BrandAccess, webhook_id: WebhookId) -> JSONResponse:
         return ok(hub.get_webhook(brand, webhook_id).to_dict())
 
     @app.delete(
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], status_code=204,
         response_class=Response, responses={204: {"description": "deleted"}, **_errors(400, 401, 403, 404)},
     )
-    def delete_webhook(brand: BrandId, webhook_id: WebhookId, request: Request) -> Response:
-        hub.authorize(bearer_token(request), brand)
+    def delete_webhook(brand: BrandAccess, webhook_id: WebhookId) -> Response:
         hub.delete_webhook(brand, webhook_id)
         return Response(status_code=204)
 
@@ -500,10 +515,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], openapi_extra=_json_body(WebhookPatch),
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404, 413)},
     )
-    def update_webhook(brand: BrandId, webhook_id: WebhookId, request: Request,
-                       body: bytes = Depends(request_body)) -> JSONResponse:
+    def update_webhook(webhook_id: WebhookId, body: RequestBody, brand: BrandAccess) -> JSONResponse:
         """Change url, topic, tags or enabled; only the fields given change."""
-        hub.authorize(bearer_token(request), brand)
         fields = request_fields(body, WebhookPatch)
         changes: Dict[str, Any] = {}
         for name in ("url", "topic"):
@@ -523,9 +536,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/webhooks/{webhook_id}/state", tags=["webhooks"],
         responses={200: {"model": WebhookStateEnvelope}, **_errors(400, 401, 403, 404)},
     )
-    def get_webhook_state(brand: BrandId, webhook_id: WebhookId, request: Request) -> JSONResponse:
+    def get_webhook_state(brand: BrandAccess, webhook_id: WebhookId) -> JSONResponse:
         """Whether delivery is enabled, and why not (410 Gone, failing too long, an operator)."""
-        hub.authorize(bearer_token(request), brand)
         return ok(hub.get_webhook(brand, webhook_id).state_dict())
 
     @app.post(
@@ -533,10 +545,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         openapi_extra=_json_body(RotateRequest, required=False),
         responses={200: {"model": WebhookEnvelope}, **_errors(400, 401, 403, 404, 413)},
     )
-    def rotate_key(brand: BrandId, webhook_id: WebhookId, request: Request,
-                   body: bytes = Depends(request_body)) -> JSONResponse:
+    def rotate_key(webhook_id: WebhookId, body: RequestBody, brand: BrandAccess) -> JSONResponse:
         """A new key; the old one keeps signing (Standard Webhooks) for grace_seconds."""
-        hub.authorize(bearer_token(request), brand)
         grace = int_field(request_fields(body, RotateRequest, optional=True), "grace_seconds")
         return ok(hub.rotate_key(brand, webhook_id, grace).to_dict())
 
@@ -545,9 +555,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         openapi_extra=_json_body(RecoverRequest),
         responses={202: {"model": RecoveredEnvelope}, **_errors(400, 401, 403, 404, 409, 413)},
     )
-    def recover(brand: BrandId, webhook_id: WebhookId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+    def recover(webhook_id: WebhookId, body: RequestBody, brand: BrandAccess) -> JSONResponse:
         """Queue again every failed delivery of the webhook created since `since`."""
-        hub.authorize(bearer_token(request), brand)
         fields = request_fields(body, RecoverRequest)
         since, limit = number_field(fields, "since"), int_field(fields, "limit")
         return ok(hub.recover(brand, webhook_id, since, limit).to_dict(), status=202)
@@ -556,37 +565,32 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}/deliveries/{delivery_id}", tags=["deliveries"],
         responses={200: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404)},
     )
-    def get_delivery(brand: BrandId, delivery_id: DeliveryId, request: Request) -> JSONResponse:
-        hub.authorize(bearer_token(request), brand)
+    def get_delivery(brand: BrandAccess, delivery_id: DeliveryId) -> JSONResponse:
         return ok(hub.get_delivery(brand, delivery_id).to_dict())
 
     @app.post(
         "/brands/{brand}/deliveries/{delivery_id}/redeliver", tags=["deliveries"], status_code=202,
         responses={202: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404, 409)},
     )
-    def redeliver(brand: BrandId, delivery_id: DeliveryId, request: Request) -> JSONResponse:
+    def redeliver(brand: BrandAccess, delivery_id: DeliveryId) -> JSONResponse:
         """A new attempt now, whatever the delivery's state."""
-        hub.authorize(bearer_token(request), brand)
         return ok(hub.redeliver(brand, delivery_id).to_dict(), status=202)
 
     @app.get("/stats", tags=["service"], responses={200: {"model": StatsEnvelope}, **_errors(401, 403)})
-    def stats(request: Request) -> JSONResponse:
-        hub.authorize_admin(bearer_token(request))
+    def stats(admin: AdminAccess) -> JSONResponse:
         return ok(hub.stats().to_dict())
 
     @app.get("/metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
                         **_errors(401, 403)})
-    def metrics(request: Request) -> Response:
+    def metrics(admin: AdminAccess) -> Response:
         """Counters and histograms of the core, for Prometheus (admin token)."""
-        hub.authorize_admin(bearer_token(request))
         return Response(exposition(hub), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/tokens", tags=["tokens"], openapi_extra=_json_body(TokenCreate, required=False),
               responses={200: {"model": TokenEnvelope}, **_errors(400, 401, 403, 413)})
-    def create_token(request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
+    def create_token(body: RequestBody, admin: AdminAccess) -> JSONResponse:
         """A new API token; its secret is in this answer only. No body: an admin token."""
-        hub.authorize_admin(bearer_token(request))
         fields = request_fields(body, TokenCreate, optional=True)
         brand = fields.get("brand")
         if brand is not None and not isinstance(brand, str):
@@ -597,15 +601,13 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         return ok(hub.create_token(brand, label).to_dict())
 
     @app.get("/tokens", tags=["tokens"], responses={200: {"model": TokenListEnvelope}, **_errors(401, 403)})
-    def list_tokens(request: Request) -> JSONResponse:
-        hub.authorize_admin(bearer_token(request))
+    def list_tokens(admin: AdminAccess) -> JSONResponse:
         tokens = [info.to_dict() for info in hub.list_tokens()]
         return listed(tokens, len(tokens))
 
     @app.delete("/tokens/{token_id}", tags=["tokens"], status_code=204, response_class=Response,
                 responses={204: {"description": "revoked"}, **_errors(400, 401, 403, 404)})
-    def revoke_token(token_id: TokenId, request: Request) -> Response:
-        hub.authorize_admin(bearer_token(request))
+    def revoke_token(token_id: TokenId, admin: AdminAccess) -> Response:
         hub.revoke_token(token_id)
         return Response(status_code=204)
 
@@ -614,9 +616,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         responses={200: {"model": DeliveryListEnvelope}, **_errors(400, 401, 403, 404)},
     )
     def list_deliveries(
-        brand: BrandId,
+        brand: BrandAccess,
         webhook_id: WebhookId,
-        request: Request,
         status: Optional[str] = Query(None, description="pending, delivered, failed or cancelled",
                                       json_schema_extra={"enum": ["pending", "delivered", "failed", "cancelled"]}),
         start: Optional[str] = Query(None, description="records to skip (non-negative integer)",
@@ -625,7 +626,6 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
                                      json_schema_extra={"pattern": r"^(?=[0-9]{1,18}$)0*(?:1000|[0-9]{1,3})$"}),
     ) -> JSONResponse:
         """A webhook's deliveries, newest first, each with its attempts."""
-        hub.authorize(bearer_token(request), brand)
         page_size = count_param(limit, "limit")
         page = hub.list_deliveries(
             brand, webhook_id, status, count_param(start, "start") or 0, 100 if page_size is None else page_size,
@@ -636,8 +636,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         "/brands/{brand}", tags=["brands"], openapi_extra=_json_body(BrandUpdate),
         responses={200: {"model": BrandEnvelope}, **_errors(400, 401, 403, 409, 413)},
     )
-    def put_brand(brand: BrandId, request: Request, body: bytes = Depends(request_body)) -> JSONResponse:
-        hub.authorize_admin(bearer_token(request))
+    def put_brand(brand: BrandId, body: RequestBody, admin: AdminAccess) -> JSONResponse:
         fields = request_fields(body, BrandUpdate)
         if "parent" not in fields:
             raise ValidationError("parent is required (a brand UUID, or null)")
