@@ -66,6 +66,7 @@ void bind_records(py::module_& m) {
   py::class_<PublishResult>(m, "PublishResult", "An accepted event: its id and how many deliveries it made.")
       .def_readonly("event_id", &PublishResult::event_id)
       .def_readonly("deliveries", &PublishResult::deliveries)
+      .def("to_json", py::overload_cast<const PublishResult&>(&to_json), "The answer's JSON text, as the API sends it.")
       .def("to_dict", &record_dict<PublishResult>, "As the API answers a publish: {\"id\", \"deliveries\"}.")
       .def("__repr__", [](const PublishResult& r) {
         return "<PublishResult " + r.event_id + " deliveries=" + std::to_string(r.deliveries) + ">";
@@ -107,6 +108,7 @@ void bind_records(py::module_& m) {
   py::class_<RecoverResult>(m, "RecoverResult", "Failed deliveries queued again.")
       .def_readonly("queued", &RecoverResult::queued)
       .def_readonly("delivery_ids", &RecoverResult::delivery_ids)
+      .def("to_json", py::overload_cast<const RecoverResult&>(&to_json))
       .def("to_dict", &record_dict<RecoverResult>, "As the API answers a recover: {\"queued\", \"deliveries\"}.")
       .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
 
@@ -118,6 +120,7 @@ void bind_records(py::module_& m) {
   py::class_<Stats> stats(m, "Stats", "Counts of the store's records, and the queue.");
   for (auto [name, member] : kCounts) stats.def_readonly(name, member);
   stats.def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+      .def("to_json", py::overload_cast<const Stats&>(&to_json))
       .def("to_dict", &record_dict<Stats>);
 
   py::class_<Page<Delivery>>(m, "DeliveryPage", "One page of deliveries and the total matching.")
@@ -137,6 +140,7 @@ void bind_records(py::module_& m) {
   py::class_<Brand>(m, "Brand", "A brand (tenant) and its parent in the brand tree.")
       .def_readonly("id", &Brand::id)
       .def_readonly("parent", &Brand::parent)
+      .def("to_json", py::overload_cast<const Brand&>(&to_json))
       .def("to_dict", &record_dict<Brand>, "As the API answers it: {\"id\", \"parent\"}.")
       .def("__repr__", [](const Brand& b) { return "<Brand " + b.id + " parent=" + b.parent.value_or("None") + ">"; });
 
@@ -146,6 +150,7 @@ void bind_records(py::module_& m) {
       .def_readonly("label", &TokenInfo::label)
       .def_property_readonly("created_at", [](const TokenInfo& t) { return seconds(t.created_at); })
       .def_property_readonly("is_admin", [](const TokenInfo& t) { return !t.brand; })
+      .def("to_json", py::overload_cast<const TokenInfo&>(&to_json))
       .def("to_dict", &record_dict<TokenInfo>, "As the API lists it: {\"id\", \"brand\", \"label\", \"created_at\"}.")
       .def("__repr__", [](const TokenInfo& t) {
         return "<TokenInfo " + t.id + " " + (t.brand ? "brand " + *t.brand : std::string("admin")) + ">";
@@ -154,6 +159,7 @@ void bind_records(py::module_& m) {
   py::class_<IssuedToken>(m, "IssuedToken", "A new token; `secret` is shown only once.")
       .def_readonly("info", &IssuedToken::info)
       .def_readonly("secret", &IssuedToken::secret)
+      .def("to_json", py::overload_cast<const IssuedToken&>(&to_json))
       .def("to_dict", &record_dict<IssuedToken>,
            "As the API answers a creation: the listed fields and \"token\", the secret.")
       .def("__repr__", [](const IssuedToken& t) { return "<IssuedToken " + t.info.id + ">"; });

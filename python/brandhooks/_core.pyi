@@ -293,6 +293,10 @@ class PublishResult:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        """
+        The answer's JSON text, as the API sends it.
+        """
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers a publish: {"id", "deliveries"}.
@@ -384,6 +388,8 @@ class RecoverResult:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers a recover: {"queued", "deliveries"}.
@@ -398,6 +404,8 @@ class Stats:
     """
     Counts of the store's records, and the queue.
     """
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         ...
     @property
@@ -469,6 +477,8 @@ class Brand:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers it: {"id", "parent"}.
@@ -484,6 +494,8 @@ class TokenInfo:
     An API token as listed (never its secret).
     """
     def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
@@ -509,6 +521,8 @@ class IssuedToken:
     A new token; `secret` is shown only once.
     """
     def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """

@@ -5,6 +5,7 @@ order."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -167,12 +168,13 @@ def test_every_core_record_converts_through_its_table(tmp_path: Path) -> None:
     hook = hub.create_webhook(brand, "Deals", "https://example.com/")
     issued = hub.create_token(brand, "x")
     result = hub.publish(brand, "Deals", "Created", {})
-    pairs = [(hook.to_dict(), "webhook"), (hook.state_dict(), "webhook_state"), (issued.to_dict(), "new_token"),
-             (issued.info.to_dict(), "token"), (result.to_dict(), "published"), (hub.stats().to_dict(), "stats"),
-             (hub.set_brand_parent(brand, None).to_dict(), "brand"),
-             (hub.recover(brand, hook.id, 0).to_dict(), "recovered"),
-             (hub.list_deliveries(brand, hook.id).items[0].to_dict(), "delivery")]
-    for data, record in pairs:
-        assert list(data) == list(records.names(record)), record
+    pairs: List[Any] = [(hook, "webhook"), (issued, "new_token"), (issued.info, "token"), (result, "published"),
+                        (hub.stats(), "stats"), (hub.set_brand_parent(brand, None), "brand"),
+                        (hub.recover(brand, hook.id, 0), "recovered"),
+                        (hub.list_deliveries(brand, hook.id).items[0], "delivery")]
+    for value, record in pairs:
+        assert list(value.to_dict()) == list(records.names(record)), record
+        assert json.loads(value.to_json()) == value.to_dict(), record  # the answer's bytes are the core's
+    assert list(hook.state_dict()) == list(records.names("webhook_state"))
     assert issued.to_dict()["token"] == issued.secret and result.to_dict() == {"id": result.event_id, "deliveries": 1}
     assert hook.state_dict() == {"id": hook.id, "enabled": True, "disabled_at": None, "disabled_reason": None}
