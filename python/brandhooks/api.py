@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -37,7 +37,9 @@ log = logging.getLogger("brandhooks.api")
 #: Largest request body accepted; larger ones get 413 PayloadTooLarge.
 MAX_BODY_BYTES = 1 << 20
 
-Topic = Literal["Deals", "Showings", "Contacts"]
+# The closed sets of the core's tables, for the request models (the answers' come with them).
+Topic = Annotated[str, WithJsonSchema({"enum": list(records.values("webhook", "topic")), "type": "string"})]
+DELIVERY_STATES = records.values("delivery", "state")
 ErrorCode = Literal[
     "Validation", "BadRequest", "UnauthorizedAccess", "AccessForbidden",
     "ResourceNotFound", "Conflict", "PayloadTooLarge", "InternalError", "Unavailable",
@@ -618,8 +620,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     def list_deliveries(
         brand: BrandAccess,
         webhook_id: WebhookId,
-        status: Optional[str] = Query(None, description="pending, delivered, failed or cancelled",
-                                      json_schema_extra={"enum": ["pending", "delivered", "failed", "cancelled"]}),
+        status: Optional[str] = Query(None, description=", ".join(DELIVERY_STATES[:-1]) + " or " + DELIVERY_STATES[-1],
+                                      json_schema_extra={"enum": list(DELIVERY_STATES)}),
         start: Optional[str] = Query(None, description="records to skip (non-negative integer)",
                                      json_schema_extra={"pattern": COUNT_PATTERN}),
         limit: Optional[str] = Query(None, description="page size, at most 1000 (default 100)",

@@ -34,6 +34,12 @@ def names(record: str) -> Tuple[str, ...]:
     return tuple(field["name"] for field in fields(record))
 
 
+def values(record: str, field: str) -> Tuple[str, ...]:
+    """The allowed values of a field with a closed set (a topic, a delivery's state)."""
+    found: Tuple[str, ...] = next(f["values"] for f in fields(record) if f["name"] == field)
+    return found
+
+
 def schema_name(record: str) -> str:
     """The record's name in the OpenAPI description: webhook_state -> WebhookStateOut."""
     return "".join(part.capitalize() for part in record.split("_")) + "Out"
