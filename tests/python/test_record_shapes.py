@@ -156,6 +156,13 @@ def test_a_route_reads_only_what_its_request_model_declares() -> None:
         int_field(Fields({"since": 0, "limit": 100001}, RecoverRequest), "limit")
 
 
+def test_the_cli_shows_columns_the_records_have() -> None:
+    from brandhooks import cli
+
+    assert set(cli.WEBHOOK_COLUMNS) <= set(records.names("webhook"))
+    assert set(cli.DELIVERY_COLUMNS) <= set(records.names("delivery"))
+
+
 def test_unknown_record_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         _core.record_fields("nope")
