@@ -4,14 +4,19 @@
 
 Prints a table, then one JSON line (the last line) with deliveries_per_s, ceiling_per_s,
 python_per_s, ratio_vs_ceiling, ratio_vs_python, p50_ms, p99_ms, publish_many_per_s,
-rss_mb_1m_pending. Every figure is the median of RUNS runs. A run that loses a delivery or
+rss_mb_1m_pending, and over REST (`brandhooks serve` in a child process) rest_publish_per_s,
+rest_publish_p99_ms, rest_e2e_per_s, rest_read_p99_ms, rest_latency_p99_ms, rest_batch_per_s,
+and load_1m (the machine's load average before the run: the figures are only comparable
+between runs on a similarly loaded machine). Every figure is the median of RUNS runs. A run that loses a delivery or
 gets a signature refused raises: it is a failure, not a number.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -205,8 +210,6 @@ class Service:
     """`brandhooks serve` on a fresh database (delivery on, loopback receivers allowed)."""
 
     def __init__(self, tmp: Path) -> None:
-        import socket
-
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -258,10 +261,8 @@ def wrk_ms(text: str) -> float:
     raise ValueError(text)
 
 
-def read_latencies(service: Service, brand: str, webhook_id: str, stop: "threading.Event", out: List[float]) -> None:
+def read_latencies(service: Service, brand: str, webhook_id: str, stop: threading.Event, out: List[float]) -> None:
     """Lists webhooks and deliveries (one keep-alive connection, 20 reads/s) until `stop`."""
-    import http.client
-
     conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
     headers = {"Authorization": f"Bearer {REST_TOKEN}"}
     paths = [f"/brands/{brand}/webhooks", f"/brands/{brand}/webhooks/{webhook_id}/deliveries?limit=100"]
@@ -281,8 +282,6 @@ def read_latencies(service: Service, brand: str, webhook_id: str, stop: "threadi
 def rest_publish(receiver: Receiver, tmp: Path) -> Dict[str, float]:
     """wrk: 32 keep-alive connections publish single events (10 webhooks, delivery on) while a
     reader lists webhooks and deliveries; then waits for every delivery."""
-    import threading
-
     service = Service(tmp)
     try:
         brand, hooks = service.webhooks(receiver, HEADLINE_WEBHOOKS)
@@ -306,7 +305,6 @@ def rest_publish(receiver: Receiver, tmp: Path) -> Dict[str, float]:
         if "Non-2xx" in out:
             raise RuntimeError(f"publish calls failed:\n{out}")
         lines = out.splitlines()
-        calls = int(next(line.split()[0] for line in lines if "requests in" in line))
         # wrk stops counting at its deadline; calls still open then were accepted all the same.
         events = service.call("GET", "/stats")["data"]["events"]
         end = receiver.wait_for(events * HEADLINE_WEBHOOKS)
@@ -316,7 +314,6 @@ def rest_publish(receiver: Receiver, tmp: Path) -> Dict[str, float]:
             "rest_publish_p99_ms": wrk_ms(next(line.split()[1] for line in lines if line.strip().startswith("99%"))),
             "rest_e2e_per_s": events * HEADLINE_WEBHOOKS / (end - start),
             "rest_read_p99_ms": reads[max(0, int(len(reads) * 0.99) - 1)],
-            "calls": calls,
         }
     finally:
         service.close()
@@ -325,8 +322,6 @@ def rest_publish(receiver: Receiver, tmp: Path) -> Dict[str, float]:
 def rest_latency(receiver: Receiver, tmp: Path) -> float:
     """p99 ms from the start of a publish call to the receiver reading the delivery, at a
     steady REST_LATENCY_RATE events/s to 1 webhook (one keep-alive connection)."""
-    import http.client
-
     service = Service(tmp)
     try:
         brand, _ = service.webhooks(receiver, 1)
@@ -358,8 +353,6 @@ def rest_latency(receiver: Receiver, tmp: Path) -> float:
 
 def rest_batch(receiver: Receiver, tmp: Path) -> float:
     """Events/s through the batch route: 1 000 events per call, 1 webhook, delivery on."""
-    import http.client
-
     service = Service(tmp)
     try:
         brand, _ = service.webhooks(receiver, 1)
@@ -386,7 +379,7 @@ def rest_batch(receiver: Receiver, tmp: Path) -> float:
 def main() -> None:
     if not RECEIVER.exists():
         sys.exit(f"{RECEIVER} is missing: run `make bench`, which builds it")
-    results: Dict[str, float] = {}
+    results: Dict[str, float] = {"load_1m": os.getloadavg()[0]}
     table: List[tuple] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -415,6 +408,18 @@ def main() -> None:
                           f"{results['p50_ms']:.2f} / {results['p99_ms']:.2f} / {results['max_ms']:.2f} ms"))
             results["publish_many_per_s"] = median(lambda: publish_rate(tmp, receiver))
             table.append(("publish_many into a file", f"{results['publish_many_per_s']:,.0f} deliveries/s"))
+            rest = [rest_publish(receiver, tmp) for _ in range(RUNS)]
+            for key in rest[0]:
+                results[key] = statistics.median(r[key] for r in rest)
+            table.append((f"REST publish, 32 connections, {HEADLINE_WEBHOOKS} webhooks",
+                          f"{results['rest_publish_per_s']:,.0f} calls/s (p99 {results['rest_publish_p99_ms']:.1f} ms)"))
+            table.append(("REST publish, end to end", f"{results['rest_e2e_per_s']:,.0f} deliveries/s"))
+            table.append(("REST reads under that load, p99", f"{results['rest_read_p99_ms']:.1f} ms"))
+            results["rest_latency_p99_ms"] = median(lambda: rest_latency(receiver, tmp))
+            table.append((f"REST publish call start to receipt at {REST_LATENCY_RATE}/s, p99",
+                          f"{results['rest_latency_p99_ms']:.2f} ms"))
+            results["rest_batch_per_s"] = median(lambda: rest_batch(receiver, tmp))
+            table.append(("REST batch route, 1 000 events per call", f"{results['rest_batch_per_s']:,.0f} events/s"))
         finally:
             receiver.close()
         results["rss_mb_1m_pending"] = median(lambda: pending_rss(tmp))
@@ -427,7 +432,8 @@ def main() -> None:
 
     width = max(len(name) for name, _ in table)
     mode = "quick" if QUICK else "full"
-    print(f"brandhooks benchmark ({mode}: {RUNS} runs each, median; {os.cpu_count()} cores)")
+    print(f"brandhooks benchmark ({mode}: {RUNS} runs each, median; {os.cpu_count()} cores, "
+          f"load average {results['load_1m']:.2f} before the run)")
     for name, value in table:
         print(f"  {name:<{width}}  {value}")
     results["quick"] = QUICK

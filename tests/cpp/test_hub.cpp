@@ -275,3 +275,32 @@ TEST_F(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
   EXPECT_THROW(hub_->publish_json("not-a-uuid", ok), ValidationError);
   EXPECT_EQ(hub_->stats().events, 0);
 }
+
+// Group commit: each request is answered on its own; the valid ones commit together.
+TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
+  const std::string ok = R"({"topic":"Deals","event":"Created","payload":{}})";
+  const std::string batch = "[" + ok + "," + ok + "]";
+  const std::string bad_batch = "[" + ok + R"(,{"topic":"Deals"}])";
+  auto answers = hub_->publish_json_each(
+      {{kBrand, ok}, {kBrand, "{"}, {kBrand, batch}, {"not-a-uuid", ok}, {kBrand, bad_batch}, {kOther, ok}});
+  ASSERT_EQ(answers.size(), 6u);
+  auto error = [](const Hub::JsonAnswer& a) -> std::string {
+    try {
+      std::rethrow_exception(a.error);
+    } catch (const BadRequestError& e) {
+      return std::string("bad request: ") + e.what();
+    } catch (const ValidationError& e) {
+      return std::string("validation: ") + e.what();
+    }
+  };
+  EXPECT_FALSE(answers[0].error);
+  EXPECT_EQ(nlohmann::json::parse(answers[0].json)["data"]["deliveries"], 1);
+  EXPECT_EQ(error(answers[1]), "bad request: request body must be valid JSON");
+  EXPECT_EQ(nlohmann::json::parse(answers[2].json)["info"]["count"], 2);
+  EXPECT_EQ(error(answers[3]), "validation: brand id must be a UUID");
+  EXPECT_EQ(error(answers[4]).rfind("validation: events[1]: payload must be a JSON object", 0), 0u) << error(answers[4]);
+  EXPECT_EQ(nlohmann::json::parse(answers[5].json)["data"]["deliveries"], 0);
+  EXPECT_EQ(hub_->stats().events, 4);  // 1 + 2 + 1: nothing of the refused ones
+  EXPECT_TRUE(hub_->publish_json_each({}).empty());
+}

@@ -203,3 +203,33 @@ def test_the_openapi_description_documents_the_batch(api: httpx.Client) -> None:
     answers = json.dumps(operation["responses"]["202"])
     assert "PublishedEnvelope" in answers and "PublishedListEnvelope" in answers
     assert {"400", "401", "403", "413"} <= set(operation["responses"])
+
+
+def test_concurrent_publishes_each_get_their_own_answer(server: Server, brand: str, hook: Dict[str, Any]) -> None:
+    """Requests arriving together share a commit (GroupCommit), but each is answered on its own:
+    a bad one among them gets its error, the others their ids."""
+    import threading
+
+    bodies = [json.dumps({**EVENT, "payload": {"i": i}}).encode() if i % 5 else b"{" for i in range(40)]
+    answers: Dict[int, httpx.Response] = {}
+
+    def send(i: int) -> None:
+        with server.client() as client:
+            answers[i] = post(client, brand, bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = set()
+    for i, response in answers.items():
+        if i % 5:
+            assert response.status_code == 202, response.text
+            ids.add(response.json()["data"]["id"])
+        else:
+            assert_error(response, 400, "BadRequest")
+    assert len(ids) == 32
+    with server.client() as api:
+        listed = api.get(f"/brands/{brand}/webhooks/{hook['id']}/deliveries", params={"limit": 100}).json()["data"]
+    assert {d["event"] for d in listed} == ids
