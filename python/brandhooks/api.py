@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Tuple, Union
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -533,31 +534,45 @@ def check_publish(hub: Hub, brand: str, authorization: str, body: bytes) -> None
 
 
 class GroupCommit:
-    """Publishes that arrive together commit together: each request waits on a future while
-    the event loop reads the others ready now, then one Hub.publish_json_each call checks each
-    on its own and commits the valid ones in one transaction. Many concurrent clients thus
-    share one commit (which costs far more than an event's rows); one client alone waits for
-    nothing. The call runs on the loop's thread with the GIL released (the store serialises
-    writers anyway, and a thread hand-off would cost more than most commits)."""
+    """Publishes that arrive together commit together. Each request waits on a future; one
+    Hub.publish_json_each call takes all that are waiting, checks each on its own (a bad one
+    gets its own error) and commits the valid ones in one transaction, which costs far less
+    than a transaction each. The call runs on a thread of its own (the GIL released), so the
+    event loop meanwhile reads the next requests (the next group) and serves reads; one commit
+    runs at a time, as the store has one writer. One client alone waits for nothing."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.waiting: List[Tuple[str, bytes, "asyncio.Future[bytes]"]] = []
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="brandhooks-publish")
+        self.busy = False  # a commit is under way, or scheduled
 
     def publish(self, brand: str, body: bytes) -> "asyncio.Future[bytes]":
         loop = asyncio.get_running_loop()
         answer: "asyncio.Future[bytes]" = loop.create_future()
-        if not self.waiting:
-            loop.call_soon(self._commit)  # after the requests that are ready now
         self.waiting.append((brand, body, answer))
+        if not self.busy:
+            self.busy = True
+            loop.call_soon(self._commit, loop)  # after the other requests that are ready now
         return answer
 
-    def _commit(self) -> None:
-        group, self.waiting = self.waiting, []
-        try:
-            answers: List[Any] = self.hub.publish_json_each([(brand, body) for brand, body, _ in group])
-        except Exception as exc:  # noqa: BLE001 (every request of the group gets it)
-            answers = [exc] * len(group)
+    def _commit(self, loop: asyncio.AbstractEventLoop) -> None:
+        # At most MAX_BATCH_BODY_BYTES of bodies per transaction (at least one request).
+        size, count = 0, 0
+        for _, body, _ in self.waiting:
+            size += len(body)
+            if count and size > MAX_BATCH_BODY_BYTES:
+                break
+            count += 1
+        group, self.waiting = self.waiting[:count], self.waiting[count:]
+        requests = [(brand, body) for brand, body, _ in group]
+        done = loop.run_in_executor(self.thread, self.hub.publish_json_each, requests)
+        done.add_done_callback(lambda _: self._answer(loop, group, done))
+
+    def _answer(self, loop: asyncio.AbstractEventLoop, group: List[Tuple[str, bytes, "asyncio.Future[bytes]"]],
+                done: "asyncio.Future[List[Any]]") -> None:
+        error = done.exception()  # every request of the group gets it
+        answers: List[Any] = [error] * len(group) if error else done.result()
         for (_, _, future), answer in zip(group, answers):
             if future.done():
                 continue  # cancelled: the client went away
@@ -565,13 +580,17 @@ class GroupCommit:
                 future.set_result(answer)
             else:
                 future.set_exception(answer)
+        if self.waiting:
+            loop.call_soon(self._commit, loop)
+        else:
+            self.busy = False
 
 
 class PublishFastPath:
     """ASGI middleware that answers POST /brands/{brand}/events itself: the raw body goes to the
     core once (the core parses, validates, commits and writes the answer), with no routing,
-    dependency injection, thread hand-off or JSON round trip in Python, and concurrent requests
-    share a commit (GroupCommit). Every other request goes to the app. The route in create_app
+    dependency injection, thread hand-off per request or JSON round trip in Python, and
+    concurrent requests share a commit (GroupCommit). Every other request goes to the app. The route in create_app
     documents the same operation and answers it the same way."""
 
     def __init__(self, app: Any, hub: Hub) -> None:
