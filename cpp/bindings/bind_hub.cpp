@@ -4,8 +4,10 @@
 
 #include <cmath>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <tuple>
 
 #include "brandhooks/hub.hpp"
 #include "bindings.hpp"
@@ -348,15 +350,15 @@ void bind_hub(py::module_& m) {
           "the answer's JSON bytes out.")
       .def(
           "publish_json_each",
-          [](Hub& hub, const std::vector<std::pair<std::string, py::bytes>>& requests) {
+          [](Hub& hub, const std::vector<std::tuple<std::optional<std::string>, std::string, py::bytes>>& requests) {
             // Views of the bytes objects' buffers: immutable, and kept alive by `requests`.
             std::vector<Hub::JsonPublish> views;
             views.reserve(requests.size());
-            for (const auto& [brand, body] : requests) {
+            for (const auto& [token, brand, body] : requests) {
               char* data = nullptr;
               Py_ssize_t size = 0;
               if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
-              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size))});
+              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token});
             }
             std::vector<Hub::JsonAnswer> answers;
             {
@@ -370,8 +372,9 @@ void bind_hub(py::module_& m) {
             return out;
           },
           py::arg("requests"),
-          "Group commit: [(brand, body), ...] -> one answer per request, in order: the answer's JSON "
-          "bytes, or the exception publish_json would have raised (returned, not raised).")
+          "Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the "
+          "answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, "
+          "not raised).")
       .def(
           "list_deliveries",
           [](Hub& hub, std::string brand, std::string webhook_id, std::optional<std::string> status,

@@ -163,7 +163,7 @@ std::string publish_answer(const PublishResult* results, std::size_t count, bool
 }  // namespace
 
 std::string Hub::publish_json(const std::string& brand, std::string_view body) {
-  JsonAnswer answer = std::move(publish_json_each({{brand, body}}).front());
+  JsonAnswer answer = std::move(publish_json_each({{brand, body, std::nullopt}}).front());
   if (answer.error) std::rethrow_exception(answer.error);
   return std::move(answer.json);
 }
@@ -180,6 +180,7 @@ std::vector<Hub::JsonAnswer> Hub::publish_json_each(const std::vector<JsonPublis
   for (std::size_t r = 0; r < requests.size(); ++r) {
     std::size_t first = records.size();
     try {
+      if (requests[r].token) authorize(*requests[r].token, requests[r].brand);
       ParsedEvents parsed = parse_events_json(requests[r].body, requests[r].brand);
       for (std::size_t i = 0; i < parsed.events.size(); ++i) {
         try {

@@ -591,9 +591,9 @@ class Hub:
         """
         The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out.
         """
-    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str, bytes]]) -> list[bytes | BrandhooksError]:
+    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes]]) -> list[bytes | BrandhooksError]:
         """
-        Group commit: [(brand, body), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception publish_json would have raised (returned, not raised).
+        Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
         """
     def publish_many(self, events: collections.abc.Iterable[typing.Any]) -> list[PublishResult]:
         """

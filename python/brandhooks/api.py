@@ -525,32 +525,33 @@ _EVENTS_PATH = re.compile(r"/brands/([^/]+)/events")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def check_publish(hub: Hub, brand: str, authorization: str, body: bytes) -> None:
-    """What POST /brands/{brand}/events checks before the core reads the body: its size (a
-    batch may be larger), then the token (before the brand id and the body, as every route)."""
+def check_size(body: bytes) -> None:
+    """POST /brands/{brand}/events: a body over MAX_BODY_BYTES is refused unless it is a batch."""
     if len(body) > MAX_BODY_BYTES and body.lstrip()[:1] != b"[":
         raise ApiError(413, "PayloadTooLarge", f"request body exceeds {MAX_BODY_BYTES} bytes")
-    hub.authorize(bearer_from(authorization), brand)
+
+
+Waiting = Tuple[str, str, bytes, "asyncio.Future[bytes]"]  # token, brand, body, the answer
 
 
 class GroupCommit:
     """Publishes that arrive together commit together. Each request waits on a future; one
-    Hub.publish_json_each call takes all that are waiting, checks each on its own (a bad one
-    gets its own error) and commits the valid ones in one transaction, which costs far less
-    than a transaction each. The call runs on a thread of its own (the GIL released), so the
-    event loop meanwhile reads the next requests (the next group) and serves reads; one commit
-    runs at a time, as the store has one writer. One client alone waits for nothing."""
+    Hub.publish_json_each call takes all that are waiting, authorises and checks each on its own
+    (a bad one gets its own error) and commits the valid ones in one transaction, which costs
+    far less than a transaction each. The call runs on a thread of its own (the GIL released),
+    so the event loop meanwhile reads the next requests (the next group) and serves reads; one
+    commit runs at a time, as the store has one writer. One client alone waits for nothing."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.waiting: List[Tuple[str, bytes, "asyncio.Future[bytes]"]] = []
+        self.waiting: List[Waiting] = []
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="brandhooks-publish")
         self.busy = False  # a commit is under way, or scheduled
 
-    def publish(self, brand: str, body: bytes) -> "asyncio.Future[bytes]":
+    def publish(self, token: str, brand: str, body: bytes) -> "asyncio.Future[bytes]":
         loop = asyncio.get_running_loop()
         answer: "asyncio.Future[bytes]" = loop.create_future()
-        self.waiting.append((brand, body, answer))
+        self.waiting.append((token, brand, body, answer))
         if not self.busy:
             self.busy = True
             loop.call_soon(self._commit, loop)  # after the other requests that are ready now
@@ -559,21 +560,21 @@ class GroupCommit:
     def _commit(self, loop: asyncio.AbstractEventLoop) -> None:
         # At most MAX_BATCH_BODY_BYTES of bodies per transaction (at least one request).
         size, count = 0, 0
-        for _, body, _ in self.waiting:
+        for _, _, body, _ in self.waiting:
             size += len(body)
             if count and size > MAX_BATCH_BODY_BYTES:
                 break
             count += 1
         group, self.waiting = self.waiting[:count], self.waiting[count:]
-        requests = [(brand, body) for brand, body, _ in group]
+        requests: List[Tuple[Optional[str], str, bytes]] = [(token, brand, body) for token, brand, body, _ in group]
         done = loop.run_in_executor(self.thread, self.hub.publish_json_each, requests)
         done.add_done_callback(lambda _: self._answer(loop, group, done))
 
-    def _answer(self, loop: asyncio.AbstractEventLoop, group: List[Tuple[str, bytes, "asyncio.Future[bytes]"]],
+    def _answer(self, loop: asyncio.AbstractEventLoop, group: List[Waiting],
                 done: "asyncio.Future[List[Any]]") -> None:
         error = done.exception()  # every request of the group gets it
         answers: List[Any] = [error] * len(group) if error else done.result()
-        for (_, _, future), answer in zip(group, answers):
+        for (_, _, _, future), answer in zip(group, answers):
             if future.done():
                 continue  # cancelled: the client went away
             if isinstance(answer, bytes):
@@ -611,8 +612,8 @@ class PublishFastPath:
             body = await self._body(length, receive)
             if body is None:
                 return  # the client went away
-            check_publish(self.hub, match[1], authorization, body)
-            answer = await self.group.publish(match[1], body)
+            check_size(body)
+            answer = await self.group.publish(bearer_from(authorization), match[1], body)
         except BrandhooksError as exc:
             await core_error_response(exc)(scope, receive, send)
             return
@@ -741,7 +742,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         this route before routing; this handler answers the same way.)"""
         body = await PublishFastPath._body(request.headers.get("content-length", "").encode("latin-1"),
                                            request.receive) or b""
-        check_publish(hub, brand, request.headers.get("authorization", ""), body)
+        check_size(body)
+        hub.authorize(bearer_token(request), brand)
         return Response(hub.publish_json(brand, body), status_code=202, media_type="application/json")
 
     @app.patch(

@@ -282,9 +282,17 @@ TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
   const std::string ok = R"({"topic":"Deals","event":"Created","payload":{}})";
   const std::string batch = "[" + ok + "," + ok + "]";
   const std::string bad_batch = "[" + ok + R"(,{"topic":"Deals"}])";
-  auto answers = hub_->publish_json_each(
-      {{kBrand, ok}, {kBrand, "{"}, {kBrand, batch}, {"not-a-uuid", ok}, {kBrand, bad_batch}, {kOther, ok}});
-  ASSERT_EQ(answers.size(), 6u);
+  std::string admin = hub_->create_token(std::nullopt).secret;
+  std::string scoped = hub_->create_token(kOther).secret;
+  auto answers = hub_->publish_json_each({{kBrand, ok, admin},
+                                          {kBrand, "{", std::nullopt},
+                                          {kBrand, batch, std::nullopt},
+                                          {"not-a-uuid", ok, std::nullopt},
+                                          {kBrand, bad_batch, std::nullopt},
+                                          {kOther, ok, scoped},
+                                          {kBrand, ok, scoped},
+                                          {kBrand, "{", "wrong"}});
+  ASSERT_EQ(answers.size(), 8u);
   auto error = [](const Hub::JsonAnswer& a) -> std::string {
     try {
       std::rethrow_exception(a.error);
@@ -292,6 +300,10 @@ TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
       return std::string("bad request: ") + e.what();
     } catch (const ValidationError& e) {
       return std::string("validation: ") + e.what();
+    } catch (const ForbiddenError&) {
+      return "forbidden";
+    } catch (const UnauthorizedError&) {
+      return "unauthorized";  // before the body's error
     }
   };
   EXPECT_FALSE(answers[0].error);
@@ -301,6 +313,8 @@ TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
   EXPECT_EQ(error(answers[3]), "validation: brand id must be a UUID");
   EXPECT_EQ(error(answers[4]).rfind("validation: events[1]: payload must be a JSON object", 0), 0u) << error(answers[4]);
   EXPECT_EQ(nlohmann::json::parse(answers[5].json)["data"]["deliveries"], 0);
+  EXPECT_EQ(error(answers[6]), "forbidden");
+  EXPECT_EQ(error(answers[7]), "unauthorized");
   EXPECT_EQ(hub_->stats().events, 4);  // 1 + 2 + 1: nothing of the refused ones
   EXPECT_TRUE(hub_->publish_json_each({}).empty());
 }

@@ -73,10 +73,12 @@ class Hub {
   // an array "data" with one such object per event, in order, and "info":{"count","total"}.
   // BadRequestError when the body is not JSON (or nests too deeply to parse).
   std::string publish_json(const std::string& brand, std::string_view body);
-  // One request to publish_json_each: the brand of the path and the raw body.
+  // One request to publish_json_each: the brand of the path and the raw body; with a token,
+  // authorize(token, brand) first (so a bad token is that request's answer).
   struct JsonPublish {
     std::string brand;
     std::string_view body;
+    std::optional<std::string> token;
   };
   // The answer to one of them: its JSON, or the error publish_json would have thrown.
   struct JsonAnswer {
