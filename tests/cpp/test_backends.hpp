@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <ostream>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,8 @@ namespace brandhooks_test {
 enum class Backend { sqlite, pg };
 
 inline std::string backend_name(Backend b) { return b == Backend::sqlite ? "sqlite" : "pg"; }
+// How GoogleTest (and so ctest's test names) shows a backend.
+inline void PrintTo(Backend b, std::ostream* os) { *os << backend_name(b); }
 
 // Runs `sql` on the database at `url` and returns every row's columns as text.
 inline std::vector<std::vector<std::string>> pg_query(const std::string& url, const std::string& sql) {
