@@ -168,8 +168,8 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
       auto added = c.exec(kAddDeliveries, Params().text_array(ids).int_array(event_seq).int_array(webhook_seq)
                                               .int_array(next_at).int_array(created_at).add(bool_array(hand_over))
                                               .add(holder_.node));
-      PgStateCounts counts;
-      counts.delta["pending"] = static_cast<std::int64_t>(ids.size());
+      StateCounts counts;
+      counts.add(DeliveryState::pending, static_cast<std::int64_t>(ids.size()));
       save_counts(c, counts);
       if (added.rows() > 0) {
         std::map<std::string, std::int64_t> seq_of;
@@ -293,8 +293,8 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
       c.exec("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = $1 "
              "WHERE seq = ANY($2::bigint[])",
              Params().add(now).int_array(cancel));
-      PgStateCounts counts;
-      counts.move("pending", "cancelled", static_cast<std::int64_t>(cancel.size()));
+      StateCounts counts;
+      counts.move(DeliveryState::pending, DeliveryState::cancelled, static_cast<std::int64_t>(cancel.size()));
       save_counts(c, counts);
     }
     return due;
@@ -325,12 +325,12 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
       const Attempt& a = r.attempt;
       seqs.push_back(r.delivery_seq);
       numbers.push_back(a.number);
-      states.push_back(r.new_state);
+      states.emplace_back(to_string(r.new_state));
       next_at.push_back(r.next_at);
       started_at.push_back(a.started_at);
       duration_us.push_back(a.duration_us);
       status.push_back(a.status ? std::optional<std::int64_t>(*a.status) : std::nullopt);
-      errors.push_back(storable_text(a.error));
+      errors.push_back(storable_text(std::string(to_string(a.error))));
       details.push_back(storable_text(a.detail));
       responses.push_back(hex(a.response));
     }
@@ -341,49 +341,33 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
     std::set<std::int64_t> held;
     for (int i = 0; i < finished.rows(); ++i) held.insert(finished.int64(i, 0));
 
-    // Each webhook's failure streak folded over the batch, in order: one update per webhook
-    // and commit instead of one per attempt.
-    struct Streak {
-      bool succeeded = false;                    // a success in this batch ended the old streak
-      std::optional<std::int64_t> failing_from;  // the first failure after the last success
-    };
-    std::map<std::int64_t, Streak> streaks;
-    PgStateCounts counts;
+    FailureStreaks streaks;
+    StateCounts counts;
     auto disable = [&](std::int64_t webhook, const std::string& reason, bool force, std::int64_t failing_before) {
-      auto changed = c.exec("UPDATE webhooks SET disabled_at = $1, disabled_reason = $2, updated_at = $1 "
-                            "WHERE seq = $3 AND disabled_at IS NULL AND ($4::boolean OR failing_since <= $5)",
-                            Params().add(now).add(reason).add(webhook).add(force).add(failing_before));
+      auto changed = c.exec(pg::numbered(store_sql::kDisableWebhook),
+                            Params().add(now).add(reason).add(now).add(webhook).add(force ? 1 : 0).add(failing_before));
       if (changed.affected() == 0) return;
       ++result.disabled;
       cancel_waiting(c, webhook, now, counts);
     };
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const AttemptRecord& r = records[i];
+    for (const AttemptRecord& r : records) {
       if (!held.count(r.delivery_seq)) {  // taken over: the new holder records its own attempt
         ++result.lost;
         continue;
       }
-      counts.move("pending", r.new_state);
-      Streak& streak = streaks[r.webhook_seq];
-      if (r.new_state == "delivered") {
-        streak.succeeded = true;
-        streak.failing_from.reset();
-      } else if (!streak.failing_from) {
-        streak.failing_from = r.attempt.started_at;
-      }
+      counts.move(DeliveryState::pending, r.new_state);
+      streaks.add(r.webhook_seq, r.new_state, r.attempt.started_at);
       if (!r.disable_reason.empty()) disable(r.webhook_seq, r.disable_reason, true, 0);
     }
-    for (const auto& [webhook, streak] : streaks) {
+    for (const auto& [webhook, streak] : streaks.by_webhook()) {
       if (!streak.failing_from) {
-        c.exec("UPDATE webhooks SET failing_since = NULL WHERE seq = $1 AND failing_since IS NOT NULL",
-               Params().add(webhook));
+        c.exec(pg::numbered(store_sql::kStreakEnded), Params().add(webhook));
         continue;
       }
-      c.exec(streak.succeeded ? "UPDATE webhooks SET failing_since = $1 WHERE seq = $2"
-                              : "UPDATE webhooks SET failing_since = coalesce(failing_since, $1) WHERE seq = $2",
+      c.exec(pg::numbered(streak.succeeded ? store_sql::kStreakRestarted : store_sql::kStreakFailed),
              Params().add(*streak.failing_from).add(webhook));
       // Already disabled (410 above) or not failing long enough: nothing happens.
-      disable(webhook, "failing without a successful delivery for too long", false, disable_before);
+      disable(webhook, kFailingTooLong, false, disable_before);
     }
     save_counts(c, counts);
     return result;
