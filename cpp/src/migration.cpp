@@ -20,14 +20,11 @@ Config store_config(const std::string& db, bool init_db) {
 }
 
 std::unique_ptr<Store> open_target(const std::string& to) {
-  if (to.rfind("postgres", 0) == 0) {
-    throw ValidationError("this build has no PostgreSQL backend");
-  }
   std::error_code ec;
-  if (std::filesystem::exists(to, ec)) {
+  if (!is_postgres_url(to) && std::filesystem::exists(to, ec)) {
     throw ValidationError(to + " exists already: migrate into a new file (or a PostgreSQL database)");
   }
-  return open_sqlite_store(store_config(to, true));
+  return open_store(store_config(to, true));
 }
 
 }  // namespace

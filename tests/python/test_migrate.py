@@ -71,8 +71,16 @@ def fill(path: Path, receiver: Receiver, failing_receiver: Receiver) -> Dict[str
         }
 
 
-def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path) -> None:
-    source, target = tmp_path / "source.db", str(tmp_path / "target.db")
+@pytest.fixture(params=["postgresql", "sqlite"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty PostgreSQL database (the point of the command), or a new SQLite file."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "target.db")
+
+
+def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path, target: str) -> None:
+    source = tmp_path / "source.db"
     with Receiver(lambda n: 200) as receiver, Receiver(lambda n: 500) as failing_receiver:
         before = fill(source, receiver, failing_receiver)
         sent_before = len(receiver.requests)
@@ -133,3 +141,17 @@ def test_refuses_a_target_that_exists(tmp_path: Path) -> None:
     assert migrate(str(source), str(target)).returncode == 0
     again = migrate(str(source), str(target))
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_refuses_a_postgresql_database_that_holds_data(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "source.db"
+    with Hub(Config(db=str(source))) as hub:
+        brand = str(uuid.uuid4())
+        hub.create_webhook(brand, "Deals", "https://example.com/hook")
+    with Hub(Config(db=pg_url)) as hub:
+        kept = hub.create_webhook(brand, "Showings", "https://example.com/other")
+    done = migrate(str(source), pg_url)
+    assert done.returncode == 1
+    assert "the target database is not empty (1 brands, 1 webhooks)" in done.stderr
+    with Hub(Config(db=pg_url)) as hub:  # nothing was added
+        assert [w.id for w in hub.list_webhooks(brand).items] == [kept.id]
