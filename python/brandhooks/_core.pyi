@@ -246,6 +246,10 @@ class Webhook:
         """
         to_json() as a dict (insertion order = contract order).
         """
+    def state_dict(self) -> dict[str, typing.Any]:
+        """
+        Whether delivery is enabled and why not, as the API answers it (record "webhook_state").
+        """
     def to_json(self) -> str:
         """
         The webhook as the REST contract shows it (fields in contract order).
@@ -289,6 +293,10 @@ class PublishResult:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        """
+        The answer's JSON text, as the API sends it.
+        """
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers a publish: {"id", "deliveries"}.
@@ -380,6 +388,8 @@ class RecoverResult:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers a recover: {"queued", "deliveries"}.
@@ -394,6 +404,8 @@ class Stats:
     """
     Counts of the store's records, and the queue.
     """
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         ...
     @property
@@ -465,6 +477,12 @@ class Brand:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        ...
+    def to_dict(self) -> dict[str, typing.Any]:
+        """
+        As the API answers it: {"id", "parent"}.
+        """
     @property
     def id(self) -> str:
         ...
@@ -476,6 +494,8 @@ class TokenInfo:
     An API token as listed (never its secret).
     """
     def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
@@ -501,6 +521,8 @@ class IssuedToken:
     A new token; `secret` is shown only once.
     """
     def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
@@ -642,6 +664,14 @@ class Migration:
 def parse_duration(text: str) -> int:
     """
     Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).
+    """
+def record_fields(record: str) -> list[dict[str, typing.Any]]:
+    """
+    A record's fields in the order its JSON has them: dicts of name, type (string, uuid, integer, number, time, boolean, string[] or <record>[]), nullable, description and values (the allowed ones when the set is closed). The one definition of each record's shape.
+    """
+def record_names() -> tuple[str, ...]:
+    """
+    The records the API answers with, as named by record_fields().
     """
 def standard_webhooks_secret(key: str) -> str:
     """

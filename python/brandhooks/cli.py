@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import click
 import httpx
 
+from . import records
 from ._core import (
     BrandhooksError,
     parse_duration,
@@ -33,7 +34,6 @@ from ._core import (
     UnauthorizedError,
     ValidationError,
 )
-
 from .verify import DEFAULT_SIGNATURE_HEADER, SCHEMES, Scheme
 
 ENV_PREFIX = "BRANDHOOKS_"
@@ -212,11 +212,7 @@ class Remote:
 
 def _plain(record: Any) -> Dict[str, Any]:
     """A Client record as the API's JSON object (attempts without the added delivery id)."""
-    from dataclasses import asdict
-
-    data = asdict(record)
-    for attempt in data.get("attempts", []):
-        attempt.pop("delivery", None)
+    data: Dict[str, Any] = record.to_dict()
     return data
 
 
@@ -386,6 +382,7 @@ def banner(config: Config, host: str, port: int) -> str:
     ])
 
 
+# The columns of the tables the commands print: some of each record's fields (records.py).
 WEBHOOK_COLUMNS = ["id", "topic", "url", "tags", "created_at"]
 DELIVERY_COLUMNS = ["id", "event", "state", "attempt_count", "created_at", "next_attempt_at"]
 
@@ -479,7 +476,7 @@ def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple
     if not isinstance(body, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--payload")
     published = run(target, lambda t: t.publish(brand, topic, event, body, list(tags) or None))
-    show([published], as_json, ["id", "deliveries"])
+    show([published], as_json, list(records.names("published")))
 
 
 @main.group()
@@ -581,7 +578,7 @@ def token_create(brand: Optional[str], label: str, as_json: bool, **target: Any)
 @target_options
 def token_list(as_json: bool, **target: Any) -> None:
     """List live tokens (never their secrets)."""
-    show(run(target, lambda t: t.tokens()), as_json, ["id", "brand", "label", "created_at"])
+    show(run(target, lambda t: t.tokens()), as_json, list(records.names("token")))
 
 
 @token.command("revoke")
