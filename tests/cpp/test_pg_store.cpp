@@ -251,3 +251,24 @@ TEST_F(PgStoreTest, OutcomesWithBinaryResponsesAndStrayBytesInDetailsAreRecorded
   EXPECT_EQ(a.detail.substr(0, 11), "bad reason ");
   EXPECT_EQ(page.items[0].next_attempt_at, 500);
 }
+
+TEST_F(PgStoreTest, ALockHeldPastTheBusyTimeoutIsUnavailable) {
+  config_.busy_timeout_ms = 200;  // lock_timeout on PostgreSQL
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  // Another node (or an operator's session) holding the table, for longer than the timeout.
+  PGconn* other = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "BEGIN"));
+  PQclear(PQexec(other, "LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE"));
+  try {
+    store->insert_webhook(webhook("x"));
+    ADD_FAILURE() << "no error while the table was locked";
+  } catch (const UnavailableError& e) {
+    EXPECT_NE(std::string(e.what()).find("lock timeout"), std::string::npos) << e.what();
+  }
+  PQclear(PQexec(other, "COMMIT"));
+  PQfinish(other);
+  EXPECT_NO_THROW(store->insert_webhook(webhook("x")));
+  EXPECT_EQ(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 2);
+}
