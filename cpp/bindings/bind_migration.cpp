@@ -13,8 +13,8 @@ void bind_migration(py::module_& m) {
   py::class_<Migration>(m, "Migration",
                         "Moves a brandhooks SQLite database to PostgreSQL (or to a new SQLite file), batch by "
                         "batch; counts() compares both afterwards.")
-      .def(py::init<std::string, std::string, std::size_t>(), py::arg("source"), py::arg("target"),
-           py::arg("batch_rows") = 1000, release_gil())
+      .def(py::init<std::string, std::string, std::size_t, std::size_t>(), py::arg("source"), py::arg("target"),
+           py::arg("batch_rows") = 1000, py::arg("batch_bytes") = 16u << 20, release_gil())
       .def_property_readonly("total_rows", &Migration::total_rows, "Rows to move in all.")
       .def_property_readonly("moved_rows", &Migration::moved_rows, "Rows moved so far.")
       .def_property_readonly("done", &Migration::done)

@@ -33,6 +33,7 @@ struct Migration::Impl {
   std::unique_ptr<Store> source;
   std::unique_ptr<Store> target;
   std::size_t batch_rows;
+  std::size_t batch_bytes;
   std::int64_t total = 0;
   std::int64_t moved = 0;
   std::size_t table = 0;  // index in moved_tables()
@@ -40,11 +41,13 @@ struct Migration::Impl {
   bool done = false;
 };
 
-Migration::Migration(const std::string& from, const std::string& to, std::size_t batch_rows)
+Migration::Migration(const std::string& from, const std::string& to, std::size_t batch_rows,
+                     std::size_t batch_bytes)
     : impl_(std::make_unique<Impl>()) {
-  if (batch_rows == 0) throw ValidationError("batch_rows must be at least 1");
+  if (batch_rows == 0 || batch_bytes == 0) throw ValidationError("batch_rows and batch_bytes must be at least 1");
   check_sqlite_database(from);
   impl_->batch_rows = batch_rows;
+  impl_->batch_bytes = batch_bytes;
   impl_->source = open_sqlite_store(store_config(from, false));
   impl_->target = open_target(to);
   std::string held;
@@ -75,7 +78,7 @@ bool Migration::step() {
       break;
     }
     const MovedTable& t = tables[m.table];
-    auto rows = m.source->export_rows(t, m.after, m.batch_rows);
+    auto rows = m.source->export_rows(t, m.after, m.batch_rows, m.batch_bytes);
     if (rows.empty()) {
       ++m.table;
       m.after.clear();

@@ -194,8 +194,10 @@ class Store {
 
   // --- moving a database (migration.hpp) ----------------------------------------------------
   // Up to `limit` rows of `table` whose key comes after `after` (empty: from the first), in
-  // key order, exactly as stored.
-  virtual std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit) = 0;
+  // key order, exactly as stored; fewer once their text and bytes reach `max_bytes` (the
+  // first row always comes).
+  virtual std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                            std::size_t max_bytes) = 0;
   // Stores rows exactly as another store exported them (keys included), in one transaction.
   virtual void import_rows(const MovedTable& table, const std::vector<MovedRow>& rows) = 0;
   virtual std::int64_t count_rows(const MovedTable& table) = 0;

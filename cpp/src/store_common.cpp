@@ -116,6 +116,14 @@ std::string count_sql(const MovedTable& t) {
   return sql;
 }
 
+std::size_t moved_bytes(const MovedRow& row) {
+  std::size_t n = 0;
+  for (const auto& value : row) {
+    if (const auto* s = std::get_if<std::string>(&value)) n += s->size();
+  }
+  return n;
+}
+
 MovedRow key_of(const MovedTable& t, const MovedRow& row) {
   return MovedRow(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(t.keys));
 }

@@ -242,6 +242,8 @@ std::string import_sql(const MovedTable& t, Dialect dialect);
 std::string count_sql(const MovedTable& t);
 // The key columns of `row` (the cursor of the next batch).
 MovedRow key_of(const MovedTable& t, const MovedRow& row);
+// The bytes of a row's text and bytes values (what bounds a batch).
+std::size_t moved_bytes(const MovedRow& row);
 
 namespace store_sql {
 // After an import: no node of the new database holds a lease (those of the old one would

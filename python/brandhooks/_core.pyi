@@ -638,7 +638,7 @@ class Migration:
     """
     Moves a brandhooks SQLite database to PostgreSQL (or to a new SQLite file), batch by batch; counts() compares both afterwards.
     """
-    def __init__(self, source: str, target: str, batch_rows: typing.SupportsInt | typing.SupportsIndex = 1000) -> None:
+    def __init__(self, source: str, target: str, batch_rows: typing.SupportsInt | typing.SupportsIndex = 1000, batch_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216) -> None:
         ...
     def counts(self) -> list[tuple[str, int, int]]:
         """

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import pytest
 import standardwebhooks
 
-from brandhooks import Config, Hub, UnauthorizedError, standard_webhooks_secret
+from brandhooks import Config, Hub, Migration, UnauthorizedError, standard_webhooks_secret
 from conftest import brandhooks_cmd
 from receivers import Receiver, wait_until
 
@@ -155,3 +155,21 @@ def test_refuses_a_postgresql_database_that_holds_data(tmp_path: Path, pg_url: s
     assert "the target database is not empty (1 brands, 1 webhooks)" in done.stderr
     with Hub(Config(db=pg_url)) as hub:  # nothing was added
         assert [w.id for w in hub.list_webhooks(brand).items] == [kept.id]
+
+
+def test_batches_end_at_their_byte_budget(tmp_path: Path) -> None:
+    """Bodies of up to 1 MiB must not make a batch of 1000 rows a gigabyte: a batch also ends
+    once its rows hold batch_bytes (the first row always moves)."""
+    source = tmp_path / "source.db"
+    with Hub(Config(db=str(source))) as hub:
+        brand = str(uuid.uuid4())
+        hub.create_webhook(brand, "Deals", "https://example.com/hook")
+        for n in range(4):
+            hub.publish(brand, "Deals", "Created", {"blob": str(n) * 300_000})
+    migration = Migration(str(source), str(tmp_path / "target.db"), batch_rows=1000, batch_bytes=250_000)
+    moved = []
+    while migration.step():
+        moved.append(migration.moved_rows)
+    # brands, webhooks, 4 events one by one (each over the budget), deliveries: one batch each.
+    assert [b - a for a, b in zip([0] + moved, moved)] == [1, 1, 1, 1, 1, 1, 4]
+    assert migration.done and all(source == target for _, source, target in migration.counts())

@@ -33,18 +33,22 @@ constexpr std::pair<const char*, const char*> kIdentities[] = {
 
 }  // namespace
 
-std::vector<MovedRow> PgStore::export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit) {
+std::vector<MovedRow> PgStore::export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                           std::size_t max_bytes) {
   return read([&](Connection& c) {
     pg::Params params;
     for (std::size_t k = 0; k < after.size(); ++k) add_value(params, after[k], table.columns[k].type);
     params.add(static_cast<std::int64_t>(limit));
     auto result = c.exec(pg::numbered(export_sql(table, after.empty(), Dialect::postgres)), params);
-    std::vector<MovedRow> rows(static_cast<std::size_t>(result.rows()));
-    for (int r = 0; r < result.rows(); ++r) {
-      auto& row = rows[static_cast<std::size_t>(r)];
+    std::vector<MovedRow> rows;
+    std::size_t bytes = 0;
+    for (int r = 0; r < result.rows() && bytes < max_bytes; ++r) {
+      MovedRow row;
       for (std::size_t col = 0; col < table.columns.size(); ++col) {
         row.push_back(value_of(result, r, static_cast<int>(col), table.columns[col].type));
       }
+      bytes += moved_bytes(row);
+      rows.push_back(std::move(row));
     }
     return rows;
   });

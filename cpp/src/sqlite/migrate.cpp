@@ -33,19 +33,22 @@ MovedValue column_value(SQLite::Statement& q, int index, ColumnType type) {
 
 }  // namespace
 
-std::vector<MovedRow> SqliteStore::export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit) {
+std::vector<MovedRow> SqliteStore::export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                               std::size_t max_bytes) {
   return guarded([&] {
     SQLite::Statement& q = prepare(export_sql(table, after.empty(), Dialect::sqlite));
     int i = 1;
     for (std::size_t k = 0; k < after.size(); ++k) bind_value(q, i++, after[k], table.columns[k].type);
     q.bind(i, static_cast<std::int64_t>(limit));
     std::vector<MovedRow> rows;
-    while (q.executeStep()) {
+    std::size_t bytes = 0;
+    while (bytes < max_bytes && q.executeStep()) {
       MovedRow row;
       row.reserve(table.columns.size());
       for (std::size_t c = 0; c < table.columns.size(); ++c) {
         row.push_back(column_value(q, static_cast<int>(c), table.columns[c].type));
       }
+      bytes += moved_bytes(row);
       rows.push_back(std::move(row));
     }
     return rows;

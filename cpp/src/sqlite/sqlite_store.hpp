@@ -113,7 +113,8 @@ class SqliteStore final : public Store {
   void check_writable() override;
 
   // migrate.cpp: moving a database (migration.hpp)
-  std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit) override;
+  std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                    std::size_t max_bytes) override;
   void import_rows(const MovedTable& table, const std::vector<MovedRow>& rows) override;
   std::int64_t count_rows(const MovedTable& table) override;
   void finish_import() override;
