@@ -3,6 +3,11 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <tuple>
 
 #include "brandhooks/hub.hpp"
 #include "bindings.hpp"
@@ -226,6 +231,18 @@ py::dict metrics_dict(const Metrics& m) {
   return d;
 }
 
+// The Python exception that `error` becomes when raised through the bindings (the one
+// translation in bind_errors.cpp), as an object: for answers that carry an error.
+py::object as_exception(const std::exception_ptr& error) {
+  py::cpp_function raise([error] { std::rethrow_exception(error); });
+  try {
+    raise();
+  } catch (py::error_already_set& e) {
+    return e.value();
+  }
+  throw std::logic_error("as_exception: nothing was raised");
+}
+
 // Python drops a Hub (garbage, `del`, interpreter exit) with the GIL held; stopping the
 // dispatcher can wait for in-flight attempts (up to the request timeout), so the GIL is
 // released for it, as close() does.
@@ -339,6 +356,50 @@ void bind_hub(py::module_& m) {
           py::arg("events"),
           "Publish many events in one transaction; each is a dict with brand, topic, event, "
           "payload, or a (brand, topic, event, payload) tuple.")
+      .def(
+          "publish_json",
+          [](Hub& hub, std::string brand, const py::bytes& body) {
+            // A view of the bytes object's buffer: immutable, and kept alive by the caller.
+            char* data = nullptr;
+            Py_ssize_t size = 0;
+            if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
+            std::string answer;
+            {
+              py::gil_scoped_release release;
+              answer = hub.publish_json(brand, std::string_view(data, static_cast<std::size_t>(size)));
+            }
+            return py::bytes(answer);
+          },
+          py::arg("brand"), py::arg("body"),
+          "The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, "
+          "the answer's JSON bytes out.")
+      .def(
+          "publish_json_each",
+          [](Hub& hub, const std::vector<std::tuple<std::optional<std::string>, std::string, py::bytes>>& requests) {
+            // Views of the bytes objects' buffers: immutable, and kept alive by `requests`.
+            std::vector<Hub::JsonPublish> views;
+            views.reserve(requests.size());
+            for (const auto& [token, brand, body] : requests) {
+              char* data = nullptr;
+              Py_ssize_t size = 0;
+              if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
+              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token});
+            }
+            std::vector<Hub::JsonAnswer> answers;
+            {
+              py::gil_scoped_release release;
+              answers = hub.publish_json_each(views);
+            }
+            py::list out;
+            for (auto& answer : answers) {
+              out.append(answer.error ? as_exception(answer.error) : py::object(py::bytes(answer.json)));
+            }
+            return out;
+          },
+          py::arg("requests"),
+          "Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the "
+          "answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, "
+          "not raised).")
       .def(
           "list_deliveries",
           [](Hub& hub, std::string brand, std::string webhook_id, std::optional<std::string> status,

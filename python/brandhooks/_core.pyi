@@ -11,6 +11,8 @@ class BrandhooksError(Exception):
     pass
 class ValidationError(BrandhooksError):
     pass
+class BadRequestError(ValidationError):
+    pass
 class NotFoundError(BrandhooksError):
     pass
 class ConflictError(BrandhooksError):
@@ -606,6 +608,14 @@ class Hub:
     def publish(self, brand: str, topic: str, event: str, payload: typing.Any, tags: collections.abc.Sequence[str] | None = None) -> PublishResult:
         """
         Publish an event; payload is a dict (or JSON text of an object).
+        """
+    def publish_json(self, brand: str, body: bytes) -> bytes:
+        """
+        The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out.
+        """
+    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes]]) -> list[bytes | BrandhooksError]:
+        """
+        Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
         """
     def publish_many(self, events: collections.abc.Iterable[typing.Any]) -> list[PublishResult]:
         """
