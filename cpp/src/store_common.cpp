@@ -45,7 +45,9 @@ const std::vector<MovedTable>& moved_tables() {
        "webhooks",
        {{"seq", integer}, {"id", text}, {"brand", text}, {"topic", text}, {"url", text}, {"key", text},
         {"tags", json}, {"created_at", integer}, {"updated_at", integer}, {"deleted_at", integer},
-        {"disabled_at", integer}, {"disabled_reason", text}, {"failing_since", integer}}},
+        {"disabled_at", integer}, {"disabled_reason", text}, {"failing_since", integer},
+        // SQLite's 0/1; PostgreSQL reads "0"/"1" into its boolean column.
+        {"ordered", integer}, {"rate_limit", integer}, {"headers", json}}},
       {"previous keys",
        "webhook_keys",
        {{"id", integer, "rowid"}, {"webhook_seq", integer}, {"key", text}, {"expires_at", integer}}},
@@ -66,6 +68,10 @@ const std::vector<MovedTable>& moved_tables() {
        "attempts",
        {{"delivery_seq", integer}, {"number", integer}, {"started_at", integer}, {"duration_us", integer},
         {"status", integer}, {"error", text}, {"detail", text}, {"response", bytes}},
+       2},
+      {"publish keys",
+       "idempotency_keys",
+       {{"brand", text}, {"key", text}, {"request_hash", bytes}, {"results", text}, {"created_at", integer}},
        2},
   };
   return tables;

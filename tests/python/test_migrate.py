@@ -45,7 +45,8 @@ def fill(path: Path, receiver: Receiver, failing_receiver: Receiver) -> Dict[str
     office, brokerage = str(uuid.uuid4()), str(uuid.uuid4())
     with Hub(Config(db=str(path), deliver=True, **SETTINGS)) as hub:
         hub.set_brand_parent(office, brokerage)
-        ok = hub.create_webhook(brokerage, "Deals", receiver.url("/ok"))
+        ok = hub.create_webhook(brokerage, "Deals", receiver.url("/ok"), headers={"X-Tenant": "a1"}, rate_limit=50,
+                                ordered=True)
         failing = hub.create_webhook(office, "Deals", failing_receiver.url("/fail"), tags=["vip"])
         for n in range(3):
             hub.publish(office, "Deals", "Created", {"n": n}, tags=["vip"])
@@ -55,7 +56,7 @@ def fill(path: Path, receiver: Receiver, failing_receiver: Receiver) -> Dict[str
     with Hub(Config(db=str(path), deliver=False, **SETTINGS)) as hub:
         rotated = hub.rotate_key(brokerage, ok.id)  # the old key stays valid for a day
         gone = hub.create_webhook(office, "Showings", receiver.url("/gone"))
-        hub.publish(office, "Showings", "Scheduled", {"at": "noon"})
+        noon = hub.publish(office, "Showings", "Scheduled", {"at": "noon"}, idempotency_key="noon-1")
         hub.delete_webhook(office, gone.id)
         for n in range(2):  # never attempted: pending, due now (untagged: not for `failing`)
             hub.publish(office, "Deals", "Updated", {"n": n})
@@ -67,7 +68,7 @@ def fill(path: Path, receiver: Receiver, failing_receiver: Receiver) -> Dict[str
         return {
             "brands": [office, brokerage], "hooks": hooks, "ok": rotated, "old_key": ok.key,
             "secrets": {"admin": admin.secret, "scoped": scoped.secret, "revoked": revoked.secret},
-            "snapshot": snapshot(hub, [office, brokerage], hooks),
+            "snapshot": snapshot(hub, [office, brokerage], hooks), "noon": noon.event_id,
         }
 
 
@@ -94,6 +95,7 @@ def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path,
         assert counts["webhooks"] == ["3", "3"] and counts["deliveries"] == ["9", "9"]
         assert counts["previous keys"] == ["1", "1"] and counts["tokens"] == ["3", "3"]
         assert counts["brand parents"] == ["1", "1"] and counts["attempts"] == ["9", "9"]
+        assert counts["publish keys"] == ["1", "1"]
         assert "every count matches" in done.stderr
 
         ok, office = before["ok"], before["brands"][0]
@@ -103,6 +105,9 @@ def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path,
             assert hub.authorize(before["secrets"]["scoped"], office).brand == ok.brand  # the tree moved
             with pytest.raises(UnauthorizedError):
                 hub.authenticate(before["secrets"]["revoked"])
+            # The idempotency key moved with its answer: a retry publishes nothing.
+            again = hub.publish(office, "Showings", "Scheduled", {"at": "noon"}, idempotency_key="noon-1")
+            assert again.event_id == before["noon"]
 
         # Delivering from the new database: the two pending, never attempted deliveries go
         # out (the failed ones wait for their retry in an hour), signed with the current key
