@@ -134,7 +134,7 @@ class WebhookPatch(BaseModel):
     enabled: Union[bool, SkipJsonSchema[None]] = Field(None, description="true re-enables and clears the failure state")
     ordered: Union[bool, SkipJsonSchema[None]] = Field(None, description=ORDERED)
     rate_limit: Optional[RateLimit] = Field(None, description=RATE_LIMIT + "; null removes the limit")
-    headers: Union[HeaderMap, SkipJsonSchema[None]] = Field(None, description=HEADERS + "; replaces them all, {} removes them")
+    headers: Optional[HeaderMap] = Field(None, description=HEADERS + "; replaces them all, {} or null removes them")
 
 
 class RotateRequest(BaseModel):
@@ -159,7 +159,7 @@ class WebhookCreate(BaseModel):
     tags: Optional[Tags] = None
     ordered: bool = Field(False, description=ORDERED)
     rate_limit: Optional[RateLimit] = Field(None, description=RATE_LIMIT)
-    headers: HeaderMap = Field(default_factory=dict, description=HEADERS)
+    headers: Optional[HeaderMap] = Field(None, description=HEADERS + "; null or absent: none")
 
 
 class BrandUpdate(BaseModel):
@@ -702,7 +702,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     async def publish_event(
         brand: BrandId, request: Request,
         idempotency_key: Optional[str] = Header(
-            None, alias="Idempotency-Key", description=(
+            None, alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[!-~]+$", description=(
                 "1 to 255 visible ASCII characters, per brand: the same key again within 24 h answers the "
                 "first answer (the same event ids) and publishes nothing; with other events, 409 Conflict. "
                 "It stands for the whole body (one event or a batch).")),
