@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__
 from ._core import TOPICS, BrandhooksError, Config, Hub, UnauthorizedError, ValidationError
+from .database import redact
 from .errors import ERROR_STATUS, RETRY_AFTER_S
 from .metrics import exposition
 
@@ -254,6 +255,7 @@ class StatsOut(BaseModel):
     cancelled: int
     due_now: int
     oldest_due_at: Optional[float]
+    node: str = Field(description="the node that answered (its --node-id)")
 
 
 class StatsEnvelope(BaseModel):
@@ -330,8 +332,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def core_error(_: Request, exc: BrandhooksError) -> JSONResponse:
         for cls, (status, code) in ERROR_STATUS.items():
             if isinstance(exc, cls):
-                return error_response(status, code, str(exc))
-        log.error("core error: %s", exc)  # StorageError and the like: details stay in the log
+                return error_response(status, code, redact(str(exc)))
+        log.error("core error: %s", redact(str(exc)))  # StorageError and the like: details stay in the log
         return _internal_error()
 
     @app.exception_handler(ApiError)
@@ -525,7 +527,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
 
     @app.get("/healthz", tags=["service"], responses={200: {"model": HealthEnvelope}, **_errors(500)})
     def healthz() -> JSONResponse:
-        """200 while the store can take writes; 503 Unavailable (storage full) or 500 otherwise."""
+        """200 while the store can take writes; 503 Unavailable (storage full, or the database
+        unreachable) or 500 otherwise."""
         hub.check_storage()
         return ok({"status": "ok"})
 
@@ -668,7 +671,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     @app.get("/stats", tags=["service"], responses={200: {"model": StatsEnvelope}, **_errors(401, 403)})
     def stats(request: Request) -> JSONResponse:
         hub.authorize_admin(bearer_token(request))
-        return ok(hub.stats().to_dict())
+        return ok({**hub.stats().to_dict(), "node": hub.config.node_id})
 
     @app.get("/metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},

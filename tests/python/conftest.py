@@ -1,4 +1,5 @@
-"""Shared fixtures: a real `brandhooks serve` process on loopback with a real SQLite file."""
+"""Shared fixtures: a real `brandhooks serve` process on loopback with a real database (a
+SQLite file, or a PostgreSQL database on a throwaway server)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Union
 
 import httpx
 import pytest
@@ -28,9 +29,13 @@ def brandhooks_cmd(*args: str) -> List[str]:
 
 
 class Server:
-    """`brandhooks serve` in a subprocess; start() waits until /healthz answers."""
+    """`brandhooks serve` in a subprocess; start() waits until /healthz answers.
 
-    def __init__(self, db: Path, *extra: str, admin_token: Optional[str] = ADMIN_TOKEN) -> None:
+    `db` is a SQLite file or a postgresql:// URL; for a URL, `log_path` says where the output
+    goes (for a file it defaults to the file's name + ".log")."""
+
+    def __init__(self, db: Union[Path, str], *extra: str, admin_token: Optional[str] = ADMIN_TOKEN,
+                 log_path: Optional[Path] = None) -> None:
         self.db = db
         self.extra = extra
         self.admin_token = admin_token
@@ -38,7 +43,10 @@ class Server:
         self.port = 0
         # stdout and stderr go to a file: a pipe nobody reads would fill up and block the
         # server's log writes.
-        self.log_path = db.with_name(db.name + ".log")
+        if log_path is None:
+            assert isinstance(db, Path), "a server on a database URL needs a log_path"
+            log_path = db.with_name(db.name + ".log")
+        self.log_path = log_path
 
     @property
     def url(self) -> str:
