@@ -15,7 +15,7 @@ ARGS        ?=
 # Debian/Ubuntu packages the build needs (the Python ones come from PyPI into .venv).
 APT_PACKAGES := build-essential cmake ninja-build python3-dev python3-venv libboost-dev \
                 libsqlitecpp-dev libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev libc-ares-dev \
-                pkg-config openssl wrk ccache
+                pkg-config openssl wrk ccache postgresql libpq-dev
 # `make fuzz` also needs clang and its libFuzzer runtime (nothing else does).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Iterator, List, Optional, Union
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pg"))
+from pgserver import PgServer  # noqa: E402  (tests/pg: the throwaway PostgreSQL server)
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 
@@ -108,3 +112,20 @@ def api(server: Server) -> Iterator[httpx.Client]:
 def brand() -> str:
     """A brand id of its own for each test, so tests never see each other's webhooks."""
     return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server on loopback for the whole run (started on first use)."""
+    # Not under pytest's own temporary directory: that one is private to this user, and the
+    # server runs as the postgres user when the tests run as root.
+    srv = PgServer(tempfile.mkdtemp(prefix="brandhooks-pg-"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a fresh, empty database of its own for each test."""
+    return pg_server.create_database()
