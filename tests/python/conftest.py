@@ -11,7 +11,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Any, Callable, Iterator, List, Optional, Union
 
 import httpx
 import pytest
@@ -95,9 +95,60 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
 
+# --- both storage backends ---------------------------------------------------------------
+# The suites that touch storage run once per backend: a fixture that makes a database asks for
+# `new_database`, whose `backend` parameter is "sqlite" (a file in a temporary directory) or
+# "postgresql" (a fresh database on the session's throwaway server).
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+NewDatabase = Callable[[str], str]
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("serve") / "brandhooks.db").start()
+def new_database(backend: str, tmp_path_factory: pytest.TempPathFactory,
+                 request: pytest.FixtureRequest) -> NewDatabase:
+    """new_database(name) -> the `db` value of a new, empty database of the backend."""
+    if backend == "sqlite":
+        directory = tmp_path_factory.mktemp("db")
+        return lambda name: str(directory / f"{name}-{uuid.uuid4().hex[:8]}.db")
+    pg: PgServer = request.getfixturevalue("pg_server")
+    return lambda name: pg.create_database()
+
+
+def sql_rows(db: str, query: str) -> List[tuple]:
+    """The rows `query` (plain SQL, no parameters) answers on either backend (PostgreSQL's
+    values come as text, psql's unaligned output)."""
+    if db.startswith("postgresql://"):
+        from pgserver import bin_dir
+
+        out = subprocess.run([str(bin_dir() / "psql"), "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                              "-d", db, "-c", query], check=True, capture_output=True, text=True)
+        return [tuple(line.split("\t")) for line in out.stdout.splitlines()]
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return connection.execute(query).fetchall()
+
+
+def sql_count(db: str, query: str) -> int:
+    return int(sql_rows(db, query)[0][0])
+
+
+def backend_server(new_database: NewDatabase, log_dir: Path, name: str, *extra: str, **kwargs: Any) -> Server:
+    """A Server (not started) on a new database of the backend; its output in log_dir."""
+    return Server(new_database(name), *extra, log_path=log_dir / f"{name}.log", **kwargs)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase) -> Iterator[Server]:
+    srv = backend_server(new_database, tmp_path_factory.mktemp("serve"), "brandhooks").start()
     yield srv
     srv.stop()
 
