@@ -1,11 +1,13 @@
 #pragma once
-// The persistence interface of the Hub. SqliteStore is the one backend today; the interface
-// is what a second backend (e.g. PostgreSQL) would implement. Implementations are thread-safe.
+// The persistence interface of the Hub, with two backends: SqliteStore (sqlite_store.cpp, one
+// machine) and PgStore (pg/, many nodes on one PostgreSQL database). Implementations are
+// thread-safe.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "brandhooks/config.hpp"
@@ -167,6 +169,11 @@ class Store {
   virtual void check_writable() = 0;
 };
 
+// A postgresql:// or postgres:// URL (PostgreSQL); anything else is a SQLite file.
+bool is_postgres_url(std::string_view db);
+// The backend Config::db names: PostgreSQL for a URL, SQLite otherwise. Throws
+// UnavailableError when the PostgreSQL server cannot be reached.
+std::unique_ptr<Store> open_store(const Config& config);
 std::unique_ptr<Store> open_sqlite_store(const Config& config);
 
 // Retention: prunes what finished more than `retention_s` before `now` (microseconds).
@@ -178,5 +185,7 @@ inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::i
 int sqlite_schema_version();
 // The SQL that upgrades a file from `version` to `version + 1` (tests build old files with it).
 const char* sqlite_migration(int version);
+// The schema version the PostgreSQL backend writes.
+int pg_schema_version();
 
 }  // namespace brandhooks
