@@ -174,4 +174,4 @@ class CountingReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
-        self.proc.wait()
+        self.proc.communicate()  # also closes its pipe
