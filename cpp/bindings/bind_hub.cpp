@@ -63,14 +63,15 @@ void bind_records(py::module_& m) {
       .def_property_readonly("duration_ms", [](const Attempt& a) { return static_cast<double>(a.duration_us) / 1e3; })
       .def_readonly("status", &Attempt::status)
       .def_property_readonly("error", [](const Attempt& a) -> std::optional<std::string> {
-        if (a.error.empty()) return std::nullopt;
-        return a.error;
+        if (a.error == AttemptError::none) return std::nullopt;
+        return std::string(to_string(a.error));
       })
       .def_readonly("detail", &Attempt::detail)
       .def_property_readonly("response", [](const Attempt& a) { return py::bytes(a.response); })
       .def("__repr__", [](const Attempt& a) {
         return "<Attempt " + std::to_string(a.number) + " " +
-               (a.error.empty() ? std::to_string(a.status.value_or(0)) : a.error) + ">";
+               (a.error == AttemptError::none ? std::to_string(a.status.value_or(0)) : std::string(to_string(a.error))) +
+               ">";
       });
 
   py::class_<Delivery>(m, "Delivery", "One event for one webhook, with its attempts.")
@@ -80,7 +81,7 @@ void bind_records(py::module_& m) {
       .def_readonly("brand", &Delivery::brand)
       .def_readonly("topic", &Delivery::topic)
       .def_readonly("event", &Delivery::event)
-      .def_readonly("state", &Delivery::state)
+      .def_property_readonly("state", [](const Delivery& d) { return std::string(to_string(d.state)); })
       .def_readonly("attempt_count", &Delivery::attempt_count)
       .def_property_readonly("created_at", [](const Delivery& d) { return seconds(d.created_at); })
       .def_property_readonly("updated_at", [](const Delivery& d) { return seconds(d.updated_at); })
@@ -89,7 +90,7 @@ void bind_records(py::module_& m) {
       .def("to_json", [](const Delivery& d) { return to_json(d); })
       .def("to_dict",
            [](const Delivery& d) { return py::module_::import("json").attr("loads")(to_json(d)); })
-      .def("__repr__", [](const Delivery& d) { return "<Delivery " + d.id + " " + d.state + ">"; });
+      .def("__repr__", [](const Delivery& d) { return "<Delivery " + d.id + " " + std::string(to_string(d.state)) + ">"; });
 
   py::class_<RecoverResult>(m, "RecoverResult", "Failed deliveries queued again.")
       .def_readonly("queued", &RecoverResult::queued)

@@ -221,7 +221,7 @@ struct Dispatcher::Impl {
     } catch (const std::exception& e) {
       lane.target = nullptr;
       Finished refused{std::move(d), started_at, {}};
-      refused.outcome.error = "protocol";
+      refused.outcome.error = AttemptError::protocol;
       refused.outcome.detail = e.what();
       record(refused);
       return;
@@ -310,11 +310,11 @@ struct Dispatcher::Impl {
   void count(const AttemptRecord& r, const Finished& f, std::int64_t now) {
     ++metrics.attempts;
     metrics.attempt_seconds.observe(static_cast<double>(r.attempt.duration_us) / 1e6);
-    if (r.new_state == "delivered") {
+    if (r.new_state == DeliveryState::delivered) {
       ++metrics.deliveries_delivered;
       metrics.publish_to_delivered_seconds.observe(
           static_cast<double>(now - f.delivery.event_created_at) / 1e6);
-    } else if (r.new_state == "failed") {
+    } else if (r.new_state == DeliveryState::failed) {
       ++metrics.deliveries_failed;
     } else {
       ++metrics.retries_scheduled;
@@ -329,30 +329,30 @@ struct Dispatcher::Impl {
     a.number = f.delivery.attempts_made + 1;
     a.started_at = f.started_at;
     a.duration_us = f.outcome.duration_us;
-    if (f.outcome.error.empty()) a.status = f.outcome.status;
+    if (f.outcome.error == AttemptError::none) a.status = f.outcome.status;
     a.error = f.outcome.error;
     a.detail = f.outcome.detail;
     a.response = std::move(f.outcome.response);
 
-    int status = f.outcome.error.empty() ? f.outcome.status : 0;
+    int status = f.outcome.error == AttemptError::none ? f.outcome.status : 0;
     if (status >= 200 && status < 300) {
-      r.new_state = "delivered";
+      r.new_state = DeliveryState::delivered;
       return r;
     }
     if (status == 410) {
-      r.new_state = "failed";
+      r.new_state = DeliveryState::failed;
       r.disable_reason = "the endpoint answered 410 Gone";
       return r;
     }
     auto delay = retry.next_delay(a.number, rng);
     if (!delay) {
-      r.new_state = "failed";
+      r.new_state = DeliveryState::failed;
       return r;
     }
     if ((status == 429 || status == 503) && f.outcome.retry_after) {
       if (auto asked = parse_retry_after(*f.outcome.retry_after, now)) delay = asked;  // capped
     }
-    r.new_state = "pending";
+    r.new_state = DeliveryState::pending;
     r.next_at = now + *delay;
     return r;
   }
@@ -472,7 +472,7 @@ struct Dispatcher::Impl {
     }
     std::int64_t first_retry = INT64_MAX;
     for (const auto& r : records) {
-      if (r.new_state == "pending" && r.next_at) first_retry = std::min(first_retry, *r.next_at);
+      if (r.new_state == DeliveryState::pending && r.next_at) first_retry = std::min(first_retry, *r.next_at);
     }
     if (first_retry != INT64_MAX) {  // claim the retry when it falls due, not at the next poll
       std::lock_guard lock(mutex);

@@ -290,12 +290,12 @@ struct HttpClient::Impl {
     if (!parse_ip(url.host, addresses[0])) {
       auto resolved = co_await resolve(url.host, connect_deadline);
       if (!resolved || resolved->timed_out) {
-        out.error = "timeout";
+        out.error = AttemptError::timeout;
         out.detail = "cannot resolve " + url.host + ": no answer within the connect timeout";
         co_return nullptr;
       }
       if (!resolved->error.empty()) {
-        out.error = "dns";
+        out.error = AttemptError::dns;
         out.detail = "cannot resolve " + url.host + ": " + resolved->error;
         co_return nullptr;
       }
@@ -313,7 +313,7 @@ struct HttpClient::Impl {
       }
     }
     if (allowed.empty()) {
-      out.error = "blocked";
+      out.error = AttemptError::blocked;
       out.detail = blocked_detail(url, refused);
       co_return nullptr;
     }
@@ -327,7 +327,7 @@ struct HttpClient::Impl {
     conn->tcp().expires_at(connect_deadline);
     co_await conn->tcp().async_connect(allowed, asio::redirect_error(use_task, ec));
     if (ec) {
-      out.error = ec == beast::error::timeout ? "timeout" : "connect";
+      out.error = ec == beast::error::timeout ? AttemptError::timeout : AttemptError::connect;
       out.detail = "cannot connect to " + target.host + ": " + ec.message();
       co_return nullptr;
     }
@@ -346,7 +346,7 @@ struct HttpClient::Impl {
       co_await conn->tls->async_handshake(ssl::stream_base::client,
                                           asio::redirect_error(use_task, ec));
       if (ec) {
-        out.error = ec == beast::error::timeout ? "timeout" : "tls";
+        out.error = ec == beast::error::timeout ? AttemptError::timeout : AttemptError::tls;
         out.detail = "TLS handshake with " + target.host + " failed: " + ec.message();
         co_return nullptr;
       }
@@ -390,7 +390,7 @@ struct HttpClient::Impl {
         auto& res = parser.get();
         auto status = [&res] { return "status " + std::to_string(res.result_int()); };  // errors only
         if (auto length = parser.content_length(); length && *length > kMaxResponseBytes) {
-          out.error = "protocol";
+          out.error = AttemptError::protocol;
           out.detail = status() + ", but the response body declares " + std::to_string(*length) +
                        " bytes, over the 1 MiB limit: not read, connection closed";
           co_return false;
@@ -398,7 +398,7 @@ struct HttpClient::Impl {
         parser.body_limit(kMaxResponseBytes);
         co_await http::async_read(stream, conn.buffer, parser, asio::redirect_error(use_task, ec));
         if (ec == http::error::body_limit) {
-          out.error = "protocol";
+          out.error = AttemptError::protocol;
           out.detail = status() + ", but the response body is over the 1 MiB limit: connection closed";
           co_return false;
         }
@@ -416,7 +416,9 @@ struct HttpClient::Impl {
     // Beast's parse errors share one category: the peer did not speak HTTP/1.1 properly.
     bool parse_error = ec.category() == http::make_error_code(http::error::bad_version).category() &&
                        ec != http::error::end_of_stream;
-    out.error = ec == beast::error::timeout ? "timeout" : parse_error ? "protocol" : "network";
+    out.error = ec == beast::error::timeout ? AttemptError::timeout
+                : parse_error                   ? AttemptError::protocol
+                                                : AttemptError::network;
     out.detail = ec.message();
     co_return false;
   }
@@ -452,7 +454,7 @@ struct HttpClient::Impl {
         break;
       }
     } catch (const std::exception& e) {
-      out.error = "network";
+      out.error = AttemptError::network;
       out.detail = e.what();
     }
     out.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();

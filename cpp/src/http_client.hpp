@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "address_policy.hpp"
+#include "brandhooks/model.hpp"
 #include "validation.hpp"
 
 namespace brandhooks {
@@ -54,11 +55,10 @@ inline void add_header(std::string& headers, std::string_view name, std::string_
   headers.append(name).append(": ").append(value).append("\r\n");
 }
 
-// What an attempt came to. `error` is empty when a response (any status) was read; otherwise
-// one of: timeout, dns, blocked, connect, tls, network, protocol.
+// What an attempt came to. `error` is none when a response (any status) was read.
 struct HttpOutcome {
   int status = 0;
-  std::string error;
+  AttemptError error = AttemptError::none;
   std::string detail;    // human-readable cause of `error`
   std::string response;  // the first 4 KiB of the response body
   std::optional<std::string> retry_after;

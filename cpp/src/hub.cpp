@@ -217,8 +217,7 @@ Page<Delivery> Hub::list_deliveries(const DeliveryQuery& query) {
   DeliveryQuery q = query;
   q.brand = normalize_uuid(query.brand, "brand id");
   q.webhook_id = normalize_uuid(query.webhook_id, "webhook id");
-  if (q.state && std::find(std::begin(kDeliveryStates), std::end(kDeliveryStates), *q.state) ==
-                     std::end(kDeliveryStates)) {
+  if (q.state && !delivery_state_from(*q.state)) {
     throw ValidationError("status must be one of pending, delivered, failed, cancelled");
   }
   if (q.start < 0) throw ValidationError("start must not be negative");

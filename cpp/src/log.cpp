@@ -91,21 +91,21 @@ void write_log_line(std::string_view line) {
 }
 
 LogLevel attempt_log_level(const AttemptRecord& r) {
-  return r.new_state == "failed" ? LogLevel::warning : LogLevel::info;
+  return r.new_state == DeliveryState::failed ? LogLevel::warning : LogLevel::info;
 }
 
 std::string attempt_log_line(const DueDelivery& d, const AttemptRecord& r) {
   const Attempt& a = r.attempt;
-  const char* msg = r.new_state == "delivered" ? "delivered"
-                    : r.new_state == "pending" ? "attempt failed, retry scheduled"
+  const char* msg = r.new_state == DeliveryState::delivered ? "delivered"
+                    : r.new_state == DeliveryState::pending ? "attempt failed, retry scheduled"
                     : r.disable_reason.empty() ? "delivery failed for good"
                                                : "delivery failed, webhook disabled";
   LogLine line(attempt_log_level(r), msg);
   line.add("delivery", d.id);
   if (d.target) line.add("webhook", d.target->id).add("brand", d.target->brand);
-  line.add("attempt", a.number).add("state", r.new_state);
+  line.add("attempt", a.number).add("state", to_string(r.new_state));
   if (a.status) line.add("status", *a.status);
-  if (!a.error.empty()) line.add("error", a.error).add("detail", a.detail);
+  if (a.error != AttemptError::none) line.add("error", to_string(a.error)).add("detail", a.detail);
   line.add("duration_ms", a.duration_us / 1000);
   if (r.next_at) line.add_time("next_attempt_at", *r.next_at);
   if (!r.disable_reason.empty()) line.add("disabled", r.disable_reason);

@@ -5,9 +5,31 @@
 namespace brandhooks {
 
 namespace {
+constexpr std::string_view kAttemptErrorNames[] = {"", "timeout", "dns", "blocked", "connect",
+                                                   "tls", "network", "protocol"};
+constexpr std::string_view kDeliveryStateNames[] = {"pending", "delivered", "failed", "cancelled"};
+
 // Microseconds to the contract's float seconds.
 double seconds(std::int64_t micros) { return static_cast<double>(micros) / 1e6; }
 }  // namespace
+
+std::string_view to_string(AttemptError error) { return kAttemptErrorNames[static_cast<int>(error)]; }
+
+std::optional<AttemptError> attempt_error_from(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(kAttemptErrorNames); ++i) {
+    if (kAttemptErrorNames[i] == name) return static_cast<AttemptError>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(DeliveryState state) { return kDeliveryStateNames[static_cast<int>(state)]; }
+
+std::optional<DeliveryState> delivery_state_from(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(kDeliveryStateNames); ++i) {
+    if (kDeliveryStateNames[i] == name) return static_cast<DeliveryState>(i);
+  }
+  return std::nullopt;
+}
 
 std::string to_json(const Webhook& w) {
   nlohmann::ordered_json j;
@@ -33,7 +55,7 @@ std::string to_json(const Delivery& d) {
     one["started_at"] = seconds(a.started_at);
     one["duration_ms"] = static_cast<double>(a.duration_us) / 1e3;
     one["status"] = a.status ? json(*a.status) : json(nullptr);
-    one["error"] = a.error.empty() ? json(nullptr) : json(a.error);
+    one["error"] = a.error == AttemptError::none ? json(nullptr) : json(to_string(a.error));
     one["detail"] = a.detail.empty() ? json(nullptr) : json(a.detail);
     one["response"] = a.response;  // arbitrary bytes: the dump below replaces invalid UTF-8
     attempts.push_back(std::move(one));
@@ -45,7 +67,7 @@ std::string to_json(const Delivery& d) {
   j["brand"] = d.brand;
   j["topic"] = d.topic;
   j["event_type"] = d.event;
-  j["state"] = d.state;
+  j["state"] = to_string(d.state);
   j["attempt_count"] = d.attempt_count;
   j["created_at"] = seconds(d.created_at);
   j["updated_at"] = seconds(d.updated_at);

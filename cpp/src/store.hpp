@@ -1,7 +1,7 @@
 #pragma once
-// The persistence interface of the Hub, with two backends: SqliteStore (sqlite_store.cpp, one
-// machine) and PgStore (pg/, many nodes on one PostgreSQL database). Implementations are
-// thread-safe.
+// The persistence interface of the Hub, one implementation per backend (cpp/src/sqlite/,
+// cpp/src/pg/); what they share is written once in store_common.hpp and lease.hpp.
+// Implementations are thread-safe.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -66,7 +66,7 @@ struct AttemptRecord {
   std::int64_t delivery_seq = 0;
   std::int64_t webhook_seq = 0;
   Attempt attempt;
-  std::string new_state;               // pending (retry), delivered or failed
+  DeliveryState new_state = DeliveryState::pending;  // pending (a retry), delivered or failed
   std::optional<std::int64_t> next_at;  // with pending
   std::string disable_reason;           // non-empty: disable the webhook now (410 Gone)
 };

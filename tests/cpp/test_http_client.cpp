@@ -265,7 +265,7 @@ TEST(HttpClient, DeclaredHugeBodyIsRefusedAtTheHeader) {
                                     std::string(64 * 1024, 'x'), sent));
   HttpClient client(loopback_options());
   auto outcome = send_and_wait(client, receiver.url());
-  EXPECT_EQ(outcome.error, "protocol");
+  EXPECT_EQ(outcome.error, AttemptError::protocol);
   EXPECT_NE(outcome.detail.find("declares 1073741824 bytes, over the 1 MiB limit"), std::string::npos)
       << outcome.detail;
   EXPECT_LT(outcome.duration_us, 5'000'000);
@@ -280,7 +280,7 @@ TEST(HttpClient, EndlessChunkedBodyIsCutAtTheLimit) {
   RawServer receiver(endless_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk, chunk, sent));
   HttpClient client(loopback_options());
   auto outcome = send_and_wait(client, receiver.url());
-  EXPECT_EQ(outcome.error, "protocol");
+  EXPECT_EQ(outcome.error, AttemptError::protocol);
   EXPECT_NE(outcome.detail.find("over the 1 MiB limit"), std::string::npos) << outcome.detail;
   EXPECT_LT(outcome.duration_us, 5'000'000);
   std::this_thread::sleep_for(200ms);
@@ -292,7 +292,7 @@ TEST(HttpClient, BodyUntilTheConnectionEndsIsCutAtTheLimit) {
   RawServer receiver(endless_answer("HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\n", std::string(64 * 1024, 'e'), sent));
   HttpClient client(loopback_options());
   auto outcome = send_and_wait(client, receiver.url());
-  EXPECT_EQ(outcome.error, "protocol");
+  EXPECT_EQ(outcome.error, AttemptError::protocol);
   EXPECT_NE(outcome.detail.find("status 500, but the response body is over the 1 MiB limit"), std::string::npos)
       << outcome.detail;
   std::this_thread::sleep_for(200ms);
@@ -311,7 +311,7 @@ TEST(HttpClient, KeepsTheFirst4KiBOfABodyAtTheLimitAndReusesTheConnection) {
   HttpClient client(loopback_options());
   for (int i = 0; i < 2; ++i) {
     auto outcome = send_and_wait(client, receiver.url());
-    EXPECT_EQ(outcome.error, "") << outcome.detail;
+    EXPECT_EQ(outcome.error, AttemptError::none) << outcome.detail;
     EXPECT_EQ(outcome.status, 200);
     EXPECT_EQ(outcome.response, body.substr(0, kCapturedResponseBytes));
   }
@@ -421,7 +421,7 @@ TEST(HttpClient, TimeoutsOnSeveralThreads) {
   std::promise<void> all;
   for (std::size_t i = 0; i < kRequests; ++i) {
     client.send(request_to(receivers.url(i % 4)), [&](HttpOutcome outcome) {
-      if (outcome.error == "timeout") ++timed_out;
+      if (outcome.error == AttemptError::timeout) ++timed_out;
       if (++done == kRequests) all.set_value();
     });
   }
@@ -472,7 +472,7 @@ TEST(HttpClient, AnUnansweredNameTimesOutWithinTheConnectTimeout) {
   options.connect_timeout_ms = 800;
   HttpClient client(options);
   auto outcome = send_and_wait(client, "http://silent.test:9/hook");
-  EXPECT_EQ(outcome.error, "timeout");
+  EXPECT_EQ(outcome.error, AttemptError::timeout);
   EXPECT_NE(outcome.detail.find("cannot resolve silent.test"), std::string::npos) << outcome.detail;
   EXPECT_LT(outcome.duration_us, 3'000'000);
 }
@@ -483,7 +483,7 @@ TEST(HttpClient, AnUnknownNameIsADnsError) {
   options.dns_servers = dns.server();
   HttpClient client(options);
   auto outcome = send_and_wait(client, "http://nowhere.test:9/hook");
-  EXPECT_EQ(outcome.error, "dns");
+  EXPECT_EQ(outcome.error, AttemptError::dns);
   EXPECT_NE(outcome.detail.find("cannot resolve nowhere.test"), std::string::npos) << outcome.detail;
 }
 
@@ -494,7 +494,7 @@ TEST(HttpClient, LocalhostResolvesFromEtcHosts) {
   options.dns_servers = dns.server();
   HttpClient client(options);
   auto outcome = send_and_wait(client, receivers.server.url(0, "localhost"));
-  EXPECT_EQ(outcome.status, 200) << outcome.error << ": " << outcome.detail;
+  EXPECT_EQ(outcome.status, 200) << to_string(outcome.error) << ": " << outcome.detail;
 }
 
 TEST(HttpClient, AddressesAreCheckedAfterResolutionAndTheRefusalSaysHowToAllowThem) {
@@ -505,7 +505,7 @@ TEST(HttpClient, AddressesAreCheckedAfterResolutionAndTheRefusalSaysHowToAllowTh
   HttpClient client(options);
   for (const std::string host : {"inside.test", "127.0.0.1"}) {
     auto outcome = send_and_wait(client, receivers.server.url(0, host));
-    EXPECT_EQ(outcome.error, "blocked");
+    EXPECT_EQ(outcome.error, AttemptError::blocked);
     EXPECT_NE(outcome.detail.find("127.0.0.1"), std::string::npos) << outcome.detail;
     EXPECT_NE(outcome.detail.find("--allow-private"), std::string::npos) << outcome.detail;
     EXPECT_NE(outcome.detail.find("--allow-cidrs 127.0.0.1/32"), std::string::npos) << outcome.detail;

@@ -34,10 +34,10 @@ TEST(Log, AttemptLinesSayWhatWasDecidedWithoutSecrets) {
   AttemptRecord r;
   r.attempt.number = 2;
   r.attempt.duration_us = 12'500;
-  r.attempt.error = "connect";
+  r.attempt.error = AttemptError::connect;
   r.attempt.detail = "cannot connect to example.com: Connection refused";
   r.attempt.response = "body";
-  r.new_state = "pending";
+  r.new_state = DeliveryState::pending;
   r.next_at = 1'764'240'623'000'000;
   EXPECT_EQ(attempt_log_level(r), LogLevel::info);
   std::string line = attempt_log_line(d, r);
@@ -49,7 +49,7 @@ TEST(Log, AttemptLinesSayWhatWasDecidedWithoutSecrets) {
   EXPECT_EQ(line.find("secret-pw"), std::string::npos);
   EXPECT_EQ(line.find(target->keys[0]), std::string::npos);
 
-  r.new_state = "failed";
+  r.new_state = DeliveryState::failed;
   r.next_at.reset();
   r.disable_reason = "the endpoint answered 410 Gone";
   EXPECT_EQ(attempt_log_level(r), LogLevel::warning);

@@ -102,7 +102,7 @@ TEST_F(PgStoreTest, TwoNodesClaimingAtOnceNeverGetTheSameDelivery) {
         r.attempt.number = d.attempts_made + 1;
         r.attempt.started_at = 100;
         r.attempt.status = 200;
-        r.new_state = "delivered";
+        r.new_state = DeliveryState::delivered;
         records.push_back(r);
       }
       RecordResult result = store.record_attempts(records, 100, 0);
@@ -199,7 +199,7 @@ TEST_F(PgStoreTest, AnOutageIsUnavailableAndTheStoreRecoversByItself) {
   r.attempt.number = 1;
   r.attempt.started_at = 100;
   r.attempt.status = 200;
-  r.new_state = "delivered";
+  r.new_state = DeliveryState::delivered;
   EXPECT_EQ(store->record_attempts({r}, 200, 0).lost, 0);
   EXPECT_NO_THROW(store->check_writable());
   store->insert_webhook(webhook("x"));
@@ -223,4 +223,31 @@ TEST_F(PgStoreTest, AnUnreachableServerAtStartIsAClearErrorWithinSeconds) {
     EXPECT_EQ(message.find("secret"), std::string::npos) << "the password leaked: " << message;
   }
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(PgStoreTest, OutcomesWithBinaryResponsesAndStrayBytesInDetailsAreRecorded) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  store->insert_events({event(1)});
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 1u);
+  AttemptRecord r;
+  r.delivery_seq = due[0].seq;
+  r.webhook_seq = due[0].webhook_seq;
+  r.attempt.number = 1;
+  r.attempt.started_at = 100;
+  r.attempt.error = AttemptError::protocol;
+  r.attempt.detail = std::string("bad reason \xff\xfe with a \0 NUL", 26);  // not UTF-8, as a peer may send
+  r.attempt.response = std::string("\0\x01\xff{\"a\":\"\\\"}", 12);       // any bytes
+  r.new_state = DeliveryState::pending;
+  r.next_at = 500;
+  EXPECT_EQ(store->record_attempts({r}, 200, 0).lost, 0);  // a commit refused here would retry forever
+  auto page = store->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
+  ASSERT_EQ(page.items.size(), 1u);
+  ASSERT_EQ(page.items[0].attempts.size(), 1u);
+  const Attempt& a = page.items[0].attempts[0];
+  EXPECT_EQ(a.response, r.attempt.response);
+  EXPECT_EQ(a.error, AttemptError::protocol);
+  EXPECT_EQ(a.detail.substr(0, 11), "bad reason ");
+  EXPECT_EQ(page.items[0].next_attempt_at, 500);
 }

@@ -13,6 +13,7 @@
 #include "brandhooks/errors.hpp"
 #include "brandhooks/hub.hpp"
 #include "store.hpp"
+#include "store_common.hpp"
 #include "test_backends.hpp"
 
 using namespace brandhooks;
@@ -111,6 +112,50 @@ const std::string kBrand = "11111111-1111-4111-8111-111111111111";
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::sqlite, Backend::pg), backend_test_name);
+
+// The names are the REST contract's and the database's: they must never change.
+TEST(StoreCommon, StateAndErrorNamesRoundTrip) {
+  std::vector<std::string> names;
+  for (DeliveryState state : kDeliveryStates) {
+    names.emplace_back(to_string(state));
+    EXPECT_EQ(delivery_state_from(to_string(state)), state);
+    EXPECT_EQ(stored_delivery_state(std::string(to_string(state))), state);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"pending", "delivered", "failed", "cancelled"}));
+  EXPECT_EQ(delivery_state_from("Pending"), std::nullopt);
+  EXPECT_THROW(stored_delivery_state("lost"), StorageError);
+
+  EXPECT_EQ(to_string(AttemptError::none), "");
+  for (auto [error, name] : {std::pair{AttemptError::timeout, "timeout"}, {AttemptError::dns, "dns"},
+                             {AttemptError::blocked, "blocked"}, {AttemptError::connect, "connect"},
+                             {AttemptError::tls, "tls"}, {AttemptError::network, "network"},
+                             {AttemptError::protocol, "protocol"}}) {
+    EXPECT_EQ(to_string(error), name);
+    EXPECT_EQ(attempt_error_from(name), error);
+  }
+  EXPECT_EQ(attempt_error_from("nope"), std::nullopt);
+}
+
+// A batch folds into one streak per webhook: the last success resets it, and the first
+// failure after it starts the new one.
+TEST(StoreCommon, FailureStreaksFoldABatchInOrder) {
+  FailureStreaks streaks;
+  streaks.add(1, DeliveryState::pending, 10);
+  streaks.add(1, DeliveryState::failed, 20);
+  streaks.add(2, DeliveryState::pending, 10);
+  streaks.add(2, DeliveryState::delivered, 20);
+  streaks.add(2, DeliveryState::pending, 30);
+  streaks.add(2, DeliveryState::pending, 40);
+  streaks.add(3, DeliveryState::delivered, 50);
+  const auto& by = streaks.by_webhook();
+  ASSERT_EQ(by.size(), 3u);
+  EXPECT_FALSE(by.at(1).succeeded);
+  EXPECT_EQ(by.at(1).failing_from, 10);
+  EXPECT_TRUE(by.at(2).succeeded);
+  EXPECT_EQ(by.at(2).failing_from, 30);
+  EXPECT_TRUE(by.at(3).succeeded);
+  EXPECT_EQ(by.at(3).failing_from, std::nullopt);
+}
 
 TEST_F(StoreFile, UsesWalAndCurrentSchema) {
   open_sqlite_store(config_);
@@ -278,7 +323,7 @@ EventRecord event_for(const std::string& brand, const std::string& topic, std::i
   return e;
 }
 
-AttemptRecord outcome(const DueDelivery& d, const std::string& state, std::optional<std::int64_t> next_at,
+AttemptRecord outcome(const DueDelivery& d, DeliveryState state, std::optional<std::int64_t> next_at,
                       int status) {
   AttemptRecord r;
   r.delivery_seq = d.seq;
@@ -346,18 +391,18 @@ TEST_P(StoreTest, RecordedAttemptsScheduleRetriesAndFinish) {
   store->insert_webhook(make_webhook("w", kBrand, "Deals"));
   store->insert_events({event_for(kBrand, "Deals", 10)});
   auto d = store->claim_due(10, 10, {}).at(0);
-  store->record_attempts({outcome(d, "pending", 50, 500)}, 20, 0);
+  store->record_attempts({outcome(d, DeliveryState::pending, 50, 500)}, 20, 0);
   EXPECT_EQ(store->next_due_at(), 50);
   EXPECT_TRUE(store->claim_due(49, 10, {}).empty());
   auto again = store->claim_due(50, 10, {}).at(0);
   EXPECT_EQ(again.attempts_made, 1);
-  store->record_attempts({outcome(again, "delivered", std::nullopt, 200)}, 60, 0);
+  store->record_attempts({outcome(again, DeliveryState::delivered, std::nullopt, 200)}, 60, 0);
   EXPECT_FALSE(store->next_due_at());
 
   auto page = store->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
   ASSERT_EQ(page.total, 1);
   const Delivery& delivery = page.items[0];
-  EXPECT_EQ(delivery.state, "delivered");
+  EXPECT_EQ(delivery.state, DeliveryState::delivered);
   EXPECT_EQ(delivery.attempt_count, 2);
   ASSERT_EQ(delivery.attempts.size(), 2u);
   EXPECT_EQ(delivery.attempts[0].status, 500);
@@ -370,7 +415,7 @@ TEST_P(StoreTest, DisablingAWebhookCancelsItsQueue) {
   store->insert_webhook(make_webhook("w", kBrand, "Deals"));
   store->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 20)});
   auto d = store->claim_due(10, 1, {}).at(0);
-  AttemptRecord gone = outcome(d, "failed", std::nullopt, 410);
+  AttemptRecord gone = outcome(d, DeliveryState::failed, std::nullopt, 410);
   gone.disable_reason = "410";
   store->record_attempts({gone}, 11, 0);
   auto w = store->find_webhook(kBrand, "w");
@@ -386,10 +431,10 @@ TEST_P(StoreTest, FailingTooLongDisables) {
   store->insert_webhook(make_webhook("w", kBrand, "Deals"));
   store->insert_events({event_for(kBrand, "Deals", 10)});
   auto d = store->claim_due(10, 1, {}).at(0);
-  store->record_attempts({outcome(d, "pending", 20, 500)}, 100, /*disable_before=*/50);
+  store->record_attempts({outcome(d, DeliveryState::pending, 20, 500)}, 100, /*disable_before=*/50);
   EXPECT_FALSE(store->find_webhook(kBrand, "w")->disabled_at);  // failing since 100 > 50
   auto again = store->claim_due(20, 1, {}).at(0);
-  AttemptRecord late = outcome(again, "pending", 30, 500);
+  AttemptRecord late = outcome(again, DeliveryState::pending, 30, 500);
   late.attempt.started_at = 300;
   store->record_attempts({late}, 300, /*disable_before=*/150);
   EXPECT_TRUE(store->find_webhook(kBrand, "w")->disabled_at);  // failing since 100 <= 150
@@ -434,8 +479,8 @@ TEST_P(StoreTest, StateCountsFollowEveryChange) {
 
   auto due = store->claim_due(100, 4, {});
   ASSERT_EQ(due.size(), 4u);
-  store->record_attempts({outcome(due[0], "delivered", std::nullopt, 200), outcome(due[1], "failed", std::nullopt, 500),
-                          outcome(due[2], "pending", 50, 500), outcome(due[3], "delivered", std::nullopt, 200)},
+  store->record_attempts({outcome(due[0], DeliveryState::delivered, std::nullopt, 200), outcome(due[1], DeliveryState::failed, std::nullopt, 500),
+                          outcome(due[2], DeliveryState::pending, 50, 500), outcome(due[3], DeliveryState::delivered, std::nullopt, 200)},
                          20, 0);
   expect_counts_match(*store, "recorded");
 
@@ -463,18 +508,18 @@ TEST_P(StoreTest, PruneRemovesOldFinishedDeliveriesWithTheirAttemptsAndEvents) {
   store->insert_events({event_at(10), event_at(20), event_at(30), event_at(1000)});
   auto due = store->claim_due(2000, 10, {});
   ASSERT_EQ(due.size(), 4u);
-  store->record_attempts({outcome(due[0], "delivered", std::nullopt, 200), outcome(due[1], "pending", 5000, 500),
-                          outcome(due[2], "failed", std::nullopt, 500)},
+  store->record_attempts({outcome(due[0], DeliveryState::delivered, std::nullopt, 200), outcome(due[1], DeliveryState::pending, 5000, 500),
+                          outcome(due[2], DeliveryState::failed, std::nullopt, 500)},
                          100, 0);
-  store->record_attempts({outcome(due[3], "delivered", std::nullopt, 200)}, 1100, 0);
+  store->record_attempts({outcome(due[3], DeliveryState::delivered, std::nullopt, 200)}, 1100, 0);
 
   // Finished before 500: the first and third. The second still waits for its retry; the
   // fourth finished after the cut.
   EXPECT_EQ(store->prune(500), 2);
   auto left = store->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
   ASSERT_EQ(left.total, 2);
-  EXPECT_EQ(left.items[0].state, "delivered");  // newest first
-  EXPECT_EQ(left.items[1].state, "pending");
+  EXPECT_EQ(left.items[0].state, DeliveryState::delivered);  // newest first
+  EXPECT_EQ(left.items[1].state, DeliveryState::pending);
   EXPECT_EQ(scalar("SELECT count(*) FROM attempts"), "2");
   // The first event went with its only delivery; the third stays until the older pending
   // second one is pruned (events go in order).
@@ -619,7 +664,7 @@ TEST_P(Nodes, ANodeReleasesOnlyItsOwnLeases) {
   EXPECT_NE(again[0].seq, held[0].seq);
   EXPECT_FALSE(again[0].taken_over);
   // a's outcome is recorded: it still held its lease.
-  RecordResult recorded = a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200)}, 300, 0);
+  RecordResult recorded = a->record_attempts({outcome(held[0], DeliveryState::delivered, std::nullopt, 200)}, 300, 0);
   EXPECT_EQ(recorded.lost, 0);
   EXPECT_EQ(a->stats(0).delivered, 1);
   expect_counts_match(*a, "a recorded");
@@ -641,14 +686,14 @@ TEST_P(Nodes, AnExpiredLeaseIsTakenOverAndTheOldHoldersOutcomeIsDropped) {
   EXPECT_EQ(taken[0].attempts_made, 0);
 
   // a comes back and reports its attempts: dropped, they no longer count.
-  RecordResult late = a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200),
-                                          outcome(held[1], "pending", 500, 500)}, 200 + kLease, 0);
+  RecordResult late = a->record_attempts({outcome(held[0], DeliveryState::delivered, std::nullopt, 200),
+                                          outcome(held[1], DeliveryState::pending, 500, 500)}, 200 + kLease, 0);
   EXPECT_EQ(late.lost, 2);
   EXPECT_EQ(a->stats(0).pending, 2);
   EXPECT_EQ(a->renew_leases(200 + kLease), 0);  // none of them is a's to renew
 
-  RecordResult recorded = b->record_attempts({outcome(taken[0], "delivered", std::nullopt, 200),
-                                              outcome(taken[1], "delivered", std::nullopt, 200)}, 300 + kLease, 0);
+  RecordResult recorded = b->record_attempts({outcome(taken[0], DeliveryState::delivered, std::nullopt, 200),
+                                              outcome(taken[1], DeliveryState::delivered, std::nullopt, 200)}, 300 + kLease, 0);
   EXPECT_EQ(recorded.lost, 0);
   Stats stats = b->stats(0);
   EXPECT_EQ(stats.pending, 0);
@@ -692,8 +737,8 @@ TEST_P(Nodes, RedeliverLeavesALeaseHeldByAnotherNode) {
   EXPECT_THROW(b->redeliver(kBrand, page.items[0].id, 200), ConflictError);
   // Once a stopped renewing it is free to queue again, and a's late outcome is dropped.
   EXPECT_TRUE(b->redeliver(kBrand, page.items[0].id, 100 + kLease));
-  EXPECT_EQ(a->record_attempts({outcome(held[0], "delivered", std::nullopt, 200),
-                                outcome(held[1], "delivered", std::nullopt, 200)}, 200 + kLease, 0).lost, 1);
+  EXPECT_EQ(a->record_attempts({outcome(held[0], DeliveryState::delivered, std::nullopt, 200),
+                                outcome(held[1], DeliveryState::delivered, std::nullopt, 200)}, 200 + kLease, 0).lost, 1);
   expect_counts_match(*b, "redelivered");
 }
 

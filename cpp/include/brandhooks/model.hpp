@@ -52,21 +52,33 @@ struct PublishResult {
   std::int64_t deliveries = 0;  // one per matching webhook, committed with the event
 };
 
-// One try at a delivery. `error` is empty when a response was read (then `status` is set):
-// otherwise timeout, dns, blocked, connect, tls, network or protocol.
+// Why an attempt got no response: none when a response (any status) was read. The REST
+// contract, the delivery log and the database show the lowercase name (to_string).
+enum class AttemptError { none, timeout, dns, blocked, connect, tls, network, protocol };
+std::string_view to_string(AttemptError error);  // "" for none
+// The error of a stored name; nullopt for a name this build does not know.
+std::optional<AttemptError> attempt_error_from(std::string_view name);
+
+// One try at a delivery. `error` is none when a response was read (then `status` is set).
 struct Attempt {
   int number = 0;
   std::int64_t started_at = 0;
   std::int64_t duration_us = 0;
   std::optional<int> status;
-  std::string error;
+  AttemptError error = AttemptError::none;
   std::string detail;
   std::string response;  // first 4 KiB of the response body
 };
 
 // The states of a delivery: pending (due or waiting for a retry), delivered (a 2xx), failed
 // (retries exhausted, or the webhook disabled by a 410), cancelled (webhook deleted/disabled).
-inline constexpr std::string_view kDeliveryStates[] = {"pending", "delivered", "failed", "cancelled"};
+// The REST contract and the database spell them in lowercase (to_string).
+enum class DeliveryState { pending, delivered, failed, cancelled };
+inline constexpr DeliveryState kDeliveryStates[] = {DeliveryState::pending, DeliveryState::delivered,
+                                                    DeliveryState::failed, DeliveryState::cancelled};
+std::string_view to_string(DeliveryState state);
+// The state of a name; nullopt for anything else.
+std::optional<DeliveryState> delivery_state_from(std::string_view name);
 
 struct Delivery {
   std::string id;  // the webhook-id header, stable across retries
@@ -75,7 +87,7 @@ struct Delivery {
   std::string brand;  // the webhook's brand
   std::string topic;
   std::string event;
-  std::string state;
+  DeliveryState state = DeliveryState::pending;
   int attempt_count = 0;
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
@@ -105,7 +117,7 @@ struct Stats {
 struct DeliveryQuery {
   std::string brand;
   std::string webhook_id;
-  std::optional<std::string> state;
+  std::optional<std::string> state;  // as the REST filter gives it; the Hub checks it names a DeliveryState
   std::int64_t start = 0;
   std::int64_t limit = 100;
 };

@@ -66,6 +66,17 @@ Params& Params::bytes(std::string_view value) {
   return *this;
 }
 
+namespace {
+void append_quoted(std::string& literal, const std::string& value) {
+  literal += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\') literal += '\\';
+    literal += c;
+  }
+  literal += '"';
+}
+}  // namespace
+
 Params& Params::int_array(const std::vector<std::int64_t>& values) {
   std::string literal = "{";
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -75,16 +86,33 @@ Params& Params::int_array(const std::vector<std::int64_t>& values) {
   return text(literal + "}");
 }
 
+Params& Params::int_array(const std::vector<std::optional<std::int64_t>>& values) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) literal += ',';
+    literal += values[i] ? std::to_string(*values[i]) : "NULL";
+  }
+  return text(literal + "}");
+}
+
 Params& Params::text_array(const std::vector<std::string>& values) {
   std::string literal = "{";
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i) literal += ',';
-    literal += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') literal += '\\';
-      literal += c;
+    append_quoted(literal, values[i]);
+  }
+  return text(literal + "}");
+}
+
+Params& Params::text_array(const std::vector<std::optional<std::string>>& values) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) literal += ',';
+    if (values[i]) {
+      append_quoted(literal, *values[i]);
+    } else {
+      literal += "NULL";
     }
-    literal += '"';
   }
   return text(literal + "}");
 }

@@ -62,6 +62,9 @@ class Params {
   Params& int_array(const std::vector<std::int64_t>& values);
   // A PostgreSQL array literal of strings (quoted and escaped), for `::text[]`.
   Params& text_array(const std::vector<std::string>& values);
+  // Array literals with NULL elements: strings (quoted), or integers.
+  Params& text_array(const std::vector<std::optional<std::string>>& values);
+  Params& int_array(const std::vector<std::optional<std::int64_t>>& values);
 
   int size() const { return static_cast<int>(values_.size()); }
   const char* const* values() const { return values_.data(); }

@@ -1,4 +1,5 @@
 // The delivery log on PostgreSQL: listing, one delivery, redeliver and recover.
+#include <algorithm>
 #include <unordered_map>
 
 #include "pg/pg_store.hpp"
@@ -8,47 +9,24 @@ namespace brandhooks {
 
 using pg::Params;
 
-namespace {
-constexpr const char* kDeliveryJoins =
-    " FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.seq = d.webhook_seq";
-}  // namespace
+using store_sql::kDeliveryJoins;
 
 std::vector<Delivery> PgStore::read_deliveries(Connection& c, const pg::Result& rows) {
   std::vector<Delivery> out;
   std::vector<std::int64_t> seqs;
   std::unordered_map<std::int64_t, std::size_t> index;
   for (int i = 0; i < rows.rows(); ++i) {
-    Delivery d;
-    d.id = rows.text(i, 1);
-    d.event_id = rows.text(i, 2);
-    d.webhook_id = rows.text(i, 3);
-    d.brand = rows.text(i, 4);
-    d.state = rows.text(i, 5);
-    d.attempt_count = static_cast<int>(rows.int64(i, 6));
-    d.created_at = rows.int64(i, 7);
-    d.updated_at = rows.int64(i, 8);
-    if (d.state == "pending") d.next_attempt_at = rows.optional_int64(i, 9);
-    d.topic = rows.text(i, 10);
-    d.event = rows.text(i, 11);
     seqs.push_back(rows.int64(i, 0));
     index[seqs.back()] = out.size();
-    out.push_back(std::move(d));
+    out.push_back(delivery_from_row(pg::Row(rows, i)));
   }
   if (seqs.empty()) return out;
-  // Every listed delivery's attempts in one query.
-  auto attempts = c.exec("SELECT delivery_seq, number, started_at, duration_us, status, error, detail, response "
+  // Every listed delivery's attempts in one query (kAttemptsOfDelivery's columns after the seq).
+  auto attempts = c.exec("SELECT number, started_at, duration_us, status, error, detail, response, delivery_seq "
                          "FROM attempts WHERE delivery_seq = ANY($1::bigint[]) ORDER BY delivery_seq, number",
                          Params().int_array(seqs));
   for (int i = 0; i < attempts.rows(); ++i) {
-    Attempt a;
-    a.number = static_cast<int>(attempts.int64(i, 1));
-    a.started_at = attempts.int64(i, 2);
-    a.duration_us = attempts.int64(i, 3);
-    if (!attempts.is_null(i, 4)) a.status = static_cast<int>(attempts.int64(i, 4));
-    if (!attempts.is_null(i, 5)) a.error = attempts.text(i, 5);
-    if (!attempts.is_null(i, 6)) a.detail = attempts.text(i, 6);
-    if (!attempts.is_null(i, 7)) a.response = attempts.bytes(i, 7);
-    out[index.at(attempts.int64(i, 0))].attempts.push_back(std::move(a));
+    out[index.at(attempts.int64(i, 7))].attempts.push_back(attempt_from_row(pg::Row(attempts, i)));
   }
   return out;
 }
@@ -59,7 +37,7 @@ Page<Delivery> PgStore::list_deliveries(const DeliveryQuery& query) {
     std::string where = std::string(kDeliveryJoins) + " WHERE w.id = $1 AND ($2::text IS NULL OR d.state = $2)";
     Page<Delivery> page;
     page.total = c.exec("SELECT count(*)" + where, Params().add(query.webhook_id).add(query.state)).int64(0, 0);
-    auto rows = c.exec(std::string("SELECT ") + pg::kDeliveryColumns + where + " ORDER BY d.seq DESC LIMIT $3 OFFSET $4",
+    auto rows = c.exec(std::string("SELECT ") + store_sql::kDeliveryColumns + where + " ORDER BY d.seq DESC LIMIT $3 OFFSET $4",
                        Params().add(query.webhook_id).add(query.state).add(query.limit).add(query.start));
     page.items = read_deliveries(c, rows);
     return page;
@@ -67,7 +45,7 @@ Page<Delivery> PgStore::list_deliveries(const DeliveryQuery& query) {
 }
 
 std::optional<Delivery> PgStore::find_delivery_in(Connection& c, const std::string& brand, const std::string& id) {
-  auto rows = c.exec(std::string("SELECT ") + pg::kDeliveryColumns + kDeliveryJoins + " WHERE d.id = $1 AND w.brand = $2",
+  auto rows = c.exec(std::string("SELECT ") + store_sql::kDeliveryColumns + kDeliveryJoins + " WHERE d.id = $1 AND w.brand = $2",
                      Params().add(id).add(brand));
   auto found = read_deliveries(c, rows);
   if (found.empty()) return std::nullopt;
@@ -101,8 +79,8 @@ std::optional<Delivery> PgStore::redeliver(const std::string& brand, const std::
                           Params().add(now).add(id));
     // The row exists (found above): no change means a node holds it.
     if (changed.rows() == 0) throw ConflictError("this delivery is being attempted right now");
-    PgStateCounts counts;
-    counts.move(changed.text(0, 0), "pending");
+    StateCounts counts;
+    counts.move(stored_delivery_state(changed.text(0, 0)), DeliveryState::pending);
     save_counts(c, counts);
     return find_delivery_in(c, brand, id);
   });
@@ -124,8 +102,8 @@ RecoverResult PgStore::recover(const std::string& brand, const std::string& webh
     RecoverResult result;
     for (auto& [seq, id] : queued) result.delivery_ids.push_back(std::move(id));
     result.queued = static_cast<std::int64_t>(queued.size());
-    PgStateCounts counts;
-    counts.move("failed", "pending", result.queued);
+    StateCounts counts;
+    counts.move(DeliveryState::failed, DeliveryState::pending, result.queued);
     save_counts(c, counts);
     return result;
   });

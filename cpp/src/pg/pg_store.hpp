@@ -14,18 +14,9 @@
 
 #include "pg/connection.hpp"
 #include "store.hpp"
+#include "store_common.hpp"
 
 namespace brandhooks {
-
-// How a transaction changed the number of deliveries in each state (delivery_counts).
-struct PgStateCounts {
-  std::map<std::string, std::int64_t> delta;
-  void move(const std::string& from, const std::string& to, std::int64_t n = 1) {
-    if (from == to || n == 0) return;
-    delta[from] -= n;
-    delta[to] += n;
-  }
-};
 
 class PgStore final : public Store {
  public:
@@ -137,9 +128,9 @@ class PgStore final : public Store {
   std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets_in(Connection& c,
                                                                          const std::vector<std::int64_t>& webhooks,
                                                                          std::int64_t now);
-  void save_counts(Connection& c, const PgStateCounts& counts);
+  void save_counts(Connection& c, const StateCounts& counts);
   // Cancels the waiting (not held) deliveries of the webhook; adds them to `counts`.
-  void cancel_waiting(Connection& c, std::int64_t webhook_seq, std::int64_t now, PgStateCounts& counts);
+  void cancel_waiting(Connection& c, std::int64_t webhook_seq, std::int64_t now, StateCounts& counts);
   std::optional<Delivery> find_delivery_in(Connection& c, const std::string& brand, const std::string& id);
   std::vector<Delivery> read_deliveries(Connection& c, const pg::Result& rows);
   void check_deliverable(Connection& c, const std::string& brand, const std::string& webhook_id);

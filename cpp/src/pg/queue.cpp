@@ -1,10 +1,12 @@
 // The delivery queue on PostgreSQL: publish, claims (FOR UPDATE SKIP LOCKED), owned leases
 // (lease.hpp) and attempt outcomes. Batches go in few round trips: one statement over arrays
-// (unnest) for a publish's deliveries, pipelines for its events and for a batch of outcomes.
+// (unnest) for a publish's deliveries and for a batch of outcomes, a pipeline for its events.
 #include <algorithm>
+#include <set>
 
 #include "brandhooks/crypto.hpp"
 #include "pg/pg_store.hpp"
+#include "validation.hpp"
 
 namespace brandhooks {
 
@@ -40,16 +42,62 @@ constexpr const char* kAddDeliveries =
     "  RETURNING id, seq, lease_owner) "
     "SELECT id, seq FROM added WHERE lease_owner IS NOT NULL";
 
-// Records attempt $1 of delivery $5 only while node $6 holds its lease (lease_sql::kFinish),
-// and its row in the attempt log in the same statement: a row inserted means it was held.
-std::string record_sql() {
-  return "WITH finished AS (" + pg::numbered(lease_sql::kFinish) +
-         " RETURNING seq) "
-         "INSERT INTO attempts (delivery_seq, number, started_at, duration_us, status, error, detail, response) "
-         "SELECT seq, $1::integer, $7::bigint, $8::bigint, $9::integer, $10::text, $11::text, $12::bytea FROM finished "
-         "ON CONFLICT (delivery_seq, number) DO UPDATE SET started_at = EXCLUDED.started_at, "
-         "duration_us = EXCLUDED.duration_us, status = EXCLUDED.status, error = EXCLUDED.error, "
-         "detail = EXCLUDED.detail, response = EXCLUDED.response";
+// Records a batch of outcomes in one statement, each only while node $12 holds the delivery's
+// lease for that attempt (the conditions of lease_sql::kFinish, over arrays), with its row in
+// the attempt log; returns the seq of each outcome recorded (the others' leases were lost).
+// The owner test is written IS NOT DISTINCT FROM (the same for a non-null $12) so that it
+// cannot use the lease-owner index: the planner, which guesses 10 rows for unnest, would
+// otherwise drive the join from that index (every lease of the node) and rescan the whole
+// batch per row, quadratic in the batch (a 60 s statement for 10 000 outcomes).
+constexpr const char* kRecord =
+    "WITH outcome AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
+    "                       $7::integer[], $8::text[], $9::text[], $10::text[]) "
+    "  AS u(seq, number, state, next_at, started_at, duration_us, status, error, detail, response)), "
+    "finished AS ("
+    "  UPDATE deliveries d SET attempts = o.number, state = o.state, next_at = o.next_at, lease_owner = NULL, "
+    "         updated_at = $11 "
+    "  FROM outcome o WHERE d.seq = o.seq AND d.lease_owner IS NOT DISTINCT FROM $12 "
+    "  AND d.attempts = o.number - 1 "
+    "  AND d.state = 'pending' "
+    "  RETURNING d.seq, o.number, o.started_at, o.duration_us, o.status, o.error, o.detail, o.response), "
+    "logged AS ("
+    "  INSERT INTO attempts (delivery_seq, number, started_at, duration_us, status, error, detail, response) "
+    "  SELECT seq, number, started_at, duration_us, status, error, detail, decode(response, 'hex') FROM finished "
+    "  ON CONFLICT (delivery_seq, number) DO UPDATE SET started_at = EXCLUDED.started_at, "
+    "  duration_us = EXCLUDED.duration_us, status = EXCLUDED.status, error = EXCLUDED.error, "
+    "  detail = EXCLUDED.detail, response = EXCLUDED.response) "
+    "SELECT seq FROM finished";
+
+// Text PostgreSQL takes: well-formed UTF-8 without NUL (an error detail may quote a peer's
+// bytes); anything else is replaced byte by byte, so the outcome is recorded all the same.
+std::optional<std::string> storable_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  bool clean = text.find('\0') == std::string::npos;
+  if (clean) {
+    try {
+      check_utf8(text, "text");
+    } catch (const ValidationError&) {
+      clean = false;
+    }
+  }
+  if (clean) return text;
+  std::string out = text;
+  for (char& c : out) {
+    if (c == '\0' || static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
+  return out;
+}
+
+std::string hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
 }
 
 std::string bool_array(const std::vector<bool>& values) {
@@ -120,8 +168,8 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
       auto added = c.exec(kAddDeliveries, Params().text_array(ids).int_array(event_seq).int_array(webhook_seq)
                                               .int_array(next_at).int_array(created_at).add(bool_array(hand_over))
                                               .add(holder_.node));
-      PgStateCounts counts;
-      counts.delta["pending"] = static_cast<std::int64_t>(ids.size());
+      StateCounts counts;
+      counts.add(DeliveryState::pending, static_cast<std::int64_t>(ids.size()));
       save_counts(c, counts);
       if (added.rows() > 0) {
         std::map<std::string, std::int64_t> seq_of;
@@ -245,8 +293,8 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
       c.exec("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = $1 "
              "WHERE seq = ANY($2::bigint[])",
              Params().add(now).int_array(cancel));
-      PgStateCounts counts;
-      counts.move("pending", "cancelled", static_cast<std::int64_t>(cancel.size()));
+      StateCounts counts;
+      counts.move(DeliveryState::pending, DeliveryState::cancelled, static_cast<std::int64_t>(cancel.size()));
       save_counts(c, counts);
     }
     return due;
@@ -269,63 +317,57 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
   if (records.empty()) return {};
   return transact([&](Connection& c) {
     RecordResult result;
-    std::vector<Params> batch;
-    batch.reserve(records.size());
+    std::vector<std::int64_t> seqs, started_at, duration_us;
+    std::vector<std::optional<std::int64_t>> numbers, next_at, status;
+    std::vector<std::string> states, responses;
+    std::vector<std::optional<std::string>> errors, details;
     for (const auto& r : records) {
       const Attempt& a = r.attempt;
-      Params p;
-      p.add(a.number).add(r.new_state).add(r.next_at).add(now).add(r.delivery_seq).add(holder_.node)
-          .add(a.started_at).add(a.duration_us).add(a.status);
-      if (a.error.empty()) p.null(); else p.add(a.error);
-      if (a.detail.empty()) p.null(); else p.add(a.detail);
-      p.bytes(a.response);
-      batch.push_back(std::move(p));
+      seqs.push_back(r.delivery_seq);
+      numbers.push_back(a.number);
+      states.emplace_back(to_string(r.new_state));
+      next_at.push_back(r.next_at);
+      started_at.push_back(a.started_at);
+      duration_us.push_back(a.duration_us);
+      status.push_back(a.status ? std::optional<std::int64_t>(*a.status) : std::nullopt);
+      errors.push_back(storable_text(std::string(to_string(a.error))));
+      details.push_back(storable_text(a.detail));
+      responses.push_back(hex(a.response));
     }
-    auto outcomes = c.pipeline(record_sql(), batch);
+    auto finished = c.exec(kRecord, Params().int_array(seqs).int_array(numbers).text_array(states).int_array(next_at)
+                                        .int_array(started_at).int_array(duration_us).int_array(status)
+                                        .text_array(errors).text_array(details).text_array(responses).add(now)
+                                        .add(holder_.node));
+    std::set<std::int64_t> held;
+    for (int i = 0; i < finished.rows(); ++i) held.insert(finished.int64(i, 0));
 
-    // Each webhook's failure streak folded over the batch, in order: one update per webhook
-    // and commit instead of one per attempt.
-    struct Streak {
-      bool succeeded = false;                    // a success in this batch ended the old streak
-      std::optional<std::int64_t> failing_from;  // the first failure after the last success
-    };
-    std::map<std::int64_t, Streak> streaks;
-    PgStateCounts counts;
+    FailureStreaks streaks;
+    StateCounts counts;
     auto disable = [&](std::int64_t webhook, const std::string& reason, bool force, std::int64_t failing_before) {
-      auto changed = c.exec("UPDATE webhooks SET disabled_at = $1, disabled_reason = $2, updated_at = $1 "
-                            "WHERE seq = $3 AND disabled_at IS NULL AND ($4::boolean OR failing_since <= $5)",
-                            Params().add(now).add(reason).add(webhook).add(force).add(failing_before));
+      auto changed = c.exec(pg::numbered(store_sql::kDisableWebhook),
+                            Params().add(now).add(reason).add(now).add(webhook).add(force ? 1 : 0).add(failing_before));
       if (changed.affected() == 0) return;
       ++result.disabled;
       cancel_waiting(c, webhook, now, counts);
     };
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const AttemptRecord& r = records[i];
-      if (outcomes[i].affected() == 0) {  // taken over: the new holder records its own attempt
+    for (const AttemptRecord& r : records) {
+      if (!held.count(r.delivery_seq)) {  // taken over: the new holder records its own attempt
         ++result.lost;
         continue;
       }
-      counts.move("pending", r.new_state);
-      Streak& streak = streaks[r.webhook_seq];
-      if (r.new_state == "delivered") {
-        streak.succeeded = true;
-        streak.failing_from.reset();
-      } else if (!streak.failing_from) {
-        streak.failing_from = r.attempt.started_at;
-      }
+      counts.move(DeliveryState::pending, r.new_state);
+      streaks.add(r.webhook_seq, r.new_state, r.attempt.started_at);
       if (!r.disable_reason.empty()) disable(r.webhook_seq, r.disable_reason, true, 0);
     }
-    for (const auto& [webhook, streak] : streaks) {
+    for (const auto& [webhook, streak] : streaks.by_webhook()) {
       if (!streak.failing_from) {
-        c.exec("UPDATE webhooks SET failing_since = NULL WHERE seq = $1 AND failing_since IS NOT NULL",
-               Params().add(webhook));
+        c.exec(pg::numbered(store_sql::kStreakEnded), Params().add(webhook));
         continue;
       }
-      c.exec(streak.succeeded ? "UPDATE webhooks SET failing_since = $1 WHERE seq = $2"
-                              : "UPDATE webhooks SET failing_since = coalesce(failing_since, $1) WHERE seq = $2",
+      c.exec(pg::numbered(streak.succeeded ? store_sql::kStreakRestarted : store_sql::kStreakFailed),
              Params().add(*streak.failing_from).add(webhook));
       // Already disabled (410 above) or not failing long enough: nothing happens.
-      disable(webhook, "failing without a successful delivery for too long", false, disable_before);
+      disable(webhook, kFailingTooLong, false, disable_before);
     }
     save_counts(c, counts);
     return result;

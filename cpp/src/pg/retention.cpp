@@ -44,8 +44,8 @@ std::int64_t PgStore::prune(std::int64_t before) {
                            "WHERE seq > $1 AND seq <= $2 AND state <> 'pending' AND updated_at < $3 "
                            "AND created_at < $3 FOR UPDATE SKIP LOCKED) RETURNING state",
                            Params().add(after).add(upto).add(before));
-        PgStateCounts counts;
-        for (int i = 0; i < gone.rows(); ++i) --counts.delta[gone.text(i, 0)];
+        StateCounts counts;
+        for (int i = 0; i < gone.rows(); ++i) counts.add(stored_delivery_state(gone.text(i, 0)), -1);
         save_counts(c, counts);
         if (!more) {
           // Events older than every remaining delivery have none left (an event's deliveries
@@ -69,19 +69,12 @@ std::int64_t PgStore::prune(std::int64_t before) {
 Stats PgStore::stats(std::int64_t now) {
   return read([&](Connection& c) {
     Stats st;
-    auto hooks = c.exec("SELECT count(*), count(disabled_at) FROM webhooks WHERE deleted_at IS NULL");
+    auto hooks = c.exec(store_sql::kCountWebhooks);
     st.webhooks = hooks.int64(0, 0);
     st.disabled_webhooks = hooks.int64(0, 1);
-    st.events = c.exec("SELECT count(*) FROM events").int64(0, 0);
+    st.events = c.exec(store_sql::kCountEvents).int64(0, 0);
     auto states = c.exec("SELECT state, sum(n) FROM delivery_counts GROUP BY state");
-    for (int i = 0; i < states.rows(); ++i) {
-      std::string state = states.text(i, 0);
-      std::int64_t n = states.int64(i, 1);
-      if (state == "pending") st.pending = n;
-      else if (state == "delivered") st.delivered = n;
-      else if (state == "failed") st.failed = n;
-      else if (state == "cancelled") st.cancelled = n;
-    }
+    for (int i = 0; i < states.rows(); ++i) stats_count(st, stored_delivery_state(states.text(i, 0))) = states.int64(i, 1);
     auto due = c.exec("SELECT count(*), min(next_at) FROM deliveries WHERE state = 'pending' AND next_at <= $1",
                       Params().add(now));
     st.due_now = due.int64(0, 0);

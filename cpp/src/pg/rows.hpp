@@ -1,45 +1,23 @@
 #pragma once
-// The column lists the PostgreSQL backend reads records with, and the readers that go with
-// them (shared by its files).
-#include <nlohmann/json.hpp>
-
-#include "brandhooks/model.hpp"
+// One row of a PostgreSQL result as store_common.hpp's readers (webhook_from_row, ...) see
+// it: text columns as text, bytea columns as their bytes.
 #include "pg/connection.hpp"
 
 namespace brandhooks::pg {
 
-inline constexpr const char* kWebhookColumns =
-    "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, disabled_reason";
+class Row {
+ public:
+  Row(const Result& result, int row) : result_(result), row_(row) {}
+  bool is_null(int col) const { return result_.is_null(row_, col); }
+  std::string text(int col) const {
+    constexpr Oid kBytea = 17;
+    return PQftype(result_.get(), col) == kBytea ? result_.bytes(row_, col) : result_.text(row_, col);
+  }
+  std::int64_t int64(int col) const { return result_.int64(row_, col); }
 
-inline Webhook read_webhook(const Result& r, int row) {
-  Webhook w;
-  w.id = r.text(row, 0);
-  w.created_at = r.int64(row, 1);
-  w.updated_at = r.int64(row, 2);
-  w.deleted_at = r.optional_int64(row, 3);
-  w.brand = r.text(row, 4);
-  w.topic = r.text(row, 5);
-  w.url = r.text(row, 6);
-  w.key = r.text(row, 7);
-  if (!r.is_null(row, 8)) w.tags = nlohmann::json::parse(r.text(row, 8)).get<std::vector<std::string>>();
-  w.disabled_at = r.optional_int64(row, 9);
-  if (!r.is_null(row, 10)) w.disabled_reason = r.text(row, 10);
-  return w;
-}
-
-inline constexpr const char* kDeliveryColumns =
-    "d.seq, d.id, e.id, w.id, w.brand, d.state, d.attempts, d.created_at, d.updated_at, d.next_at, "
-    "e.topic, e.event";
-
-inline constexpr const char* kTokenColumns = "id, brand, label, created_at";
-
-inline TokenInfo read_token(const Result& r, int row) {
-  TokenInfo t;
-  t.id = r.text(row, 0);
-  if (!r.is_null(row, 1)) t.brand = r.text(row, 1);
-  t.label = r.text(row, 2);
-  t.created_at = r.int64(row, 3);
-  return t;
-}
+ private:
+  const Result& result_;
+  int row_;
+};
 
 }  // namespace brandhooks::pg

@@ -184,13 +184,14 @@ void PgStore::ensure_brand(Connection& c, const std::string& id, std::int64_t no
          pg::Params().add(id).add(now));
 }
 
-void PgStore::save_counts(Connection& c, const PgStateCounts& counts) {
+void PgStore::save_counts(Connection& c, const StateCounts& counts) {
   // In state order: two transactions never wait for each other's rows in opposite orders.
-  for (const auto& [state, n] : counts.delta) {
+  for (DeliveryState state : kDeliveryStates) {
+    std::int64_t n = counts.delta[static_cast<std::size_t>(state)];
     if (n == 0) continue;
     c.exec("INSERT INTO delivery_counts (state, shard, n) VALUES ($1, $2, $3) "
            "ON CONFLICT (state, shard) DO UPDATE SET n = delivery_counts.n + EXCLUDED.n",
-           pg::Params().add(state).add(c.shard()).add(n));
+           pg::Params().add(std::string(to_string(state))).add(c.shard()).add(n));
   }
 }
 

@@ -18,27 +18,24 @@ bool PgStore::insert_token(const TokenRecord& t) {
 
 std::optional<TokenInfo> PgStore::find_token(const std::string& hash) {
   return read([&](Connection& c) -> std::optional<TokenInfo> {
-    auto rows = c.exec(std::string("SELECT ") + pg::kTokenColumns + " FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL",
-                       Params().bytes(hash));
+    auto rows = c.exec(pg::numbered(store_sql::kFindToken), Params().bytes(hash));
     if (rows.rows() == 0) return std::nullopt;
-    return pg::read_token(rows, 0);
+    return token_from_row(pg::Row(rows, 0));
   });
 }
 
 std::vector<TokenInfo> PgStore::list_tokens() {
   return read([&](Connection& c) {
-    auto rows = c.exec(std::string("SELECT ") + pg::kTokenColumns +
-                       " FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id");
+    auto rows = c.exec(store_sql::kListTokens);
     std::vector<TokenInfo> out;
-    for (int i = 0; i < rows.rows(); ++i) out.push_back(pg::read_token(rows, i));
+    for (int i = 0; i < rows.rows(); ++i) out.push_back(token_from_row(pg::Row(rows, i)));
     return out;
   });
 }
 
 bool PgStore::revoke_token(const std::string& id, std::int64_t now) {
   return transact([&](Connection& c) {
-    return c.exec("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                  Params().add(now).add(id))
+    return c.exec(pg::numbered(store_sql::kRevokeToken), Params().add(now).add(id))
                .affected() == 1;
   });
 }

@@ -22,7 +22,7 @@ void PgStore::insert_webhook(const Webhook& w) {
 Page<Webhook> PgStore::list_webhooks(const WebhookQuery& query) {
   return read([&](Connection& c) {
     // One statement: the page and the total (a window count over the same filter).
-    std::string sql = std::string("SELECT ") + pg::kWebhookColumns +
+    std::string sql = std::string("SELECT ") + store_sql::kWebhookColumns +
                       ", count(*) OVER () FROM webhooks WHERE brand = $1 AND deleted_at IS NULL "
                       "AND ($2::text IS NULL OR topic = $2) ORDER BY seq LIMIT $3 OFFSET $4";
     Params p;
@@ -35,7 +35,7 @@ Page<Webhook> PgStore::list_webhooks(const WebhookQuery& query) {
     p.add(query.start);
     auto rows = c.exec(sql, p);
     Page<Webhook> page;
-    for (int i = 0; i < rows.rows(); ++i) page.items.push_back(pg::read_webhook(rows, i));
+    for (int i = 0; i < rows.rows(); ++i) page.items.push_back(webhook_from_row(pg::Row(rows, i)));
     if (rows.rows() > 0) {
       page.total = rows.int64(0, 11);
     } else {  // an empty page (start past the end) still reports the total
@@ -59,17 +59,13 @@ std::optional<Webhook> PgStore::find_webhook(const std::string& brand, const std
 std::optional<Webhook> PgStore::soft_delete_webhook(const std::string& brand, const std::string& id,
                                                     std::int64_t now) {
   return transact([&](Connection& c) -> std::optional<Webhook> {
-    auto rows = c.exec(std::string("UPDATE webhooks SET deleted_at = $1, updated_at = $1 "
-                                   "WHERE brand = $2 AND id = $3 AND deleted_at IS NULL RETURNING seq, ") +
-                           pg::kWebhookColumns,
-                       Params().add(now).add(brand).add(id));
+    auto rows = c.exec(pg::numbered(store_sql::kSoftDeleteWebhook) + " RETURNING seq", Params().add(now).add(brand).add(id));
     if (rows.rows() == 0) return std::nullopt;
-    PgStateCounts counts;
+    StateCounts counts;
     cancel_waiting(c, rows.int64(0, 0), now, counts);
     save_counts(c, counts);
-    // The columns after seq, as read_webhook expects them from 0.
-    auto w = c.exec(std::string("SELECT ") + pg::kWebhookColumns + " FROM webhooks WHERE id = $1", Params().add(id));
-    return pg::read_webhook(w, 0);
+    auto w = c.exec(std::string("SELECT ") + store_sql::kWebhookColumns + " FROM webhooks WHERE id = $1", Params().add(id));
+    return webhook_from_row(pg::Row(w, 0));
   });
 }
 
@@ -95,7 +91,7 @@ std::optional<Webhook> PgStore::update_webhook(const std::string& brand, const s
     p.add(seq);
     c.exec("UPDATE webhooks SET " + sets + " WHERE seq = " + next(), p);
     if (patch.enabled && !*patch.enabled) {
-      PgStateCounts counts;
+      StateCounts counts;
       cancel_waiting(c, seq, now, counts);
       save_counts(c, counts);
     }
@@ -139,13 +135,13 @@ void PgStore::set_brand_parent(const std::string& brand, const std::optional<std
         if (ancestor == brand) throw ConflictError("a brand cannot be its own ancestor");
       }
     }
-    c.exec("UPDATE brands SET parent = $1, updated_at = $2 WHERE id = $3", Params().add(parent).add(now).add(brand));
+    c.exec(pg::numbered(store_sql::kSetBrandParent), Params().add(parent).add(now).add(brand));
   });
 }
 
 std::optional<std::string> PgStore::brand_parent(const std::string& brand) {
   return read([&](Connection& c) -> std::optional<std::string> {
-    auto rows = c.exec("SELECT parent FROM brands WHERE id = $1", Params().add(brand));
+    auto rows = c.exec(pg::numbered(store_sql::kBrandParent), Params().add(brand));
     if (rows.rows() == 0 || rows.is_null(0, 0)) return std::nullopt;
     return rows.text(0, 0);
   });
@@ -157,11 +153,11 @@ std::vector<std::string> PgStore::brand_lineage(const std::string& brand) {
 
 std::optional<Webhook> PgStore::find_webhook_in(Connection& c, const std::string& brand, const std::string& id,
                                                 bool include_deleted) {
-  auto rows = c.exec(std::string("SELECT ") + pg::kWebhookColumns + " FROM webhooks WHERE brand = $1 AND id = $2" +
+  auto rows = c.exec(std::string("SELECT ") + store_sql::kWebhookColumns + " FROM webhooks WHERE brand = $1 AND id = $2" +
                          (include_deleted ? "" : " AND deleted_at IS NULL"),
                      Params().add(brand).add(id));
   if (rows.rows() == 0) return std::nullopt;
-  return pg::read_webhook(rows, 0);
+  return webhook_from_row(pg::Row(rows, 0));
 }
 
 // The SQL of a brand's lineage ($1): itself, then its ancestors up to the root. The tree is
@@ -196,18 +192,15 @@ std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> PgStore::targets_in
     target->brand = rows.text(i, 2);
     target->url = rows.text(i, 3);
     target->keys.push_back(rows.text(i, 4));
-    for (const auto& key : nlohmann::json::parse(rows.text(i, 5))) target->keys.push_back(key.get<std::string>());
+    for (auto& key : strings_from_json(rows.text(i, 5))) target->keys.push_back(std::move(key));
     targets[rows.int64(i, 0)] = std::move(target);
   }
   return targets;
 }
 
-void PgStore::cancel_waiting(Connection& c, std::int64_t webhook_seq, std::int64_t now, PgStateCounts& counts) {
-  auto cancelled = c.exec(std::string("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, "
-                                      "updated_at = $1 WHERE webhook_seq = $2 AND state = 'pending' AND ") +
-                              pg::numbered(lease_sql::kNotHeld),
-                          Params().add(now).add(webhook_seq));
-  counts.move("pending", "cancelled", cancelled.affected());
+void PgStore::cancel_waiting(Connection& c, std::int64_t webhook_seq, std::int64_t now, StateCounts& counts) {
+  auto cancelled = c.exec(pg::numbered(store_sql::kCancelWaiting), Params().add(now).add(webhook_seq));
+  counts.move(DeliveryState::pending, DeliveryState::cancelled, cancelled.affected());
 }
 
 }  // namespace brandhooks

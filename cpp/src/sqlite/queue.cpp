@@ -1,0 +1,323 @@
+// The durable queue: publishing events with their deliveries, leases (lease.hpp), claims of
+// due deliveries, and recording the attempts' outcomes (failure streaks, disabling).
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "brandhooks/crypto.hpp"
+#include "sqlite/sqlite_store.hpp"
+
+namespace brandhooks::sqlite {
+
+std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
+                                                      std::vector<DueDelivery>* leased) {
+  return guarded([&] {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    // A webhook with tags matches only events sharing one of them; without tags, all.
+    SQLite::Statement& matching = prepare(
+        "SELECT seq FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
+        "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?2)) "
+        "AND (w.tags IS NULL OR w.tags = '[]' OR EXISTS (SELECT 1 FROM json_each(w.tags) t "
+        "     WHERE t.value IN (SELECT value FROM json_each(?3)))) ORDER BY seq");
+    SQLite::Statement& add_event = prepare(
+        "INSERT INTO events (id, brand, topic, event, body, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    SQLite::Statement& add_delivery = prepare(
+        "INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, lease_owner) "
+        "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
+    // What a handed-over delivery needs of its webhook, read once per webhook and call.
+    std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
+    std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
+    std::vector<PublishResult> results;
+    results.reserve(events.size());
+    std::int64_t created = 0;
+    std::size_t handed_bytes = 0;
+    // Events of one brand, topic and tags match the same webhooks: asked once per call.
+    std::map<std::string, std::vector<std::int64_t>> matched;
+    for (const auto& e : events) {
+      std::string tags = e.tags_json.value_or("[]");
+      auto [found, fresh_match] = matched.try_emplace(e.brand + '\n' + e.topic + '\n' + tags);
+      if (fresh_match) {
+        auto [it, fresh] = lineage_json.try_emplace(e.brand);
+        if (fresh) it->second = nlohmann::json(lineage_locked(e.brand)).dump();
+        matching.bind(1, e.topic);
+        matching.bind(2, it->second);
+        matching.bind(3, tags);
+        while (matching.executeStep()) found->second.push_back(matching.getColumn(0).getInt64());
+        matching.reset();
+      }
+      const std::vector<std::int64_t>& webhooks = found->second;
+
+      add_event.bind(1, e.id);
+      add_event.bind(2, e.brand);
+      add_event.bind(3, e.topic);
+      add_event.bind(4, e.event);
+      add_event.bindNoCopy(5, e.body.data(), static_cast<int>(e.body.size()));
+      add_event.bind(6, e.created_at);
+      bind_optional(add_event, 7, e.tags_json);
+      add_event.exec();
+      add_event.reset();
+      std::int64_t event_seq = db_.getLastInsertRowid();
+
+      std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
+      for (std::int64_t webhook : webhooks) {
+        bool hand_over = leased && leased->size() < room.deliveries &&
+                         handed_bytes + e.body.size() <= room.bytes && e.first_attempt_at <= e.created_at;
+        std::string id = uuid_v7();
+        add_delivery.bindNoCopy(1, id);  // alive until exec(): SQLite need not copy it
+        add_delivery.bind(2, event_seq);
+        add_delivery.bind(3, webhook);
+        // Handed over: leased by this node at once (next_at is then the lease's expiry).
+        add_delivery.bind(4, hand_over ? holder_.expiry(e.created_at) : e.first_attempt_at);
+        add_delivery.bind(5, e.created_at);
+        add_delivery.bind(6, e.created_at);
+        if (hand_over) {
+          add_delivery.bindNoCopy(7, holder_.node);
+        } else {
+          add_delivery.bind(7);
+        }
+        add_delivery.exec();
+        add_delivery.reset();
+        if (!hand_over) continue;
+        handed_bytes += e.body.size();
+        if (!body) body = std::make_shared<const std::string>(e.body);
+        auto [target, fresh_target] = targets.try_emplace(webhook);
+        if (fresh_target) target->second = target_locked(webhook, e.created_at);
+        DueDelivery d;
+        d.target = target->second;
+        d.seq = db_.getLastInsertRowid();
+        d.id = std::move(id);
+        d.webhook_seq = webhook;
+        d.body = body;
+        d.event_created_at = e.created_at;
+        leased->push_back(std::move(d));
+      }
+      results.push_back({e.id, static_cast<std::int64_t>(webhooks.size())});
+      created += static_cast<std::int64_t>(webhooks.size());
+    }
+    StateCounts counts;
+    counts.add(DeliveryState::pending, created);
+    save_counts(counts);
+    tx.commit();
+    return results;
+  });
+}
+
+std::int64_t SqliteStore::release_leases(std::int64_t now) {
+  return guarded([&] { return update_own_leases(lease_sql::kRelease, now); });
+}
+
+std::int64_t SqliteStore::renew_leases(std::int64_t now) {
+  return guarded([&] { return update_own_leases(lease_sql::kRenew, holder_.expiry(now)); });
+}
+
+std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t limit,
+                                                const std::vector<std::int64_t>& skip_webhooks,
+                                                std::size_t max_bytes) {
+  return guarded([&] {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    // INDEXED BY: the planner must never fall back to sorting every pending row per claim.
+    // Due includes leases whose holder stopped renewing (lease.hpp), but never this node's
+    // own: it still holds them in memory and records them itself.
+    SQLite::Statement& q = prepare(
+        "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at, "
+        "       d.lease_owner IS NOT NULL "
+        "FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.seq = d.event_seq "
+        "WHERE d.state = 'pending' AND d.next_at <= ?1 "
+        "AND (d.lease_owner IS NULL OR d.lease_owner <> ?4) "
+        "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?2)) "
+        "ORDER BY d.next_at, d.seq LIMIT ?3");
+    q.bind(1, now);
+    q.bind(2, nlohmann::json(skip_webhooks).dump());
+    q.bind(3, static_cast<std::int64_t>(limit));
+    q.bind(4, holder_.node);
+    std::vector<DueDelivery> rows;
+    std::int64_t last_event = -1;
+    std::shared_ptr<const std::string> body;
+    std::size_t claimed_bytes = 0;
+    while (q.executeStep()) {
+      auto size = static_cast<std::size_t>(q.getColumn(4).getBytes());
+      if (!rows.empty() && claimed_bytes + size > max_bytes) break;
+      claimed_bytes += size;
+      DueDelivery d;
+      d.seq = q.getColumn(0).getInt64();
+      d.id = q.getColumn(1).getString();
+      d.attempts_made = q.getColumn(2).getInt();
+      std::int64_t event_seq = q.getColumn(3).getInt64();
+      if (event_seq != last_event) {  // an event's deliveries are usually adjacent
+        body = std::make_shared<const std::string>(Row{q}.text(4));
+        last_event = event_seq;
+      }
+      d.body = body;
+      d.webhook_seq = q.getColumn(5).getInt64();
+      d.event_created_at = q.getColumn(6).getInt64();
+      d.taken_over = q.getColumn(7).getInt() != 0;
+      rows.push_back(std::move(d));
+    }
+    q.reset();
+
+    // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
+    std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
+    SQLite::Statement& lease = prepare(lease_sql::kTake);
+    SQLite::Statement& cancel = prepare(store_sql::kCancelDelivery);
+    std::vector<DueDelivery> due;
+    due.reserve(rows.size());
+    StateCounts counts;
+    for (auto& d : rows) {
+      auto [target, fresh] = targets.try_emplace(d.webhook_seq);
+      if (fresh) target->second = target_locked(d.webhook_seq, now);
+      if (!target->second) {
+        cancel.bind(1, now);
+        cancel.bind(2, d.seq);
+        cancel.exec();
+        cancel.reset();
+        counts.move(DeliveryState::pending, DeliveryState::cancelled);
+        continue;
+      }
+      d.target = target->second;
+      lease.bind(1, holder_.node);
+      lease.bind(2, holder_.expiry(now));
+      lease.bind(3, d.seq);
+      lease.exec();
+      lease.reset();
+      due.push_back(std::move(d));
+    }
+    save_counts(counts);
+    tx.commit();
+    return due;
+  });
+}
+
+std::optional<std::int64_t> SqliteStore::next_due_at() {
+  return guarded([&]() -> std::optional<std::int64_t> {
+    // As claim_due sees them: this node's own leases are never due to it.
+    SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_due "
+                                   "WHERE state = 'pending' AND (lease_owner IS NULL OR lease_owner <> ?) "
+                                   "ORDER BY next_at, seq LIMIT 1");
+    q.bind(1, holder_.node);
+    if (!q.executeStep()) return std::nullopt;
+    return q.getColumn(0).getInt64();
+  });
+}
+
+RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+                                          std::int64_t disable_before) {
+  return guarded([&] {
+    RecordResult result;
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement& attempt = prepare(
+        "INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, duration_us, status, error, detail, "
+        "response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    SQLite::Statement& delivery = prepare(lease_sql::kFinish);
+    SQLite::Statement& succeeded = prepare(store_sql::kStreakEnded);
+    SQLite::Statement& failed = prepare(store_sql::kStreakFailed);
+    SQLite::Statement& failing_again = prepare(store_sql::kStreakRestarted);
+    SQLite::Statement& disable = prepare(store_sql::kDisableWebhook);
+    SQLite::Statement& cancel = prepare(store_sql::kCancelWaiting);
+    FailureStreaks streaks;
+    StateCounts counts;
+    for (const auto& r : records) {
+      const Attempt& a = r.attempt;
+      delivery.bind(1, a.number);
+      delivery.bindNoCopy(2, to_string(r.new_state).data());  // a static, NUL-terminated name
+      bind_optional(delivery, 3, r.next_at);
+      delivery.bind(4, now);
+      delivery.bind(5, r.delivery_seq);
+      delivery.bindNoCopy(6, holder_.node);
+      bool held = delivery.exec() == 1;
+      delivery.reset();
+      if (!held) {  // taken over: the new holder records its own attempt
+        ++result.lost;
+        continue;
+      }
+      counts.move(DeliveryState::pending, r.new_state);
+
+      attempt.bind(1, r.delivery_seq);
+      attempt.bind(2, a.number);
+      attempt.bind(3, a.started_at);
+      attempt.bind(4, a.duration_us);
+      bind_optional(attempt, 5, a.status);
+      bind_text_or_null(attempt, 6, to_string(a.error));
+      bind_text_or_null(attempt, 7, a.detail);
+      attempt.bindNoCopy(8, a.response.data(), static_cast<int>(a.response.size()));
+      attempt.exec();
+      attempt.reset();
+
+      streaks.add(r.webhook_seq, r.new_state, a.started_at);
+      if (!r.disable_reason.empty()) {
+        result.disabled += disable_webhook(disable, cancel, r.webhook_seq, r.disable_reason, now, true, 0, counts);
+      }
+    }
+    for (const auto& [webhook, streak] : streaks.by_webhook()) {
+      if (!streak.failing_from) {
+        succeeded.bind(1, webhook);
+        succeeded.exec();
+        succeeded.reset();
+        continue;
+      }
+      SQLite::Statement& q = streak.succeeded ? failing_again : failed;
+      q.bind(1, *streak.failing_from);
+      q.bind(2, webhook);
+      q.exec();
+      q.reset();
+      // Already disabled (410 above) or not failing long enough: nothing happens.
+      result.disabled +=
+          disable_webhook(disable, cancel, webhook, kFailingTooLong, now, false, disable_before, counts);
+    }
+    save_counts(counts);
+    tx.commit();
+    return result;
+  });
+}
+
+// Runs a statement over this node's leases: ?1 `time`, ?2 the node.
+std::int64_t SqliteStore::update_own_leases(const char* sql, std::int64_t time) {
+  SQLite::Statement& q = prepare(sql);
+  q.bind(1, time);
+  q.bind(2, holder_.node);
+  return q.exec();
+}
+
+// Where the webhook's deliveries attempted at `now` go and their keys; null once the
+// webhook is deleted or disabled.
+std::shared_ptr<const WebhookTarget> SqliteStore::target_locked(std::int64_t webhook_seq, std::int64_t now) {
+  SQLite::Statement& q = prepare(
+      "SELECT url, key, deleted_at IS NULL AND disabled_at IS NULL, "
+      "       (SELECT json_group_array(k.key) FROM webhook_keys k "
+      "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand "
+      "FROM webhooks w WHERE seq = ?1");
+  q.bind(1, webhook_seq);
+  q.bind(2, now);
+  std::shared_ptr<WebhookTarget> target;
+  if (q.executeStep() && q.getColumn(2).getInt() != 0) {
+    target = std::make_shared<WebhookTarget>();
+    target->id = q.getColumn(4).getString();
+    target->brand = q.getColumn(5).getString();
+    target->url = q.getColumn(0).getString();
+    target->keys.push_back(q.getColumn(1).getString());
+    for (auto& key : strings_from_json(q.getColumn(3).getString())) target->keys.push_back(std::move(key));
+  }
+  q.reset();
+  return target;
+}
+
+// Disables a webhook (when `force`, or when it has failed since before `failing_before`) and
+// cancels its waiting deliveries.
+bool SqliteStore::disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
+                                  const std::string& reason, std::int64_t now, bool force,
+                                  std::int64_t failing_before, StateCounts& counts) {
+  disable.bind(1, now);
+  disable.bind(2, reason);
+  disable.bind(3, now);
+  disable.bind(4, webhook);
+  disable.bind(5, force ? 1 : 0);
+  disable.bind(6, failing_before);
+  bool disabled = disable.exec() == 1;
+  disable.reset();
+  if (!disabled) return false;
+  cancel.bind(1, now);
+  cancel.bind(2, webhook);
+  counts.move(DeliveryState::pending, DeliveryState::cancelled, cancel.exec());
+  cancel.reset();
+  return true;
+}
+
+}  // namespace brandhooks::sqlite

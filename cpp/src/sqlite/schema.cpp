@@ -1,0 +1,157 @@
+// The schema: versioned migrations (PRAGMA user_version), applied at open.
+#include <iterator>
+
+#include "brandhooks/errors.hpp"
+#include "sqlite/sqlite_store.hpp"
+
+namespace brandhooks {
+namespace sqlite {
+
+namespace {
+
+// Migrations in order: entry i upgrades a file from version i to version i + 1. Never edit
+// a released entry; append a new one.
+const char* const kMigrations[] = {
+    // 1: brands (with an optional parent), webhooks (soft delete), API tokens (hashed).
+    R"sql(
+    CREATE TABLE brands (
+      id         TEXT PRIMARY KEY,
+      parent     TEXT REFERENCES brands(id),
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX brands_by_parent ON brands(parent);
+    CREATE TABLE webhooks (
+      seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+      id         TEXT NOT NULL UNIQUE,
+      brand      TEXT NOT NULL REFERENCES brands(id),
+      topic      TEXT NOT NULL,
+      url        TEXT NOT NULL,
+      key        TEXT NOT NULL,
+      tags       TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      deleted_at INTEGER
+    );
+    CREATE INDEX webhooks_live ON webhooks(brand, topic) WHERE deleted_at IS NULL;
+    CREATE TABLE api_tokens (
+      id         TEXT PRIMARY KEY,
+      hash       BLOB NOT NULL UNIQUE,
+      brand      TEXT,
+      label      TEXT NOT NULL DEFAULT '',
+      created_at INTEGER NOT NULL,
+      revoked_at INTEGER
+    );
+    )sql",
+    // 2: events, deliveries (the durable queue) and the attempt log; webhook disable state.
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN disabled_at INTEGER;
+    ALTER TABLE webhooks ADD COLUMN disabled_reason TEXT;
+    ALTER TABLE webhooks ADD COLUMN failing_since INTEGER;
+    CREATE TABLE events (
+      seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+      id         TEXT NOT NULL UNIQUE,
+      brand      TEXT NOT NULL,
+      topic      TEXT NOT NULL,
+      event      TEXT NOT NULL,
+      body       BLOB NOT NULL,
+      created_at INTEGER NOT NULL
+    );
+    CREATE TABLE deliveries (
+      seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+      id          TEXT NOT NULL UNIQUE,
+      event_seq   INTEGER NOT NULL REFERENCES events(seq),
+      webhook_seq INTEGER NOT NULL REFERENCES webhooks(seq),
+      state       TEXT NOT NULL,
+      attempts    INTEGER NOT NULL DEFAULT 0,
+      leased      INTEGER NOT NULL DEFAULT 0,
+      next_at     INTEGER,
+      created_at  INTEGER NOT NULL,
+      updated_at  INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state = 'pending' AND leased = 0;
+    CREATE INDEX deliveries_leased ON deliveries(seq) WHERE leased = 1;
+    CREATE INDEX deliveries_by_webhook ON deliveries(webhook_seq, seq);
+    CREATE TABLE attempts (
+      delivery_seq INTEGER NOT NULL REFERENCES deliveries(seq),
+      number       INTEGER NOT NULL,
+      started_at   INTEGER NOT NULL,
+      duration_us  INTEGER NOT NULL,
+      status       INTEGER,
+      error        TEXT,
+      detail       TEXT,
+      response     BLOB,
+      PRIMARY KEY (delivery_seq, number)
+    ) WITHOUT ROWID;
+    )sql",
+    // 3: event tags, previous keys valid during a rotation, an index for retention.
+    R"sql(
+    ALTER TABLE events ADD COLUMN tags TEXT;
+    CREATE TABLE webhook_keys (
+      webhook_seq INTEGER NOT NULL REFERENCES webhooks(seq),
+      key         TEXT NOT NULL,
+      expires_at  INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_keys_by_webhook ON webhook_keys(webhook_seq, expires_at);
+    CREATE INDEX deliveries_by_state ON deliveries(state, updated_at);
+    )sql",
+    // 4: fewer index writes per delivery. One queue index over pending deliveries, leased or
+    // not (a lease moves an entry within it instead of from one index to another). Counts per
+    // state, adjusted once per transaction by the store, instead of an index on state that
+    // every attempt rewrote; retention scans deliveries in creation (seq) order instead.
+    R"sql(
+    CREATE TABLE delivery_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO delivery_counts
+      SELECT s.value, (SELECT count(*) FROM deliveries d WHERE d.state = s.value)
+      FROM json_each('["pending","delivered","failed","cancelled"]') s;
+    DROP INDEX deliveries_by_state;
+    DROP INDEX deliveries_due;
+    DROP INDEX deliveries_leased;
+    CREATE INDEX deliveries_queue ON deliveries(leased, next_at, seq) WHERE state = 'pending';
+    )sql",
+    // 5: owned leases (lease.hpp): a lease names its node (lease_owner) and lasts until next_at,
+    // which the node renews; a claim takes what is due, expired leases included. A lease of the
+    // old layout (leased = 1, no owner) keeps its past due time: due again at once.
+    R"sql(
+    DROP INDEX deliveries_queue;
+    ALTER TABLE deliveries DROP COLUMN leased;
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state = 'pending';
+    CREATE INDEX deliveries_by_lease_owner ON deliveries(lease_owner) WHERE lease_owner IS NOT NULL;
+    )sql",
+};
+
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+}  // namespace
+
+void SqliteStore::migrate() {
+  guarded([&] {
+    int version = db_.execAndGet("PRAGMA user_version").getInt();
+    if (version > kSchemaVersion) {
+      throw StorageError("database schema version " + std::to_string(version) +
+                         " is newer than this build supports (" +
+                         std::to_string(kSchemaVersion) + "); upgrade brandhooks");
+    }
+    for (; version < kSchemaVersion; ++version) {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      int current = db_.execAndGet("PRAGMA user_version").getInt();
+      if (current > version) {
+        version = current - 1;
+        continue;
+      }
+      db_.exec(kMigrations[version]);
+      db_.exec("PRAGMA user_version = " + std::to_string(version + 1));
+      tx.commit();
+    }
+  });
+}
+
+}  // namespace sqlite
+
+int sqlite_schema_version() { return sqlite::kSchemaVersion; }
+
+const char* sqlite_migration(int version) { return sqlite::kMigrations[version]; }
+
+}  // namespace brandhooks

@@ -1,0 +1,227 @@
+#pragma once
+// What every Store backend shares, written once: the SQL that is the same on SQLite and
+// PostgreSQL, how a result row becomes a model record, the per-state delivery counts and the
+// failure streaks a batch of attempts folds into. The lease rules are in lease.hpp.
+//
+// SQL here uses numbered parameters ?N only (PostgreSQL spells them $N) and nothing that one
+// of the two dialects lacks.
+#include <array>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "brandhooks/model.hpp"
+#include "lease.hpp"
+
+namespace brandhooks {
+
+namespace store_sql {
+
+// The columns a Webhook is read from (webhook_from_row), in that order.
+inline constexpr const char* kWebhookColumns =
+    "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, disabled_reason";
+// The columns a Delivery is read from (delivery_from_row), over kDeliveryJoins.
+inline constexpr const char* kDeliveryColumns =
+    "d.seq, d.id, e.id, w.id, w.brand, d.state, d.attempts, d.created_at, d.updated_at, d.next_at, "
+    "e.topic, e.event";
+inline constexpr const char* kDeliveryJoins =
+    " FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.seq = d.webhook_seq";
+// ?1 delivery seq: its attempts (attempt_from_row), oldest first.
+inline constexpr const char* kAttemptsOfDelivery =
+    "SELECT number, started_at, duration_us, status, error, detail, response "
+    "FROM attempts WHERE delivery_seq = ?1 ORDER BY number";
+
+// --- webhooks ---
+// ?1 now: soft-deletes webhook ?3 of brand ?2 if live.
+inline constexpr const char* kSoftDeleteWebhook =
+    "UPDATE webhooks SET deleted_at = ?1, updated_at = ?1 WHERE brand = ?2 AND id = ?3 AND deleted_at IS NULL";
+// ?1 new key at ?2 (now) for webhook ?3.
+inline constexpr const char* kSetKey = "UPDATE webhooks SET key = ?1, updated_at = ?2 WHERE id = ?3";
+// Keeps webhook ?2's current key valid until ?1 (before a rotation replaces it).
+inline constexpr const char* kKeepOldKey =
+    "INSERT INTO webhook_keys (webhook_seq, key, expires_at) SELECT seq, key, ?1 FROM webhooks WHERE id = ?2";
+// Brand ?3's parent becomes ?1 at ?2.
+inline constexpr const char* kSetBrandParent = "UPDATE brands SET parent = ?1, updated_at = ?2 WHERE id = ?3";
+inline constexpr const char* kBrandParent = "SELECT parent FROM brands WHERE id = ?1";
+
+// --- failure streaks and disabling (record_attempts) ---
+// Webhook ?1 succeeded: its failure streak ends.
+inline constexpr const char* kStreakEnded =
+    "UPDATE webhooks SET failing_since = NULL WHERE seq = ?1 AND failing_since IS NOT NULL";
+// Webhook ?2 failed at ?1: a streak starts unless one is under way.
+inline constexpr const char* kStreakFailed =
+    "UPDATE webhooks SET failing_since = coalesce(failing_since, ?1) WHERE seq = ?2";
+// Webhook ?2 succeeded, then failed again at ?1 within one batch: a new streak.
+inline constexpr const char* kStreakRestarted = "UPDATE webhooks SET failing_since = ?1 WHERE seq = ?2";
+// Disables webhook ?4 at ?1 (reason ?2, updated ?3) when ?5 = 1 (forced), or when it has been
+// failing since at or before ?6.
+inline constexpr const char* kDisableWebhook =
+    "UPDATE webhooks SET disabled_at = ?1, disabled_reason = ?2, updated_at = ?3 "
+    "WHERE seq = ?4 AND disabled_at IS NULL AND (?5 = 1 OR failing_since <= ?6)";
+
+// --- deliveries ---
+// Cancels delivery ?2 at ?1 (its webhook is gone or disabled).
+inline constexpr const char* kCancelDelivery =
+    "UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = ?1 WHERE seq = ?2";
+// Cancels at ?1 webhook ?2's (seq) pending deliveries that no node holds.
+inline const std::string kCancelWaiting =
+    std::string("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = ?1 "
+                "WHERE webhook_seq = ?2 AND state = 'pending' AND ") + lease_sql::kNotHeld;
+// The same for the webhook whose id is ?2.
+inline const std::string kCancelWaitingById =
+    std::string("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = ?1 "
+                "WHERE webhook_seq = (SELECT seq FROM webhooks WHERE id = ?2) AND state = 'pending' AND ") +
+    lease_sql::kNotHeld;
+// Makes delivery ?2 pending and due at ?1 unless a node holds it.
+inline const std::string kRedeliver =
+    std::string("UPDATE deliveries SET state = 'pending', next_at = ?1, lease_owner = NULL, updated_at = ?1 "
+                "WHERE id = ?2 AND ") + lease_sql::kNotHeld;
+// Up to ?3 failed deliveries of webhook ?1 (id) created at or after ?2, oldest first.
+inline constexpr const char* kFailedSince =
+    "SELECT d.seq, d.id FROM deliveries d JOIN webhooks w ON w.seq = d.webhook_seq "
+    "WHERE w.id = ?1 AND d.state = 'failed' AND d.created_at >= ?2 ORDER BY d.seq LIMIT ?3";
+// Delivery ?2 pending and due at ?1 again.
+inline constexpr const char* kRequeue =
+    "UPDATE deliveries SET state = 'pending', next_at = ?1, updated_at = ?1 WHERE seq = ?2";
+
+// --- tokens (token_from_row reads the rows of both selects) ---
+inline constexpr const char* kFindToken =
+    "SELECT id, brand, label, created_at FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL";
+inline constexpr const char* kListTokens =
+    "SELECT id, brand, label, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id";
+// Revokes token ?2 at ?1 unless it was revoked already.
+inline constexpr const char* kRevokeToken =
+    "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL";
+
+// --- operators ---
+inline constexpr const char* kCountWebhooks =
+    "SELECT count(*), count(disabled_at) FROM webhooks WHERE deleted_at IS NULL";
+inline constexpr const char* kCountEvents = "SELECT count(*) FROM events";
+inline constexpr const char* kDeliveryCounts = "SELECT state, n FROM delivery_counts";
+
+}  // namespace store_sql
+
+// Why record_attempts disables a webhook that has not stopped failing.
+inline constexpr const char* kFailingTooLong = "failing without a successful delivery for too long";
+
+// A JSON array of strings (a webhook's tags, the keys still valid after a rotation) as a list.
+std::vector<std::string> strings_from_json(const std::string& json);
+// A stored state; StorageError for a name this build does not know.
+DeliveryState stored_delivery_state(const std::string& name);
+
+// --- rows to records ------------------------------------------------------------------------
+// `Row` is a backend's view of the current result row: is_null(i), text(i) -> std::string
+// (also for binary columns: the bytes), int64(i). Columns as the store_sql lists above.
+
+template <class Row>
+Webhook webhook_from_row(const Row& r) {
+  Webhook w;
+  w.id = r.text(0);
+  w.created_at = r.int64(1);
+  w.updated_at = r.int64(2);
+  if (!r.is_null(3)) w.deleted_at = r.int64(3);
+  w.brand = r.text(4);
+  w.topic = r.text(5);
+  w.url = r.text(6);
+  w.key = r.text(7);
+  if (!r.is_null(8)) w.tags = strings_from_json(r.text(8));
+  if (!r.is_null(9)) w.disabled_at = r.int64(9);
+  if (!r.is_null(10)) w.disabled_reason = r.text(10);
+  return w;
+}
+
+// Without its attempts (kAttemptsOfDelivery with the seq in column 0).
+template <class Row>
+Delivery delivery_from_row(const Row& r) {
+  Delivery d;
+  d.id = r.text(1);
+  d.event_id = r.text(2);
+  d.webhook_id = r.text(3);
+  d.brand = r.text(4);
+  d.state = stored_delivery_state(r.text(5));
+  d.attempt_count = static_cast<int>(r.int64(6));
+  d.created_at = r.int64(7);
+  d.updated_at = r.int64(8);
+  // While leased, next_at is the lease's expiry: still the earliest next attempt.
+  if (d.state == DeliveryState::pending && !r.is_null(9)) d.next_attempt_at = r.int64(9);
+  d.topic = r.text(10);
+  d.event = r.text(11);
+  return d;
+}
+
+template <class Row>
+Attempt attempt_from_row(const Row& r) {
+  Attempt a;
+  a.number = static_cast<int>(r.int64(0));
+  a.started_at = r.int64(1);
+  a.duration_us = r.int64(2);
+  if (!r.is_null(3)) a.status = static_cast<int>(r.int64(3));
+  // Every name a build ever stored is known; a newer file is refused at open (schema version).
+  if (!r.is_null(4)) a.error = attempt_error_from(r.text(4)).value_or(AttemptError::network);
+  if (!r.is_null(5)) a.detail = r.text(5);
+  if (!r.is_null(6)) a.response = r.text(6);
+  return a;
+}
+
+template <class Row>
+TokenInfo token_from_row(const Row& r) {
+  TokenInfo t;
+  t.id = r.text(0);
+  if (!r.is_null(1)) t.brand = r.text(1);
+  t.label = r.text(2);
+  t.created_at = r.int64(3);
+  return t;
+}
+
+// How a transaction changed the number of deliveries in each state (the delivery_counts table,
+// adjusted once per transaction instead of counting rows).
+struct StateCounts {
+  std::array<std::int64_t, std::size(kDeliveryStates)> delta{};
+  void add(DeliveryState state, std::int64_t n) { delta[static_cast<std::size_t>(state)] += n; }
+  void move(DeliveryState from, DeliveryState to, std::int64_t n = 1) {
+    if (from == to || n == 0) return;
+    add(from, -n);
+    add(to, n);
+  }
+};
+
+// The field of `stats` that counts deliveries in `state`.
+inline std::int64_t& stats_count(Stats& stats, DeliveryState state) {
+  switch (state) {
+    case DeliveryState::pending: return stats.pending;
+    case DeliveryState::delivered: return stats.delivered;
+    case DeliveryState::failed: return stats.failed;
+    case DeliveryState::cancelled: break;
+  }
+  return stats.cancelled;
+}
+
+// Each webhook's failure streak folded over a batch of recorded attempts, in order: one update
+// per webhook and commit instead of one per attempt.
+class FailureStreaks {
+ public:
+  struct Streak {
+    bool succeeded = false;                    // a success in this batch ended the old streak
+    std::optional<std::int64_t> failing_from;  // the first failure after the last success
+  };
+  void add(std::int64_t webhook_seq, DeliveryState new_state, std::int64_t started_at) {
+    Streak& streak = streaks_[webhook_seq];
+    if (new_state == DeliveryState::delivered) {
+      streak.succeeded = true;
+      streak.failing_from.reset();
+    } else if (!streak.failing_from) {
+      streak.failing_from = started_at;
+    }
+  }
+  // Webhook seq -> its streak, in seq order. Recorded with kStreakEnded when failing_from is
+  // empty, else kStreakRestarted when succeeded, else kStreakFailed.
+  const std::map<std::int64_t, Streak>& by_webhook() const { return streaks_; }
+
+ private:
+  std::map<std::int64_t, Streak> streaks_;
+};
+
+}  // namespace brandhooks
