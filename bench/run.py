@@ -42,7 +42,7 @@ WRK_SECONDS = 2 if QUICK else 5
 WEBHOOK_COUNTS = (1, 10, 100)
 HEADLINE_WEBHOOKS = 10
 SCALE_DELAY_MS = 20                                # the receiver's answer time for pg_scale_3
-SCALE_DELIVERIES = 8_000 if QUICK else 40_000      # per run, whatever the number of nodes
+SCALE_DELIVERIES = 16_000 if QUICK else 60_000     # per run, whatever the number of nodes
 SCALE_NODES = 3
 
 
