@@ -4,20 +4,27 @@
 
 Prints a table, then one JSON line (the last line) with deliveries_per_s, ceiling_per_s,
 python_per_s, ratio_vs_ceiling, ratio_vs_python, p50_ms, p99_ms, publish_many_per_s,
-rss_mb_1m_pending, and on PostgreSQL (a throwaway server, tests/pg/pgserver.py, with
-PostgreSQL's default durability) pg_deliveries_per_s, pg_publish_per_s and pg_scale_3 (3 nodes
-÷ 1 node against a receiver answering after 20 ms). Every figure is the median of RUNS runs. A
-run that loses a delivery or gets a signature refused raises: it is a failure, not a number.
+rss_mb_1m_pending, over REST (`brandhooks serve` in a child process) rest_publish_per_s,
+rest_publish_p99_ms, rest_e2e_per_s, rest_read_p99_ms, rest_latency_p99_ms, rest_batch_per_s,
+on PostgreSQL (a throwaway server, tests/pg/pgserver.py, with PostgreSQL's default durability)
+pg_deliveries_per_s, pg_publish_per_s and pg_scale_3 (3 nodes ÷ 1 node against a receiver
+answering after 20 ms), and load_1m (the machine's load average before the run: the figures are
+only comparable between runs on a similarly loaded machine). Every figure is the median of RUNS
+runs. A run that loses a delivery or gets a signature refused raises: it is a failure, not a
+number.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -221,8 +228,6 @@ class Node:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -285,10 +290,188 @@ def pending_rss(tmp: Path) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+
+# --- over REST: `brandhooks serve` in a child process, as users run it ---------------------
+
+REST_TOKEN = "bench-admin-token-0123456789abcdef"
+REST_LATENCY_RATE = 200
+REST_BATCH_EVENTS = 20_000 if QUICK else 200_000
+
+
+class Service:
+    """`brandhooks serve` on a fresh database (delivery on, loopback receivers allowed)."""
+
+    def __init__(self, tmp: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDHOOKS_")}
+        self.log = open(tmp / f"serve-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "brandhooks", "serve", "--port", str(self.port), "--db", new_db(tmp),
+             "--admin-token", REST_TOKEN, "--allow-private", "--log-level", "warning"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"brandhooks serve did not start: {(tmp / self.log.name).read_text()}")
+                time.sleep(0.05)
+
+    def call(self, method: str, path: str, body: object = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {REST_TOKEN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def webhooks(self, receiver: Receiver, count: int) -> tuple:
+        brand = str(uuid.uuid4())
+        keys = []
+        for i in range(count):
+            hook = self.call("POST", f"/brands/{brand}/webhooks",
+                             {"topic": "Deals", "url": f"http://127.0.0.1:{receiver.port}/w/{i}"})["data"]
+            keys.append((f"/w/{i}", hook["key"]))
+        receiver.prepare(keys)
+        return brand, [hook for hook in self.call("GET", f"/brands/{brand}/webhooks")["data"]]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+
+
+def wrk_ms(text: str) -> float:
+    """wrk's latency figure ("812.00us", "2.51ms", "1.02s") in milliseconds."""
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise ValueError(text)
+
+
+def read_latencies(service: Service, brand: str, webhook_id: str, stop: threading.Event, out: List[float]) -> None:
+    """Lists webhooks and deliveries (one keep-alive connection, 20 reads/s) until `stop`."""
+    conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+    headers = {"Authorization": f"Bearer {REST_TOKEN}"}
+    paths = [f"/brands/{brand}/webhooks", f"/brands/{brand}/webhooks/{webhook_id}/deliveries?limit=100"]
+    n = 0
+    while not stop.wait(0.05):
+        start = time.perf_counter()
+        conn.request("GET", paths[n % 2], headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"a read under load answered {response.status}")
+        out.append((time.perf_counter() - start) * 1000)
+        n += 1
+    conn.close()
+
+
+def rest_publish(receiver: Receiver, tmp: Path) -> Dict[str, float]:
+    """wrk: 32 keep-alive connections publish single events (10 webhooks, delivery on) while a
+    reader lists webhooks and deliveries; then waits for every delivery."""
+    service = Service(tmp)
+    try:
+        brand, hooks = service.webhooks(receiver, HEADLINE_WEBHOOKS)
+        body = json.dumps({"topic": "Deals", "event": "Created", "payload": {"deal": 1, "price": 250000}})
+        script = tmp / "publish.lua"
+        script.write_text(f'wrk.method = "POST"\nwrk.body = [[{body}]]\n'
+                          f'wrk.headers["Content-Type"] = "application/json"\n'
+                          f'wrk.headers["Authorization"] = "Bearer {REST_TOKEN}"\n')
+        reads: List[float] = []
+        stop = threading.Event()
+        reader = threading.Thread(target=read_latencies, args=(service, brand, hooks[0]["id"], stop, reads))
+        start = time.perf_counter()
+        reader.start()
+        try:
+            out = subprocess.run(["wrk", "-t2", "-c32", f"-d{WRK_SECONDS}s", "--latency", "-s", str(script),
+                                  f"{service.url}/brands/{brand}/events"], capture_output=True, text=True,
+                                 check=True).stdout
+        finally:
+            stop.set()
+            reader.join()
+        if "Non-2xx" in out:
+            raise RuntimeError(f"publish calls failed:\n{out}")
+        lines = out.splitlines()
+        # wrk stops counting at its deadline; calls still open then were accepted all the same.
+        events = service.call("GET", "/stats")["data"]["events"]
+        end = receiver.wait_for(events * HEADLINE_WEBHOOKS)
+        reads.sort()
+        return {
+            "rest_publish_per_s": float(next(line.split()[1] for line in lines if line.startswith("Requests/sec"))),
+            "rest_publish_p99_ms": wrk_ms(next(line.split()[1] for line in lines if line.strip().startswith("99%"))),
+            "rest_e2e_per_s": events * HEADLINE_WEBHOOKS / (end - start),
+            "rest_read_p99_ms": reads[max(0, int(len(reads) * 0.99) - 1)],
+        }
+    finally:
+        service.close()
+
+
+def rest_latency(receiver: Receiver, tmp: Path) -> float:
+    """p99 ms from the start of a publish call to the receiver reading the delivery, at a
+    steady REST_LATENCY_RATE events/s to 1 webhook (one keep-alive connection)."""
+    service = Service(tmp)
+    try:
+        brand, _ = service.webhooks(receiver, 1)
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+        headers = {"Authorization": f"Bearer {REST_TOKEN}", "Content-Type": "application/json"}
+        started: Dict[str, int] = {}
+        total = REST_LATENCY_RATE * LATENCY_SECONDS
+        begin = time.perf_counter()
+        for n in range(total):
+            target = begin + n / REST_LATENCY_RATE
+            while time.perf_counter() < target:
+                time.sleep(min(0.0005, max(0.0, target - time.perf_counter())))
+            at = time.time_ns() // 1000
+            conn.request("POST", f"/brands/{brand}/events", headers=headers,
+                         body=json.dumps({"topic": "Deals", "event": "Created", "payload": {"n": n}}))
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 202:
+                raise RuntimeError(f"publish answered {response.status}: {answer}")
+            started[answer["data"]["id"]] = at
+        conn.close()
+        receiver.wait_for(total)
+    finally:
+        service.close()
+    arrivals = receiver.arrivals()
+    delays = sorted((arrivals[e] - at) / 1000 for e, at in started.items())
+    return delays[int(len(delays) * 0.99) - 1]
+
+
+def rest_batch(receiver: Receiver, tmp: Path) -> float:
+    """Events/s through the batch route: 1 000 events per call, 1 webhook, delivery on."""
+    service = Service(tmp)
+    try:
+        brand, _ = service.webhooks(receiver, 1)
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=60)
+        headers = {"Authorization": f"Bearer {REST_TOKEN}", "Content-Type": "application/json"}
+        bodies = [json.dumps([{"topic": "Deals", "event": "Created", "payload": {"i": i}}
+                              for i in range(first, first + 1000)]).encode()
+                  for first in range(0, REST_BATCH_EVENTS, 1000)]
+        start = time.perf_counter()
+        for body in bodies:
+            conn.request("POST", f"/brands/{brand}/events", headers=headers, body=body)
+            response = conn.getresponse()
+            answer = response.read()
+            if response.status != 202:
+                raise RuntimeError(f"batch publish answered {response.status}: {answer[:200]!r}")
+        seconds = time.perf_counter() - start
+        conn.close()
+        receiver.wait_for(REST_BATCH_EVENTS)
+    finally:
+        service.close()
+    return REST_BATCH_EVENTS / seconds
+
+
 def main() -> None:
     if not RECEIVER.exists():
         sys.exit(f"{RECEIVER} is missing: run `make bench`, which builds it")
-    results: Dict[str, float] = {}
+    results: Dict[str, float] = {"load_1m": os.getloadavg()[0]}
     table: List[tuple] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -317,6 +500,18 @@ def main() -> None:
                           f"{results['p50_ms']:.2f} / {results['p99_ms']:.2f} / {results['max_ms']:.2f} ms"))
             results["publish_many_per_s"] = median(lambda: publish_rate(tmp, receiver))
             table.append(("publish_many into a file", f"{results['publish_many_per_s']:,.0f} deliveries/s"))
+            rest = [rest_publish(receiver, tmp) for _ in range(RUNS)]
+            for key in rest[0]:
+                results[key] = statistics.median(r[key] for r in rest)
+            table.append((f"REST publish, 32 connections, {HEADLINE_WEBHOOKS} webhooks",
+                          f"{results['rest_publish_per_s']:,.0f} calls/s (p99 {results['rest_publish_p99_ms']:.1f} ms)"))
+            table.append(("REST publish, end to end", f"{results['rest_e2e_per_s']:,.0f} deliveries/s"))
+            table.append(("REST reads under that load, p99", f"{results['rest_read_p99_ms']:.1f} ms"))
+            results["rest_latency_p99_ms"] = median(lambda: rest_latency(receiver, tmp))
+            table.append((f"REST publish call start to receipt at {REST_LATENCY_RATE}/s, p99",
+                          f"{results['rest_latency_p99_ms']:.2f} ms"))
+            results["rest_batch_per_s"] = median(lambda: rest_batch(receiver, tmp))
+            table.append(("REST batch route, 1 000 events per call", f"{results['rest_batch_per_s']:,.0f} events/s"))
             postgresql(results, table, receiver, tmp)
         finally:
             receiver.close()
@@ -330,7 +525,8 @@ def main() -> None:
 
     width = max(len(name) for name, _ in table)
     mode = "quick" if QUICK else "full"
-    print(f"brandhooks benchmark ({mode}: {RUNS} runs each, median; {os.cpu_count()} cores)")
+    print(f"brandhooks benchmark ({mode}: {RUNS} runs each, median; {os.cpu_count()} cores, "
+          f"load average {results['load_1m']:.2f} before the run)")
     for name, value in table:
         print(f"  {name:<{width}}  {value}")
     results["quick"] = QUICK

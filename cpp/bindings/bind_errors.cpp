@@ -10,7 +10,8 @@ namespace brandhooks::bindings {
 void bind_errors(py::module_& m) {
   // Translators run newest first, so the base class is registered before its subclasses.
   auto& base = py::register_exception<Error>(m, "BrandhooksError", PyExc_Exception);
-  py::register_exception<ValidationError>(m, "ValidationError", base);
+  auto& validation = py::register_exception<ValidationError>(m, "ValidationError", base);
+  py::register_exception<BadRequestError>(m, "BadRequestError", validation);
   py::register_exception<NotFoundError>(m, "NotFoundError", base);
   py::register_exception<ConflictError>(m, "ConflictError", base);
   py::register_exception<UnauthorizedError>(m, "UnauthorizedError", base);

@@ -3,6 +3,11 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <tuple>
 
 #include "brandhooks/hub.hpp"
 #include "bindings.hpp"
@@ -22,8 +27,23 @@ std::optional<double> seconds(const std::optional<std::int64_t>& micros) {
   return seconds(*micros);
 }
 
-py::dict token_dict(const TokenInfo& t) {
-  return py::dict("id"_a = t.id, "brand"_a = t.brand, "label"_a = t.label, "created_at"_a = seconds(t.created_at));
+// A record as a dict: the core's JSON (record_fields' names, in order) parsed by Python, so
+// that the API answers exactly the bytes C++ users get from to_json.
+template <class Record>
+py::object record_dict(const Record& record) {
+  return py::module_::import("json").attr("loads")(to_json(record));
+}
+
+py::list record_fields_list(std::string_view record) {
+  py::list fields;
+  for (const FieldSpec& f : record_fields(record)) {
+    py::list values;
+    for (auto value : f.values) values.append(std::string(value));
+    fields.append(py::dict("name"_a = std::string(f.name), "type"_a = std::string(f.type),
+                           "nullable"_a = f.nullable, "description"_a = std::string(f.description),
+                           "values"_a = py::tuple(values)));
+  }
+  return fields;
 }
 
 void bind_records(py::module_& m) {
@@ -41,9 +61,9 @@ void bind_records(py::module_& m) {
       .def_readonly("disabled_reason", &Webhook::disabled_reason)
       .def("to_json", [](const Webhook& w) { return to_json(w); },
            "The webhook as the REST contract shows it (fields in contract order).")
-      .def("to_dict",
-           [](const Webhook& w) { return py::module_::import("json").attr("loads")(to_json(w)); },
-           "to_json() as a dict (insertion order = contract order).")
+      .def("to_dict", &record_dict<Webhook>, "to_json() as a dict (insertion order = contract order).")
+      .def("state_dict", [](const Webhook& w) { return py::module_::import("json").attr("loads")(state_json(w)); },
+           "Whether delivery is enabled and why not, as the API answers it (record \"webhook_state\").")
       .def("__repr__", [](const Webhook& w) {
         return "<Webhook " + w.id + " " + w.topic + " " + redact_url(w.url) + ">";
       });
@@ -51,8 +71,8 @@ void bind_records(py::module_& m) {
   py::class_<PublishResult>(m, "PublishResult", "An accepted event: its id and how many deliveries it made.")
       .def_readonly("event_id", &PublishResult::event_id)
       .def_readonly("deliveries", &PublishResult::deliveries)
-      .def("to_dict", [](const PublishResult& r) { return py::dict("id"_a = r.event_id, "deliveries"_a = r.deliveries); },
-           "As the API answers a publish: {\"id\", \"deliveries\"}.")
+      .def("to_json", py::overload_cast<const PublishResult&>(&to_json), "The answer's JSON text, as the API sends it.")
+      .def("to_dict", &record_dict<PublishResult>, "As the API answers a publish: {\"id\", \"deliveries\"}.")
       .def("__repr__", [](const PublishResult& r) {
         return "<PublishResult " + r.event_id + " deliveries=" + std::to_string(r.deliveries) + ">";
       });
@@ -88,18 +108,16 @@ void bind_records(py::module_& m) {
       .def_property_readonly("next_attempt_at", [](const Delivery& d) { return seconds(d.next_attempt_at); })
       .def_readonly("attempts", &Delivery::attempts)
       .def("to_json", [](const Delivery& d) { return to_json(d); })
-      .def("to_dict",
-           [](const Delivery& d) { return py::module_::import("json").attr("loads")(to_json(d)); })
+      .def("to_dict", &record_dict<Delivery>)
       .def("__repr__", [](const Delivery& d) { return "<Delivery " + d.id + " " + std::string(to_string(d.state)) + ">"; });
 
   py::class_<RecoverResult>(m, "RecoverResult", "Failed deliveries queued again.")
       .def_readonly("queued", &RecoverResult::queued)
       .def_readonly("delivery_ids", &RecoverResult::delivery_ids)
-      .def("to_dict", [](const RecoverResult& r) { return py::dict("queued"_a = r.queued, "deliveries"_a = r.delivery_ids); },
-           "As the API answers a recover: {\"queued\", \"deliveries\"}.")
+      .def("to_json", py::overload_cast<const RecoverResult&>(&to_json))
+      .def("to_dict", &record_dict<RecoverResult>, "As the API answers a recover: {\"queued\", \"deliveries\"}.")
       .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
 
-  // One table drives both the attributes and to_dict().
   static constexpr std::pair<const char*, std::int64_t Stats::*> kCounts[] = {
       {"webhooks", &Stats::webhooks}, {"disabled_webhooks", &Stats::disabled_webhooks},
       {"events", &Stats::events},     {"pending", &Stats::pending},
@@ -107,13 +125,10 @@ void bind_records(py::module_& m) {
       {"cancelled", &Stats::cancelled}, {"due_now", &Stats::due_now}};
   py::class_<Stats> stats(m, "Stats", "Counts of the store's records, and the queue.");
   for (auto [name, member] : kCounts) stats.def_readonly(name, member);
-  stats.def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
-      .def("to_dict", [](const Stats& st) {
-        py::dict d;
-        for (auto [name, member] : kCounts) d[name] = st.*member;
-        d["oldest_due_at"] = seconds(st.oldest_due_at);
-        return d;
-      });
+  stats.def_readonly("node", &Stats::node, "the node that answered (Config.node_id)")
+      .def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+      .def("to_json", py::overload_cast<const Stats&>(&to_json))
+      .def("to_dict", &record_dict<Stats>);
 
   py::class_<Page<Delivery>>(m, "DeliveryPage", "One page of deliveries and the total matching.")
       .def_readonly("items", &Page<Delivery>::items)
@@ -132,6 +147,8 @@ void bind_records(py::module_& m) {
   py::class_<Brand>(m, "Brand", "A brand (tenant) and its parent in the brand tree.")
       .def_readonly("id", &Brand::id)
       .def_readonly("parent", &Brand::parent)
+      .def("to_json", py::overload_cast<const Brand&>(&to_json))
+      .def("to_dict", &record_dict<Brand>, "As the API answers it: {\"id\", \"parent\"}.")
       .def("__repr__", [](const Brand& b) { return "<Brand " + b.id + " parent=" + b.parent.value_or("None") + ">"; });
 
   py::class_<TokenInfo>(m, "TokenInfo", "An API token as listed (never its secret).")
@@ -140,7 +157,8 @@ void bind_records(py::module_& m) {
       .def_readonly("label", &TokenInfo::label)
       .def_property_readonly("created_at", [](const TokenInfo& t) { return seconds(t.created_at); })
       .def_property_readonly("is_admin", [](const TokenInfo& t) { return !t.brand; })
-      .def("to_dict", &token_dict, "As the API lists it: {\"id\", \"brand\", \"label\", \"created_at\"}.")
+      .def("to_json", py::overload_cast<const TokenInfo&>(&to_json))
+      .def("to_dict", &record_dict<TokenInfo>, "As the API lists it: {\"id\", \"brand\", \"label\", \"created_at\"}.")
       .def("__repr__", [](const TokenInfo& t) {
         return "<TokenInfo " + t.id + " " + (t.brand ? "brand " + *t.brand : std::string("admin")) + ">";
       });
@@ -148,11 +166,8 @@ void bind_records(py::module_& m) {
   py::class_<IssuedToken>(m, "IssuedToken", "A new token; `secret` is shown only once.")
       .def_readonly("info", &IssuedToken::info)
       .def_readonly("secret", &IssuedToken::secret)
-      .def("to_dict", [](const IssuedToken& t) {
-             py::dict d = token_dict(t.info);
-             d["token"] = t.secret;
-             return d;
-           },
+      .def("to_json", py::overload_cast<const IssuedToken&>(&to_json))
+      .def("to_dict", &record_dict<IssuedToken>,
            "As the API answers a creation: the listed fields and \"token\", the secret.")
       .def("__repr__", [](const IssuedToken& t) { return "<IssuedToken " + t.info.id + ">"; });
 
@@ -217,6 +232,18 @@ py::dict metrics_dict(const Metrics& m) {
   return d;
 }
 
+// The Python exception that `error` becomes when raised through the bindings (the one
+// translation in bind_errors.cpp), as an object: for answers that carry an error.
+py::object as_exception(const std::exception_ptr& error) {
+  py::cpp_function raise([error] { std::rethrow_exception(error); });
+  try {
+    raise();
+  } catch (py::error_already_set& e) {
+    return e.value();
+  }
+  throw std::logic_error("as_exception: nothing was raised");
+}
+
 // Python drops a Hub (garbage, `del`, interpreter exit) with the GIL held; stopping the
 // dispatcher can wait for in-flight attempts (up to the request timeout), so the GIL is
 // released for it, as close() does.
@@ -251,6 +278,21 @@ WebhookPatch webhook_patch(const py::kwargs& changes) {
 
 void bind_hub(py::module_& m) {
   bind_records(m);
+  m.def("record_names", [] {
+    py::list names;
+    for (auto name : record_names()) names.append(std::string(name));
+    return py::tuple(names);
+  }, "The records the API answers with, as named by record_fields().");
+  m.def("record_fields", [](const std::string& record) {
+    try {
+      return record_fields_list(record);
+    } catch (const std::out_of_range& e) {
+      throw py::key_error(e.what());
+    }
+  }, py::arg("record"),
+        "A record's fields in the order its JSON has them: dicts of name, type (string, uuid, integer, "
+        "number, time, boolean, string[] or <record>[]), nullable, description and values (the allowed "
+        "ones when the set is closed). The one definition of each record's shape.");
   m.attr("TOPICS") = [] {
     py::list topics;
     for (auto topic : kTopics) topics.append(std::string(topic));
@@ -315,6 +357,50 @@ void bind_hub(py::module_& m) {
           py::arg("events"),
           "Publish many events in one transaction; each is a dict with brand, topic, event, "
           "payload, or a (brand, topic, event, payload) tuple.")
+      .def(
+          "publish_json",
+          [](Hub& hub, std::string brand, const py::bytes& body) {
+            // A view of the bytes object's buffer: immutable, and kept alive by the caller.
+            char* data = nullptr;
+            Py_ssize_t size = 0;
+            if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
+            std::string answer;
+            {
+              py::gil_scoped_release release;
+              answer = hub.publish_json(brand, std::string_view(data, static_cast<std::size_t>(size)));
+            }
+            return py::bytes(answer);
+          },
+          py::arg("brand"), py::arg("body"),
+          "The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, "
+          "the answer's JSON bytes out.")
+      .def(
+          "publish_json_each",
+          [](Hub& hub, const std::vector<std::tuple<std::optional<std::string>, std::string, py::bytes>>& requests) {
+            // Views of the bytes objects' buffers: immutable, and kept alive by `requests`.
+            std::vector<Hub::JsonPublish> views;
+            views.reserve(requests.size());
+            for (const auto& [token, brand, body] : requests) {
+              char* data = nullptr;
+              Py_ssize_t size = 0;
+              if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
+              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token});
+            }
+            std::vector<Hub::JsonAnswer> answers;
+            {
+              py::gil_scoped_release release;
+              answers = hub.publish_json_each(views);
+            }
+            py::list out;
+            for (auto& answer : answers) {
+              out.append(answer.error ? as_exception(answer.error) : py::object(py::bytes(answer.json)));
+            }
+            return out;
+          },
+          py::arg("requests"),
+          "Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the "
+          "answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, "
+          "not raised).")
       .def(
           "list_deliveries",
           [](Hub& hub, std::string brand, std::string webhook_id, std::optional<std::string> status,

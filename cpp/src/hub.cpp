@@ -111,25 +111,99 @@ PublishResult Hub::publish(const std::string& brand, const std::string& topic,
   return publish_many(one).front();
 }
 
+EventRecord Hub::prepare_event(const EventInput& e, std::int64_t now) const {
+  EventRecord r;
+  r.brand = normalize_uuid(e.brand, "brand id");
+  check_topic(e.topic);
+  check_event_name(e.event);
+  check_tags(e.tags);
+  r.id = uuid_v7();
+  r.topic = e.topic;
+  r.event = e.event;
+  r.created_at = now;
+  r.first_attempt_at = now + retry_->first_delay();
+  r.body = event_body(e, r.brand, r.id, now);
+  r.tags_json = tags_json(e.tags);
+  return r;
+}
+
 std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& events) {
   std::vector<EventRecord> records;
   records.reserve(events.size());
   std::int64_t now = now_micros();
-  for (const auto& e : events) {
-    EventRecord r;
-    r.brand = normalize_uuid(e.brand, "brand id");
-    check_topic(e.topic);
-    check_event_name(e.event);
-    check_tags(e.tags);
-    r.id = uuid_v7();
-    r.topic = e.topic;
-    r.event = e.event;
-    r.created_at = now;
-    r.first_attempt_at = now + retry_->first_delay();
-    r.body = event_body(e, r.brand, r.id, now);
-    r.tags_json = tags_json(e.tags);
-    records.push_back(std::move(r));
+  for (const auto& e : events) records.push_back(prepare_event(e, now));
+  return commit_events(records);
+}
+
+namespace {
+// The answer to a publish: {"code":"OK","data":<published>}, or for a batch "data" lists them
+// in order and "info" counts them. Each record is written by model.cpp's to_json (its shape's
+// one definition).
+std::string publish_answer(const PublishResult* results, std::size_t count, bool batch) {
+  auto published = [](std::string& out, const PublishResult& r) { out += to_json(r); };
+  std::string answer = "{\"code\":\"OK\",\"data\":";
+  if (!batch) {
+    published(answer, results[0]);
+    return answer + "}";
   }
+  answer.reserve(answer.size() + count * 70 + 40);
+  answer += '[';
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i) answer += ',';
+    published(answer, results[i]);
+  }
+  std::string n = std::to_string(count);
+  return answer + "],\"info\":{\"count\":" + n + ",\"total\":" + n + "}}";
+}
+}  // namespace
+
+std::string Hub::publish_json(const std::string& brand, std::string_view body) {
+  JsonAnswer answer = std::move(publish_json_each({{brand, body, std::nullopt}}).front());
+  if (answer.error) std::rethrow_exception(answer.error);
+  return std::move(answer.json);
+}
+
+std::vector<Hub::JsonAnswer> Hub::publish_json_each(const std::vector<JsonPublish>& requests) {
+  std::vector<JsonAnswer> answers(requests.size());
+  struct Accepted {
+    std::size_t request, first, count;
+    bool batch;
+  };
+  std::vector<Accepted> accepted;
+  std::vector<EventRecord> records;
+  std::int64_t now = now_micros();
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    std::size_t first = records.size();
+    try {
+      if (requests[r].token) authorize(*requests[r].token, requests[r].brand);
+      ParsedEvents parsed = parse_events_json(requests[r].body, requests[r].brand);
+      for (std::size_t i = 0; i < parsed.events.size(); ++i) {
+        try {
+          records.push_back(prepare_event(parsed.events[i], now));
+        } catch (const ValidationError& e) {
+          if (!parsed.batch) throw;
+          throw ValidationError("events[" + std::to_string(i) + "]: " + e.what());
+        }
+      }
+      accepted.push_back({r, first, records.size() - first, parsed.batch});
+    } catch (...) {
+      records.resize(first);  // all or nothing per request
+      answers[r].error = std::current_exception();
+    }
+  }
+  if (records.empty()) return answers;
+  std::vector<PublishResult> results;
+  try {
+    results = commit_events(records);
+  } catch (...) {
+    for (const auto& a : accepted) answers[a.request].error = std::current_exception();
+    return answers;
+  }
+  for (const auto& a : accepted) answers[a.request].json = publish_answer(&results[a.first], a.count, a.batch);
+  return answers;
+}
+
+std::vector<PublishResult> Hub::commit_events(const std::vector<EventRecord>& records) {
   std::vector<PublishResult> results;
   if (dispatcher_) {
     // Deliveries due at once go straight to the dispatcher, leased, as far as it has room.
@@ -205,7 +279,11 @@ std::int64_t Hub::prune() {
   return removed;
 }
 
-Stats Hub::stats() { return store_->stats(now_micros()); }
+Stats Hub::stats() {
+  Stats stats = store_->stats(now_micros());
+  stats.node = config_.node_id;
+  return stats;
+}
 
 void Hub::check_storage() { store_->check_writable(); }
 

@@ -1,23 +1,174 @@
 #include "brandhooks/model.hpp"
 
+#include <array>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 namespace brandhooks {
 
 namespace {
-constexpr std::string_view kAttemptErrorNames[] = {"", "timeout", "dns", "blocked", "connect",
-                                                   "tls", "network", "protocol"};
-constexpr std::string_view kDeliveryStateNames[] = {"pending", "delivered", "failed", "cancelled"};
+using json = nlohmann::ordered_json;
+
+// The records' fields as the REST API shows them (see FieldSpec). to_json below writes the
+// values in this order; everything else that names a field derives from these tables.
+constexpr std::string_view kWebhookType[] = {"brand_webhook"};
+constexpr std::string_view kDeliveryType[] = {"brand_webhook_delivery"};
+
+constexpr FieldSpec kWebhook[] = {
+    {"id", "uuid", false, "UUID v4"},
+    {"created_at", "time", false, "Unix seconds with microseconds"},
+    {"updated_at", "time", false, "Unix seconds with microseconds"},
+    {"deleted_at", "time", true, "null while the webhook is live"},
+    {"brand", "uuid", false, "brand UUID, lowercase (ids are accepted in any case)"},
+    {"topic", "string", false, "the topic subscribed to (case-sensitive)", kTopics},
+    {"url", "string", false,
+     "absolute `http`/`https` URL with a host, at most 2048 characters, returned exactly as given"},
+    {"key", "string", false,
+     "64 lowercase hex characters: the 32-byte HMAC-SHA256 key, from OpenSSL's CSPRNG"},
+    {"tags", "string[]", true, "at most 64 tags of 1-128 characters; null: every event of the topic"},
+    {"type", "string", false, "always `brand_webhook`", kWebhookType},
+};
+
+constexpr FieldSpec kAttempt[] = {
+    {"number", "integer", false, "1 for the first attempt"},
+    {"started_at", "time", false, "when the attempt started"},
+    {"duration_ms", "number", false, "how long it took, in milliseconds"},
+    {"status", "integer", true, "the HTTP status, null when no response was read"},
+    {"error", "string", true, "why no response was read; null when one was", kAttemptErrors},
+    {"detail", "string", true, "what went wrong, in words; null when nothing did"},
+    {"response", "string", false, "the first 4 KiB of the response body"},
+};
+
+constexpr FieldSpec kDelivery[] = {
+    {"id", "uuid", false, "the `webhook-id` header, stable across retries"},
+    {"event", "uuid", false, "event id"},
+    {"webhook", "uuid", false, "webhook id"},
+    {"brand", "uuid", false, "the webhook's brand"},
+    {"topic", "string", false, "the event's topic", kTopics},
+    {"event_type", "string", false, "what happened, e.g. `Created`"},
+    {"state", "string", false,
+     "`pending` (due, or waiting for a retry), `delivered` (a 2xx), `failed` (retries exhausted, or "
+     "the webhook answered 410), `cancelled` (the webhook was deleted or disabled)",
+     kDeliveryStateNames},
+    {"attempt_count", "integer", false, "attempts made so far"},
+    {"created_at", "time", false, "Unix seconds with microseconds"},
+    {"updated_at", "time", false, "Unix seconds with microseconds"},
+    {"next_attempt_at", "time", true, "when the next attempt is due, while pending; else null"},
+    {"attempts", "attempt[]", false, "every attempt, oldest first"},
+    {"type", "string", false, "always `brand_webhook_delivery`", kDeliveryType},
+};
+
+constexpr FieldSpec kWebhookState[] = {
+    {"id", "uuid", false, "webhook id"},
+    {"enabled", "boolean", false, "whether events are delivered to the webhook"},
+    {"disabled_at", "time", true, "when delivery was disabled; null while enabled"},
+    {"disabled_reason", "string", true, "why: 410 Gone, failing too long, or an operator; null while enabled"},
+};
+
+constexpr FieldSpec kPublished[] = {
+    {"id", "uuid", false, "event id"},
+    {"deliveries", "integer", false, "deliveries created: one per matching webhook"},
+};
+
+constexpr FieldSpec kRecovered[] = {
+    {"queued", "integer", false, "failed deliveries queued again"},
+    {"deliveries", "string[]", false, "their ids"},
+};
+
+constexpr FieldSpec kNewToken[] = {
+    {"id", "uuid", false, "token id"},
+    {"brand", "uuid", true, "the brand it reaches (and its descendants); null: admin"},
+    {"label", "string", false, "a name for people"},
+    {"created_at", "time", false, "Unix seconds with microseconds"},
+    {"token", "string", false, "the secret bearer token: shown in this answer only"},
+};
+// A token as listed: a new token's fields but the secret.
+constexpr std::span<const FieldSpec> kToken = std::span(kNewToken).first<4>();
+
+constexpr FieldSpec kStats[] = {
+    {"webhooks", "integer", false, "live webhooks"},
+    {"disabled_webhooks", "integer", false, "live webhooks whose delivery is disabled"},
+    {"events", "integer", false, "events stored"},
+    {"pending", "integer", false, "deliveries pending"},
+    {"delivered", "integer", false, "deliveries delivered"},
+    {"failed", "integer", false, "deliveries failed"},
+    {"cancelled", "integer", false, "deliveries cancelled"},
+    {"due_now", "integer", false, "pending deliveries due now and not being attempted: the queue"},
+    {"oldest_due_at", "time", true, "the earliest due time in the queue; null when it is empty"},
+    {"node", "string", false, "the node that answered (its node_id): every node shares the counts"},
+};
+
+constexpr FieldSpec kBrand[] = {
+    {"id", "uuid", false, "brand UUID"},
+    {"parent", "uuid", true, "the parent brand; null for a root brand"},
+};
+
+struct Record {
+  std::string_view name;
+  std::span<const FieldSpec> fields;
+};
+constexpr Record kRecords[] = {
+    {"webhook", kWebhook},     {"attempt", kAttempt},     {"delivery", kDelivery},
+    {"webhook_state", kWebhookState}, {"published", kPublished}, {"recovered", kRecovered},
+    {"token", kToken},         {"new_token", kNewToken},  {"stats", kStats},
+    {"brand", kBrand},
+};
+constexpr auto kRecordNames = [] {
+  std::array<std::string_view, std::size(kRecords)> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = kRecords[i].name;
+  return names;
+}();
+
+bool has_type(const json& value, std::string_view type) {
+  if (type == "string" || type == "uuid") return value.is_string();
+  if (type == "integer") return value.is_number_integer();
+  if (type == "number" || type == "time") return value.is_number();
+  if (type == "boolean") return value.is_boolean();
+  return type.ends_with("[]") && value.is_array();
+}
+
+// The record with `values` in its table's order, named from the table. A count that differs
+// from the table, a value of another type or a null where none may be is a bug in this file:
+// every test that writes the record finds it.
+json record(std::span<const FieldSpec> fields, std::initializer_list<json> values) {
+  if (values.size() != fields.size()) throw std::logic_error("a record's values do not match its fields");
+  json j = json::object();
+  auto value = values.begin();
+  for (const auto& field : fields) {
+    if (value->is_null() ? !field.nullable : !has_type(*value, field.type)) {
+      throw std::logic_error("field '" + std::string(field.name) + "' gets a value of another type");
+    }
+    j[std::string(field.name)] = *value++;
+  }
+  return j;
+}
+
+// Text from the store may hold invalid UTF-8 (a response body): replaced, never an exception.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Microseconds to the contract's float seconds.
 double seconds(std::int64_t micros) { return static_cast<double>(micros) / 1e6; }
+json seconds(const std::optional<std::int64_t>& micros) { return micros ? json(seconds(*micros)) : json(nullptr); }
+
+template <class T>
+json nullable(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+json nullable(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
+
 }  // namespace
 
-std::string_view to_string(AttemptError error) { return kAttemptErrorNames[static_cast<int>(error)]; }
+std::string_view to_string(AttemptError error) {
+  return error == AttemptError::none ? std::string_view() : kAttemptErrors[static_cast<int>(error) - 1];
+}
 
 std::optional<AttemptError> attempt_error_from(std::string_view name) {
-  for (std::size_t i = 0; i < std::size(kAttemptErrorNames); ++i) {
-    if (kAttemptErrorNames[i] == name) return static_cast<AttemptError>(i);
+  if (name.empty()) return AttemptError::none;
+  for (std::size_t i = 0; i < std::size(kAttemptErrors); ++i) {
+    if (kAttemptErrors[i] == name) return static_cast<AttemptError>(i + 1);
   }
   return std::nullopt;
 }
@@ -31,50 +182,56 @@ std::optional<DeliveryState> delivery_state_from(std::string_view name) {
   return std::nullopt;
 }
 
+std::span<const std::string_view> record_names() { return kRecordNames; }
+
+std::span<const FieldSpec> record_fields(std::string_view name) {
+  for (const auto& r : kRecords) {
+    if (r.name == name) return r.fields;
+  }
+  throw std::out_of_range("no record named '" + std::string(name) + "'");
+}
+
 std::string to_json(const Webhook& w) {
-  nlohmann::ordered_json j;
-  j["id"] = w.id;
-  j["created_at"] = seconds(w.created_at);
-  j["updated_at"] = seconds(w.updated_at);
-  j["deleted_at"] = w.deleted_at ? nlohmann::ordered_json(seconds(*w.deleted_at)) : nullptr;
-  j["brand"] = w.brand;
-  j["topic"] = w.topic;
-  j["url"] = w.url;
-  j["key"] = w.key;
-  j["tags"] = w.tags ? nlohmann::ordered_json(*w.tags) : nullptr;
-  j["type"] = "brand_webhook";
-  return j.dump();
+  return dump(record(kWebhook, {w.id, seconds(w.created_at), seconds(w.updated_at), seconds(w.deleted_at),
+                                w.brand, w.topic, w.url, w.key, nullable(w.tags), std::string(kWebhookType[0])}));
 }
 
 std::string to_json(const Delivery& d) {
-  using json = nlohmann::ordered_json;
   json attempts = json::array();
   for (const auto& a : d.attempts) {
-    json one;
-    one["number"] = a.number;
-    one["started_at"] = seconds(a.started_at);
-    one["duration_ms"] = static_cast<double>(a.duration_us) / 1e3;
-    one["status"] = a.status ? json(*a.status) : json(nullptr);
-    one["error"] = a.error == AttemptError::none ? json(nullptr) : json(to_string(a.error));
-    one["detail"] = a.detail.empty() ? json(nullptr) : json(a.detail);
-    one["response"] = a.response;  // arbitrary bytes: the dump below replaces invalid UTF-8
-    attempts.push_back(std::move(one));
+    attempts.push_back(record(kAttempt, {a.number, seconds(a.started_at),
+                                         static_cast<double>(a.duration_us) / 1e3, nullable(a.status),
+                                         nullable(std::string(to_string(a.error))), nullable(a.detail),
+                                         a.response}));  // arbitrary bytes: dump() replaces invalid UTF-8
   }
-  json j;
-  j["id"] = d.id;
-  j["event"] = d.event_id;
-  j["webhook"] = d.webhook_id;
-  j["brand"] = d.brand;
-  j["topic"] = d.topic;
-  j["event_type"] = d.event;
-  j["state"] = to_string(d.state);
-  j["attempt_count"] = d.attempt_count;
-  j["created_at"] = seconds(d.created_at);
-  j["updated_at"] = seconds(d.updated_at);
-  j["next_attempt_at"] = d.next_attempt_at ? json(seconds(*d.next_attempt_at)) : json(nullptr);
-  j["attempts"] = std::move(attempts);
-  j["type"] = "brand_webhook_delivery";
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return dump(record(kDelivery, {d.id, d.event_id, d.webhook_id, d.brand, d.topic, d.event, std::string(to_string(d.state)),
+                                 d.attempt_count, seconds(d.created_at), seconds(d.updated_at),
+                                 seconds(d.next_attempt_at), attempts, std::string(kDeliveryType[0])}));
 }
+
+std::string state_json(const Webhook& w) {
+  return dump(record(kWebhookState, {w.id, !w.disabled_at.has_value(), seconds(w.disabled_at),
+                                     nullable(w.disabled_reason)}));
+}
+
+std::string to_json(const PublishResult& r) { return dump(record(kPublished, {r.event_id, r.deliveries})); }
+
+std::string to_json(const RecoverResult& r) { return dump(record(kRecovered, {r.queued, r.delivery_ids})); }
+
+std::string to_json(const TokenInfo& t) {
+  return dump(record(kToken, {t.id, nullable(t.brand), t.label, seconds(t.created_at)}));
+}
+
+std::string to_json(const IssuedToken& t) {
+  const TokenInfo& i = t.info;
+  return dump(record(kNewToken, {i.id, nullable(i.brand), i.label, seconds(i.created_at), t.secret}));
+}
+
+std::string to_json(const Stats& s) {
+  return dump(record(kStats, {s.webhooks, s.disabled_webhooks, s.events, s.pending, s.delivered, s.failed,
+                              s.cancelled, s.due_now, seconds(s.oldest_due_at), s.node}));
+}
+
+std::string to_json(const Brand& b) { return dump(record(kBrand, {b.id, nullable(b.parent)})); }
 
 }  // namespace brandhooks

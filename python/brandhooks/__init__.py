@@ -9,6 +9,7 @@ from importlib import metadata as _metadata
 from ._core import (
     TOPICS,
     Attempt,
+    BadRequestError,
     Brand,
     BrandhooksError,
     Config,
@@ -40,6 +41,7 @@ __version__ = _metadata.version("brandhooks")  # from the top-level VERSION file
 __all__ = [
     "TOPICS",
     "Attempt",
+    "BadRequestError",
     "Brand",
     "BrandhooksError",
     "Client",

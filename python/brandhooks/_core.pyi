@@ -11,6 +11,8 @@ class BrandhooksError(Exception):
     pass
 class ValidationError(BrandhooksError):
     pass
+class BadRequestError(ValidationError):
+    pass
 class NotFoundError(BrandhooksError):
     pass
 class ConflictError(BrandhooksError):
@@ -246,6 +248,10 @@ class Webhook:
         """
         to_json() as a dict (insertion order = contract order).
         """
+    def state_dict(self) -> dict[str, typing.Any]:
+        """
+        Whether delivery is enabled and why not, as the API answers it (record "webhook_state").
+        """
     def to_json(self) -> str:
         """
         The webhook as the REST contract shows it (fields in contract order).
@@ -289,6 +295,10 @@ class PublishResult:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        """
+        The answer's JSON text, as the API sends it.
+        """
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers a publish: {"id", "deliveries"}.
@@ -380,6 +390,8 @@ class RecoverResult:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
         As the API answers a recover: {"queued", "deliveries"}.
@@ -394,6 +406,8 @@ class Stats:
     """
     Counts of the store's records, and the queue.
     """
+    def to_json(self) -> str:
+        ...
     def to_dict(self) -> dict[str, typing.Any]:
         ...
     @property
@@ -414,6 +428,11 @@ class Stats:
     @property
     def failed(self) -> int:
         ...
+    @property
+    def node(self) -> str:
+        """
+        the node that answered (Config.node_id)
+        """
     @property
     def oldest_due_at(self) -> float | None:
         ...
@@ -465,6 +484,12 @@ class Brand:
     """
     def __repr__(self) -> str:
         ...
+    def to_json(self) -> str:
+        ...
+    def to_dict(self) -> dict[str, typing.Any]:
+        """
+        As the API answers it: {"id", "parent"}.
+        """
     @property
     def id(self) -> str:
         ...
@@ -476,6 +501,8 @@ class TokenInfo:
     An API token as listed (never its secret).
     """
     def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
@@ -501,6 +528,8 @@ class IssuedToken:
     A new token; `secret` is shown only once.
     """
     def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
@@ -585,6 +614,14 @@ class Hub:
         """
         Publish an event; payload is a dict (or JSON text of an object).
         """
+    def publish_json(self, brand: str, body: bytes) -> bytes:
+        """
+        The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out.
+        """
+    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes]]) -> list[bytes | BrandhooksError]:
+        """
+        Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
+        """
     def publish_many(self, events: collections.abc.Iterable[typing.Any]) -> list[PublishResult]:
         """
         Publish many events in one transaction; each is a dict with brand, topic, event, payload, or a (brand, topic, event, payload) tuple.
@@ -615,6 +652,14 @@ class Hub:
 def parse_duration(text: str) -> int:
     """
     Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).
+    """
+def record_fields(record: str) -> list[dict[str, typing.Any]]:
+    """
+    A record's fields in the order its JSON has them: dicts of name, type (string, uuid, integer, number, time, boolean, string[] or <record>[]), nullable, description and values (the allowed ones when the set is closed). The one definition of each record's shape.
+    """
+def record_names() -> tuple[str, ...]:
+    """
+    The records the API answers with, as named by record_fields().
     """
 def standard_webhooks_secret(key: str) -> str:
     """

@@ -15,12 +15,11 @@ API's message.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Generic, Iterable, List, Optional, TypeVar
+from typing import Any, ClassVar, Dict, FrozenSet, Generic, Iterable, List, Optional, Tuple, TypeVar
 
 import httpx
 
-from . import _core
+from . import _core, records
 from ._core import BrandhooksError, ValidationError
 from .errors import ERROR_STATUS
 
@@ -41,64 +40,83 @@ def _html_table(rows: List[Dict[str, Any]], columns: List[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-class _Record:
-    """Common behaviour of the API's records: a flat row for tables and frames."""
+class Record:
+    """A record of the API, read-only, shown as a table row. Its fields are the core's table of the
+    record (``brandhooks.records.fields``), in the order of the API's JSON: a subclass names the
+    record (``class Webhook(Record, record="webhook")``) and gets them; it writes none itself."""
+
+    RECORD: ClassVar[str]
+    FIELDS: ClassVar[Tuple[str, ...]]
+    #: Fields the client adds to the API's (name: default), and fields never shown whole.
+    EXTRA: ClassVar[Dict[str, Any]] = {}
+    SECRET: ClassVar[FrozenSet[str]] = frozenset()
+
+    def __init_subclass__(cls, record: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.RECORD, cls.FIELDS = record, records.names(record)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.FIELDS) - set(self.EXTRA)
+        missing = [name for name in self.FIELDS if name not in values]
+        if unknown or missing:
+            raise TypeError(f"{type(self).__name__}: unknown fields {sorted(unknown)}, missing {missing}")
+        for name in self.FIELDS:
+            object.__setattr__(self, name, values[name])
+        for name, default in self.EXTRA.items():
+            object.__setattr__(self, name, values.get(name, default))
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for names that are not fields; tells type checkers that fields are attributes.
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS if name not in self.SECRET)
+        return f"{type(self).__name__}({shown})"
+
+    def _values(self) -> Dict[str, Any]:
+        return {name: getattr(self, name) for name in (*self.FIELDS, *self.EXTRA)}
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The record as the API's JSON object (records inside as dicts too; no client additions)."""
+        return {name: _plain(getattr(self, name)) for name in self.FIELDS}
 
     def row(self) -> Dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        """A flat row for tables and frames (secrets shortened: tables are shared and screenshotted)."""
+        row = self._values()
+        for name in self.SECRET:
+            row[name] = str(row[name])[:8] + "…"
+        return row
 
     def _repr_html_(self) -> str:
         row = self.row()
         return _html_table([row], list(row))
 
 
-@dataclass(frozen=True)
-class Webhook(_Record):
-    id: str
-    created_at: float
-    updated_at: float
-    deleted_at: Optional[float]
-    brand: str
-    topic: str
-    url: str
-    key: str = field(repr=False)  # a secret: never in reprs (logs, tracebacks)
-    tags: Optional[List[str]]
-    type: str = "brand_webhook"
-
-    def row(self) -> Dict[str, Any]:
-        row = super().row()
-        row["key"] = self.key[:8] + "…"  # tables are shared and screenshotted: keep secrets out
-        return row
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
-@dataclass(frozen=True)
-class Attempt(_Record):
-    number: int
-    started_at: float
-    duration_ms: float
-    status: Optional[int]
-    error: Optional[str]
-    detail: Optional[str]
-    response: str
-    delivery: Optional[str] = None  # the delivery id, when listed across deliveries
+class Webhook(Record, record="webhook"):
+    SECRET = frozenset({"key"})  # never in reprs (logs, tracebacks) nor whole in tables
 
 
-@dataclass(frozen=True)
-class Delivery(_Record):
-    id: str
-    event: str
-    webhook: str
-    brand: str
-    topic: str
-    event_type: str
-    state: str
-    attempt_count: int
-    created_at: float
-    updated_at: float
-    next_attempt_at: Optional[float]
-    attempts: List[Attempt] = field(default_factory=list)
-    type: str = "brand_webhook_delivery"
+class Attempt(Record, record="attempt"):
+    EXTRA = {"delivery": None}  # the delivery id, when listed across deliveries
 
+
+class Delivery(Record, record="delivery"):
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "Delivery":
         attempts = [Attempt(**a, delivery=data["id"]) for a in data.get("attempts", [])]
@@ -113,6 +131,10 @@ class Delivery(_Record):
         return row
 
 
+#: The columns that hold times (Unix seconds), shown as dates in frames.
+_TIME_FIELDS = sorted({f["name"] for record in _core.record_names() for f in records.fields(record) if f["type"] == "time"})
+
+
 class Records(List[T], Generic[T]):
     """A list of records (webhooks, deliveries, attempts) that knows the total matching and
     shows itself as a table: `to_frame()` for pandas, `_repr_html_()` for Jupyter."""
@@ -122,7 +144,7 @@ class Records(List[T], Generic[T]):
         self.total = len(self) if total is None else total
 
     def rows(self) -> List[Dict[str, Any]]:
-        return [item.row() if isinstance(item, _Record) else _core_row(item) for item in self]
+        return [item.row() if isinstance(item, Record) else _core_row(item) for item in self]
 
     def to_frame(self) -> Any:
         try:
@@ -130,7 +152,7 @@ class Records(List[T], Generic[T]):
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise ImportError("to_frame() needs pandas: pip install pandas (or '.[notebook]' from the clone)") from exc
         frame = pd.DataFrame(self.rows())
-        for column in ("created_at", "updated_at", "deleted_at", "started_at", "next_attempt_at"):
+        for column in _TIME_FIELDS:
             if column in frame:
                 frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
         return frame
@@ -299,4 +321,4 @@ class Client:
         self._call("DELETE", f"/tokens/{token_id}")
 
 
-__all__ = ["Attempt", "Client", "Delivery", "Records", "Webhook", "to_frame"]
+__all__ = ["Attempt", "Client", "Delivery", "Record", "Records", "Webhook", "to_frame"]

@@ -4,6 +4,7 @@ the Client (to raise the same exception on the other side)."""
 from typing import Dict, Tuple, Type
 
 from ._core import (
+    BadRequestError,
     BrandhooksError,
     ConflictError,
     ForbiddenError,
@@ -13,8 +14,9 @@ from ._core import (
     ValidationError,
 )
 
-#: exception class -> (HTTP status, envelope code)
+#: exception class -> (HTTP status, envelope code); a subclass before its base (the first match wins)
 ERROR_STATUS: Dict[Type[BrandhooksError], Tuple[int, str]] = {
+    BadRequestError: (400, "BadRequest"),
     ValidationError: (400, "Validation"),
     UnauthorizedError: (401, "UnauthorizedAccess"),
     ForbiddenError: (403, "AccessForbidden"),

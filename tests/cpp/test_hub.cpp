@@ -242,3 +242,95 @@ TEST_P(HubTest, LengthLimitsCountCharactersNotBytes) {
   while (url.size() < 2048 - 2) url += e_acute;  // about 1 000 characters, over 2 000 bytes
   EXPECT_NO_THROW(hub_->create_webhook(kBrand, "Deals", url));
 }
+
+// The REST API's publish from the raw body: one event or a batch, all or nothing.
+TEST_F(HubTest, PublishJsonTakesOneEventOrABatch) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
+  auto one = nlohmann::ordered_json::parse(
+      hub_->publish_json(kBrand, R"({"topic":"Deals","event":"Created","payload":{"a":1},"extra":true})"));
+  EXPECT_EQ(one["code"], "OK");
+  EXPECT_EQ(one["data"]["deliveries"], 1);
+  EXPECT_EQ(one.size(), 2u);
+
+  auto batch = nlohmann::ordered_json::parse(hub_->publish_json(
+      kBrand, R"([{"topic":"Deals","event":"Created","payload":{}},
+                  {"topic":"Showings","event":"Booked","payload":{},"tags":["vip"]},
+                  {"topic":"Deals","event":"Updated","payload":{"b":[1,2]},"tags":null}])"));
+  ASSERT_EQ(batch["data"].size(), 3u);
+  EXPECT_EQ(batch["info"], nlohmann::ordered_json::parse(R"({"count":3,"total":3})"));
+  EXPECT_EQ(batch["data"][1]["deliveries"], 0);
+  EXPECT_EQ(hub_->stats().events, 4);
+}
+
+TEST_F(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
+  auto refused = [&](const std::string& body, const std::string& expected, bool bad_request) {
+    try {
+      hub_->publish_json(kBrand, body);
+      ADD_FAILURE() << "accepted: " << body.substr(0, 80);
+    } catch (const BadRequestError& e) {
+      EXPECT_TRUE(bad_request) << e.what();
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    } catch (const ValidationError& e) {
+      EXPECT_FALSE(bad_request) << e.what();
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  };
+  const std::string ok = R"({"topic":"Deals","event":"Created","payload":{}})";
+  refused("", "valid JSON", true);
+  refused("{\"topic\":\"De\xff\"}", "valid JSON", true);
+  refused(std::string(100000, '['), "nests too deeply", true);
+  refused(R"({"topic":"Deals","event":"Created","payload":{"a":"\ud800"}})", "surrogate", false);
+  refused("[]", "1 to 1000", false);
+  refused("[" + [&] { std::string s = ok; for (int i = 0; i < 1000; ++i) s += "," + ok; return s; }() + "]",
+          "1 to 1000", false);
+  refused("[" + ok + ",1]", "events[1]: an event must be a JSON object", false);
+  refused("[" + ok + R"(,{"topic":"Deals","event":"Created","payload":{},"tags":[1]}])", "events[1]: tags", false);
+  refused("[" + ok + R"(,{"topic":"Nope","event":"Created","payload":{}}])", "events[1]: ", false);
+  refused(R"({"topic":"Deals","event":"Created","payload":"{}"})", "payload must be a JSON object", false);
+  refused(R"({"topic":"Deals","payload":{}})", "event is required", false);
+  EXPECT_THROW(hub_->publish_json("not-a-uuid", ok), ValidationError);
+  EXPECT_EQ(hub_->stats().events, 0);
+}
+
+// Group commit: each request is answered on its own; the valid ones commit together.
+TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
+  const std::string ok = R"({"topic":"Deals","event":"Created","payload":{}})";
+  const std::string batch = "[" + ok + "," + ok + "]";
+  const std::string bad_batch = "[" + ok + R"(,{"topic":"Deals"}])";
+  std::string admin = hub_->create_token(std::nullopt).secret;
+  std::string scoped = hub_->create_token(kOther).secret;
+  auto answers = hub_->publish_json_each({{kBrand, ok, admin},
+                                          {kBrand, "{", std::nullopt},
+                                          {kBrand, batch, std::nullopt},
+                                          {"not-a-uuid", ok, std::nullopt},
+                                          {kBrand, bad_batch, std::nullopt},
+                                          {kOther, ok, scoped},
+                                          {kBrand, ok, scoped},
+                                          {kBrand, "{", "wrong"}});
+  ASSERT_EQ(answers.size(), 8u);
+  auto error = [](const Hub::JsonAnswer& a) -> std::string {
+    try {
+      std::rethrow_exception(a.error);
+    } catch (const BadRequestError& e) {
+      return std::string("bad request: ") + e.what();
+    } catch (const ValidationError& e) {
+      return std::string("validation: ") + e.what();
+    } catch (const ForbiddenError&) {
+      return "forbidden";
+    } catch (const UnauthorizedError&) {
+      return "unauthorized";  // before the body's error
+    }
+  };
+  EXPECT_FALSE(answers[0].error);
+  EXPECT_EQ(nlohmann::json::parse(answers[0].json)["data"]["deliveries"], 1);
+  EXPECT_EQ(error(answers[1]), "bad request: request body must be valid JSON");
+  EXPECT_EQ(nlohmann::json::parse(answers[2].json)["info"]["count"], 2);
+  EXPECT_EQ(error(answers[3]), "validation: brand id must be a UUID");
+  EXPECT_EQ(error(answers[4]).rfind("validation: events[1]: payload must be a JSON object", 0), 0u) << error(answers[4]);
+  EXPECT_EQ(nlohmann::json::parse(answers[5].json)["data"]["deliveries"], 0);
+  EXPECT_EQ(error(answers[6]), "forbidden");
+  EXPECT_EQ(error(answers[7]), "unauthorized");
+  EXPECT_EQ(hub_->stats().events, 4);  // 1 + 2 + 1: nothing of the refused ones
+  EXPECT_TRUE(hub_->publish_json_each({}).empty());
+}

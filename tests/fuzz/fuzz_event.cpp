@@ -1,7 +1,7 @@
 // What Hub::publish and create_webhook validate before anything is stored: brand ids, topics,
-// tags, the event name and the payload (the functions publish itself calls). Any input is
-// accepted or refused with a ValidationError (the API's 400); anything else escaping is a 500 and
-// a crash here. What is accepted is in canonical form.
+// tags, the event name, the payload and a publish request's raw body (the functions publish
+// itself calls). Any input is accepted or refused with a ValidationError (the API's 400);
+// anything else escaping is a 500 and a crash here. What is accepted is in canonical form.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -72,6 +72,20 @@ void event(const std::string& name, const std::string& payload) {
   check(parsed["event"] == name && parsed["timestamp"] == 1'764'240'623'123);
   check(parsed["payload"] == nlohmann::ordered_json::parse(payload));
 }
+
+// A publish request's raw body, as Hub::publish_json reads it: refused with a ValidationError
+// (BadRequestError is one), or 1 to kMaxBatchEvents events whose payloads are JSON objects.
+void request(const std::string& body) {
+  ParsedEvents parsed;
+  try {
+    parsed = parse_events_json(body, "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7b");
+  } catch (const ValidationError&) {
+    return;
+  }
+  check(!parsed.events.empty() && parsed.events.size() <= kMaxBatchEvents);
+  check(parsed.batch || parsed.events.size() == 1);
+  for (const auto& e : parsed.events) check(nlohmann::ordered_json::parse(e.payload_json).is_object());
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -82,6 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (auto& tag : list) tag = in.ConsumeRandomLengthString(160);
   tags(list);
   std::string name = in.ConsumeRandomLengthString(160);
-  event(name, in.ConsumeRemainingBytesAsString());
+  std::string rest = in.ConsumeRemainingBytesAsString();
+  event(name, rest);
+  request(rest);
   return 0;
 }

@@ -109,3 +109,24 @@ def test_tokens_are_stored_hashed(server, backend):
         db = Path(server.db)
         for path in db.parent.glob(db.name + "*"):  # the file, its WAL and shm
             assert token.encode() not in path.read_bytes()
+
+
+def test_every_described_route_has_an_access_rule(server):
+    """Each route of /openapi.json but /healthz refuses a missing token (401) and the token of
+    another brand (403): a new route that forgets its access rule (BrandAccess, AdminAccess) fails."""
+    other_brands_token = make_token(server, str(uuid.uuid4()))
+    with server.client(token=None) as anonymous, server.client(token=other_brands_token) as other:
+        paths = anonymous.get("/openapi.json").json()["paths"]
+        checked = 0
+        for template, methods in paths.items():
+            if template == "/healthz":
+                continue
+            path = template
+            for name in ("brand", "webhook_id", "delivery_id", "token_id"):
+                path = path.replace("{" + name + "}", str(uuid.uuid4()))
+            for method in methods:
+                body = {} if method in ("post", "put", "patch") else None
+                assert anonymous.request(method, path, json=body).status_code == 401, (method, template)
+                assert other.request(method, path, json=body).status_code == 403, (method, template)
+                checked += 1
+        assert checked >= 18

@@ -17,6 +17,14 @@ class ValidationError : public Error {
   using Error::Error;
 };
 
+// A request body that is not JSON the core can read (a syntax error, bytes that are not UTF-8,
+// nesting too deep to parse). HTTP 400 `BadRequest`; a ValidationError for callers that do not
+// tell the two apart.
+class BadRequestError : public ValidationError {
+ public:
+  using ValidationError::ValidationError;
+};
+
 // The object does not exist, is deleted, or belongs to another brand. HTTP 404.
 class NotFoundError : public Error {
  public:

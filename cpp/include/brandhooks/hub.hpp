@@ -1,9 +1,11 @@
 #pragma once
 // brandhooks::Hub — the one public entry point of the core. Python bindings, the REST API,
 // the CLI and C++ programs all go through it. Every method is safe to call from any thread.
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "brandhooks/config.hpp"
@@ -16,6 +18,7 @@ namespace brandhooks {
 class Store;
 class Dispatcher;
 class RetryPolicy;
+struct EventRecord;
 
 class Hub {
  public:
@@ -63,6 +66,30 @@ class Hub {
                         const std::optional<std::vector<std::string>>& tags = std::nullopt);
   // Many events in one transaction (all or nothing).
   std::vector<PublishResult> publish_many(const std::vector<EventInput>& events);
+  // The REST API's publish, from the request's raw JSON body: one event
+  // {"topic","event","payload"[,"tags"]} for `brand`, or an array of 1 to 1000 of them, validated
+  // all or nothing (a ValidationError names the first bad one: "events[i]: ...") and committed in
+  // one transaction. Returns the answer's JSON: {"code":"OK","data":{"id","deliveries"}}, or for
+  // an array "data" with one such object per event, in order, and "info":{"count","total"}.
+  // BadRequestError when the body is not JSON (or nests too deeply to parse).
+  std::string publish_json(const std::string& brand, std::string_view body);
+  // One request to publish_json_each: the brand of the path and the raw body; with a token,
+  // authorize(token, brand) first (so a bad token is that request's answer).
+  struct JsonPublish {
+    std::string brand;
+    std::string_view body;
+    std::optional<std::string> token;
+  };
+  // The answer to one of them: its JSON, or the error publish_json would have thrown.
+  struct JsonAnswer {
+    std::string json;
+    std::exception_ptr error;
+  };
+  // Group commit: many publish_json requests at once (e.g. from concurrent connections). Each
+  // is checked on its own (a bad one gets its error, the others go on); all the valid ones
+  // commit in one transaction, so a storage error is every one's answer. One commit costs far
+  // more than the rows of one event, so this is how a server keeps up with many clients.
+  std::vector<JsonAnswer> publish_json_each(const std::vector<JsonPublish>& requests);
   // A webhook's deliveries, newest first, each with its attempts. NotFoundError when the
   // brand has no such webhook (deleted ones still show their deliveries).
   Page<Delivery> list_deliveries(const DeliveryQuery& query);
@@ -110,6 +137,10 @@ class Hub {
 
  private:
   void wake_dispatcher();
+  // The event as stored (checked, its body built); `now` is its creation time.
+  EventRecord prepare_event(const EventInput& event, std::int64_t now) const;
+  // Commits the events and their deliveries in one transaction, hands the due ones over.
+  std::vector<PublishResult> commit_events(const std::vector<EventRecord>& records);
 
   Config config_;
   std::unique_ptr<RetryPolicy> retry_;

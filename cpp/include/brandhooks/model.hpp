@@ -3,6 +3,7 @@
 // shows them as float seconds (see to_json).
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,9 +77,15 @@ struct Attempt {
 enum class DeliveryState { pending, delivered, failed, cancelled };
 inline constexpr DeliveryState kDeliveryStates[] = {DeliveryState::pending, DeliveryState::delivered,
                                                     DeliveryState::failed, DeliveryState::cancelled};
+// Their names in the enum's order: the REST contract and the database spell them so.
+inline constexpr std::string_view kDeliveryStateNames[] = {"pending", "delivered", "failed", "cancelled"};
 std::string_view to_string(DeliveryState state);
 // The state of a name; nullopt for anything else.
 std::optional<DeliveryState> delivery_state_from(std::string_view name);
+
+// The names of the errors after none, in the enum's order (Attempt::error).
+inline constexpr std::string_view kAttemptErrors[] = {"timeout", "dns",     "blocked", "connect",
+                                                      "tls",     "network", "protocol"};
 
 struct Delivery {
   std::string id;  // the webhook-id header, stable across retries
@@ -112,6 +119,7 @@ struct Stats {
   std::int64_t cancelled = 0;
   std::int64_t due_now = 0;                   // pending, due, not being attempted (the queue)
   std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
+  std::string node;  // the node that answered (Config::node_id): nodes share the store, not this
 };
 
 struct DeliveryQuery {
@@ -162,10 +170,39 @@ struct Principal {
   bool is_admin() const { return !brand.has_value(); }
 };
 
-// The webhook as the REST contract shows it: fields in contract order, "type":"brand_webhook".
+// One field of a record as the REST API shows it. The tables of these (record_fields) are the
+// one definition of each record's shape: to_json writes the names from them, in their order, and
+// checks each value's type; Python derives the OpenAPI schemas, the client's records and the
+// docs' field tables from them.
+struct FieldSpec {
+  std::string_view name;
+  // "string", "uuid" (a string), "integer", "number", "time" (Unix seconds as a float with
+  // microseconds), "boolean", or an array: "string[]", or "<record>[]" for another record.
+  std::string_view type;
+  bool nullable = false;
+  std::string_view description;
+  std::span<const std::string_view> values = {};  // the allowed values when the set is closed
+};
+
+// The records to_json writes: webhook, attempt, delivery, webhook_state, published, recovered,
+// token, new_token, stats, brand.
+std::span<const std::string_view> record_names();
+// A record's fields in the order to_json writes them; std::out_of_range for an unknown record.
+std::span<const FieldSpec> record_fields(std::string_view record);
+
+// Each record as the REST API shows it, one JSON object with record_fields' names in order.
+// The webhook: fields in contract order, "type":"brand_webhook".
 std::string to_json(const Webhook& webhook);
 // A delivery with its attempts (times as float seconds, durations in ms).
 std::string to_json(const Delivery& delivery);
+// Whether delivery to the webhook is enabled, and why not ("webhook_state").
+std::string state_json(const Webhook& webhook);
+std::string to_json(const PublishResult& result);  // "published": {"id", "deliveries"}
+std::string to_json(const RecoverResult& result);  // "recovered": {"queued", "deliveries"}
+std::string to_json(const TokenInfo& token);       // "token", never the secret
+std::string to_json(const IssuedToken& token);     // "new_token": the token's fields and its secret
+std::string to_json(const Stats& stats);
+std::string to_json(const Brand& brand);
 // `url` with any user[:password]@ replaced by "***@", for logs and reprs (urls registered
 // before credentials were refused may still hold them).
 std::string redact_url(std::string_view url);
