@@ -244,7 +244,7 @@ TEST_P(HubTest, LengthLimitsCountCharactersNotBytes) {
 }
 
 // The REST API's publish from the raw body: one event or a batch, all or nothing.
-TEST_F(HubTest, PublishJsonTakesOneEventOrABatch) {
+TEST_P(HubTest, PublishJsonTakesOneEventOrABatch) {
   hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
   auto one = nlohmann::ordered_json::parse(
       hub_->publish_json(kBrand, R"({"topic":"Deals","event":"Created","payload":{"a":1},"extra":true})"));
@@ -262,7 +262,7 @@ TEST_F(HubTest, PublishJsonTakesOneEventOrABatch) {
   EXPECT_EQ(hub_->stats().events, 4);
 }
 
-TEST_F(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
+TEST_P(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
   auto refused = [&](const std::string& body, const std::string& expected, bool bad_request) {
     try {
       hub_->publish_json(kBrand, body);
@@ -293,7 +293,7 @@ TEST_F(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
 }
 
 // Group commit: each request is answered on its own; the valid ones commit together.
-TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
+TEST_P(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
   hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
   const std::string ok = R"({"topic":"Deals","event":"Created","payload":{}})";
   const std::string batch = "[" + ok + "," + ok + "]";

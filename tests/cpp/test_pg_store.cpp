@@ -251,3 +251,54 @@ TEST_F(PgStoreTest, OutcomesWithBinaryResponsesAndStrayBytesInDetailsAreRecorded
   EXPECT_EQ(a.detail.substr(0, 11), "bad reason ");
   EXPECT_EQ(page.items[0].next_attempt_at, 500);
 }
+
+TEST_F(PgStoreTest, ALockHeldPastTheBusyTimeoutIsUnavailable) {
+  config_.busy_timeout_ms = 200;  // lock_timeout on PostgreSQL
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  // Another node (or an operator's session) holding the table, for longer than the timeout.
+  PGconn* other = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "BEGIN"));
+  PQclear(PQexec(other, "LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE"));
+  try {
+    store->insert_webhook(webhook("x"));
+    ADD_FAILURE() << "no error while the table was locked";
+  } catch (const UnavailableError& e) {
+    EXPECT_NE(std::string(e.what()).find("lock timeout"), std::string::npos) << e.what();
+  }
+  PQclear(PQexec(other, "COMMIT"));
+  PQfinish(other);
+  EXPECT_NO_THROW(store->insert_webhook(webhook("x")));
+  EXPECT_EQ(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 2);
+}
+
+TEST_F(PgStoreTest, OneNodePrunesAtATime) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  store->insert_events({event(1), event(2)});
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 2u);
+  std::vector<AttemptRecord> records;
+  for (const auto& d : due) {
+    AttemptRecord r;
+    r.delivery_seq = d.seq;
+    r.webhook_seq = d.webhook_seq;
+    r.attempt.number = 1;
+    r.attempt.started_at = 100;
+    r.attempt.status = 200;
+    r.new_state = DeliveryState::delivered;
+    records.push_back(r);
+  }
+  store->record_attempts(records, 100, 0);
+  // Another node is pruning (it holds the prune lock): this one skips the round.
+  PGconn* other = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "SELECT pg_advisory_lock(x'62682d7072756e65'::bigint)"));
+  EXPECT_EQ(store->prune(1000), 0);
+  EXPECT_EQ(store->stats(0).delivered, 2);
+  PQfinish(other);  // its session ends: the lock goes with it
+  EXPECT_EQ(store->prune(1000), 2);
+  EXPECT_EQ(store->stats(0).delivered, 0);
+  EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM attempts")[0][0], "0");
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <random>
 
 namespace brandhooks::pg {
@@ -284,7 +285,13 @@ Pool::Lease Pool::acquire() {
   int shard = 0;
   {
     std::unique_lock lock(mutex_);
-    freed_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+    // Every connection busy for this long means a server that stopped answering (each of
+    // them is bounded by the timeouts above): answer "unavailable" instead of queueing on.
+    auto patience = std::chrono::seconds(std::max(10, 2 * options_.connect_timeout_s));
+    if (!freed_.wait_for(lock, patience, [&] { return !idle_.empty() || open_ < size_; })) {
+      throw UnavailableError("database unavailable: all " + std::to_string(size_) +
+                             " connections to PostgreSQL stayed busy; try again later");
+    }
     if (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();

@@ -161,7 +161,8 @@ class Pool {
     std::unique_ptr<Connection> connection_;
   };
 
-  // Waits while every connection is in use; opens a new one when there is room.
+  // Waits while every connection is in use (UnavailableError when that lasts), opens a new
+  // one when there is room.
   Lease acquire();
   // Closes every idle connection (after one broke, the others most likely did too).
   void drop_idle();

@@ -233,8 +233,10 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
     // SKIP LOCKED: rows another node's claim (or any writer) holds right now are left to it
     // instead of waiting for it; what it does not take is due again for the next claim.
     // Due includes leases whose holder stopped renewing (lease.hpp), never this node's own.
+    // Sizes first, bodies after: the byte budget cuts the batch before any body travels, and
+    // an event's body travels once however many of its deliveries were claimed.
     auto rows = c.exec(
-        "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at, "
+        "SELECT d.seq, d.id, d.attempts, d.event_seq, octet_length(e.body), d.webhook_seq, e.created_at, "
         "       d.lease_owner IS NOT NULL "
         "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
         "WHERE d.state = 'pending' AND d.next_at <= $1 "
@@ -244,24 +246,17 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
         "FOR UPDATE OF d SKIP LOCKED",
         Params().add(now).int_array(skip_webhooks).add(static_cast<std::int64_t>(limit)).add(holder_.node));
     std::vector<DueDelivery> found;
-    std::vector<std::int64_t> webhooks;
-    std::int64_t last_event = -1;
-    std::shared_ptr<const std::string> body;
+    std::vector<std::int64_t> webhooks, event_of, events;
     std::size_t claimed_bytes = 0;
     for (int i = 0; i < rows.rows(); ++i) {
-      std::size_t size = rows.bytes_size(i, 4);
+      auto size = static_cast<std::size_t>(rows.int64(i, 4));
       if (!found.empty() && claimed_bytes + size > max_bytes) break;
       claimed_bytes += size;
       DueDelivery d;
       d.seq = rows.int64(i, 0);
       d.id = rows.text(i, 1);
       d.attempts_made = static_cast<int>(rows.int64(i, 2));
-      std::int64_t event_seq = rows.int64(i, 3);
-      if (event_seq != last_event) {  // an event's deliveries are usually adjacent
-        body = std::make_shared<const std::string>(rows.bytes(i, 4));
-        last_event = event_seq;
-      }
-      d.body = body;
+      event_of.push_back(rows.int64(i, 3));
       d.webhook_seq = rows.int64(i, 5);
       d.event_created_at = rows.int64(i, 6);
       d.taken_over = rows.boolean(i, 7);
@@ -269,6 +264,15 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
       found.push_back(std::move(d));
     }
     if (found.empty()) return found;
+    events = event_of;
+    std::sort(events.begin(), events.end());
+    events.erase(std::unique(events.begin(), events.end()), events.end());
+    std::map<std::int64_t, std::shared_ptr<const std::string>> bodies;
+    auto body_rows = c.exec("SELECT seq, body FROM events WHERE seq = ANY($1::bigint[])", Params().int_array(events));
+    for (int i = 0; i < body_rows.rows(); ++i) {
+      bodies[body_rows.int64(i, 0)] = std::make_shared<const std::string>(body_rows.bytes(i, 1));
+    }
+    for (std::size_t i = 0; i < found.size(); ++i) found[i].body = bodies.at(event_of[i]);
 
     // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
     std::sort(webhooks.begin(), webhooks.end());
