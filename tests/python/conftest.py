@@ -28,6 +28,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening TCP socket of 127.0.0.1:`port`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def brandhooks_cmd(*args: str) -> List[str]:
     return [sys.executable, "-m", "brandhooks", *args]
 
@@ -57,7 +83,15 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        self.port = free_port()
+        # free_port() only finds a port that is free now: on a shared machine another program
+        # may take it before the server binds it. Then the server exits, and we try another.
+        for _ in range(3):
+            if self._start_on(free_port()):
+                return self
+        raise RuntimeError(f"server could not bind a port:\n{self.output}")
+
+    def _start_on(self, port: int) -> bool:
+        self.port = port
         args = ["serve", "--port", str(self.port), "--db", str(self.db), "--log-level", "warning", *self.extra]
         if self.admin_token:
             args += ["--admin-token", self.admin_token]
@@ -67,12 +101,17 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "address already in use" in self.output.lower():
+                    return False
                 raise RuntimeError(f"server exited early:\n{self.output}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
+            # Only an answer from our own process counts (not from whoever else holds the port).
+            if listens_on(self.proc.pid, self.port):
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                        return True
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("server did not become healthy in 30 s")
 
