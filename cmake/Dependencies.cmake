@@ -1,5 +1,5 @@
 # Every third-party dependency comes from the system (Debian/Ubuntu packages:
-# libboost-dev libsqlitecpp-dev libsqlite3-dev libssl-dev nlohmann-json3-dev libgtest-dev
+# libboost-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libssl-dev nlohmann-json3-dev libgtest-dev
 # libc-ares-dev)
 # or from PyPI (pybind11). Nothing is vendored.
 find_package(Threads REQUIRED)
@@ -23,6 +23,7 @@ if(BRANDHOOKS_STATIC_DEPS)
 endif()
 find_package(OpenSSL 3.0 REQUIRED)
 find_package(SQLiteCpp REQUIRED)          # imported target `SQLiteCpp` (no namespace)
+find_package(PostgreSQL 13 REQUIRED)      # libpq (Debian: libpq-dev), PostgreSQL::PostgreSQL
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Boost 1.74 REQUIRED)         # header-only parts: Asio, Beast
 include(${CMAKE_CURRENT_LIST_DIR}/brandhooksCAres.cmake)  # c-ares::cares

@@ -97,7 +97,7 @@ Hub::Hub(Config config) : config_(std::move(config)) {
   if (config_.node_id.empty()) config_.node_id = default_node_id();
   retry_ = std::make_unique<RetryPolicy>(config_.retry_schedule, config_.retry_jitter);
   metrics_ = std::make_unique<Metrics>();
-  store_ = open_sqlite_store(config_);
+  store_ = open_store(config_);
   if (config_.deliver) dispatcher_ = std::make_unique<Dispatcher>(*store_, config_, *metrics_);
 }
 

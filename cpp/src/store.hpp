@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "brandhooks/config.hpp"
@@ -168,6 +169,11 @@ class Store {
   virtual void check_writable() = 0;
 };
 
+// A postgresql:// or postgres:// URL (PostgreSQL); anything else is a SQLite file.
+bool is_postgres_url(std::string_view db);
+// The backend Config::db names: PostgreSQL for a URL, SQLite otherwise. Throws
+// UnavailableError when the PostgreSQL server cannot be reached.
+std::unique_ptr<Store> open_store(const Config& config);
 std::unique_ptr<Store> open_sqlite_store(const Config& config);
 
 // Retention: prunes what finished more than `retention_s` before `now` (microseconds).
@@ -179,5 +185,7 @@ inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::i
 int sqlite_schema_version();
 // The SQL that upgrades a file from `version` to `version + 1` (tests build old files with it).
 const char* sqlite_migration(int version);
+// The schema version the PostgreSQL backend writes.
+int pg_schema_version();
 
 }  // namespace brandhooks

@@ -1,35 +1,48 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "brandhooks/hub.hpp"
+#include "test_backends.hpp"
 
 using namespace brandhooks;
+using namespace brandhooks_test;
 namespace fs = std::filesystem;
 
 namespace {
-class HubTest : public ::testing::Test {
+// Every Hub test on both backends: a SQLite file, or a fresh PostgreSQL database.
+class HubTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    path_ = fs::temp_directory_path() /
-            ("brandhooks-hub-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
-    remove_files();
     Config config;
-    config.db = path_.string();
+    if (GetParam() == Backend::pg) {
+      admin_url_ = pg_admin_url();
+      if (admin_url_.empty()) GTEST_SKIP() << "no PostgreSQL test server (run through ctest: fixture pg)";
+      config.db = create_pg_database(admin_url_, &pg_name_);
+    } else {
+      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      std::replace(name.begin(), name.end(), '/', '_');
+      path_ = fs::temp_directory_path() / ("brandhooks-hub-" + std::to_string(::getpid()) + "-" + name + ".db");
+      remove_files();
+      config.db = path_.string();
+    }
     hub_ = std::make_unique<Hub>(config);
   }
   void TearDown() override {
     hub_.reset();
-    remove_files();
+    if (!pg_name_.empty()) drop_pg_database(admin_url_, pg_name_);
+    if (!path_.empty()) remove_files();
   }
   void remove_files() {
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_.string() + suffix);
   }
 
   fs::path path_;
+  std::string admin_url_;
+  std::string pg_name_;
   std::unique_ptr<Hub> hub_;
 };
 
@@ -38,7 +51,10 @@ const std::string kBrandLower = "0b6a5b1e-8c2d-4f3a-9e1b-2c3d4e5f6a7b";
 const std::string kOther = "22222222-2222-4222-8222-222222222222";
 }  // namespace
 
-TEST_F(HubTest, CreateListGetDelete) {
+INSTANTIATE_TEST_SUITE_P(Backends, HubTest, ::testing::Values(Backend::sqlite, Backend::pg),
+                         [](const auto& info) { return backend_name(info.param); });
+
+TEST_P(HubTest, CreateListGetDelete) {
   Webhook w = hub_->create_webhook(kBrand, "Showings", "https://Example.com/Hook?a=B");
   EXPECT_EQ(w.brand, kBrandLower);
   EXPECT_EQ(w.url, "https://Example.com/Hook?a=B");  // stored exactly as given
@@ -58,14 +74,14 @@ TEST_F(HubTest, CreateListGetDelete) {
   EXPECT_EQ(hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 0);
 }
 
-TEST_F(HubTest, AnotherBrandsWebhookIsNotFound) {
+TEST_P(HubTest, AnotherBrandsWebhookIsNotFound) {
   Webhook w = hub_->create_webhook(kBrand, "Deals", "https://example.com/");
   EXPECT_THROW(hub_->get_webhook(kOther, w.id), NotFoundError);
   EXPECT_THROW(hub_->delete_webhook(kOther, w.id), NotFoundError);
   EXPECT_NO_THROW(hub_->get_webhook(kBrand, w.id));
 }
 
-TEST_F(HubTest, BadInputChangesNothing) {
+TEST_P(HubTest, BadInputChangesNothing) {
   EXPECT_THROW(hub_->create_webhook("nope", "Deals", "https://x/"), ValidationError);
   EXPECT_THROW(hub_->create_webhook(kBrand, "deals", "https://x/"), ValidationError);
   EXPECT_THROW(hub_->create_webhook(kBrand, "Deals", "/relative"), ValidationError);
@@ -78,7 +94,7 @@ TEST_F(HubTest, BadInputChangesNothing) {
   EXPECT_EQ(hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 0);
 }
 
-TEST_F(HubTest, JsonFollowsTheContract) {
+TEST_P(HubTest, JsonFollowsTheContract) {
   Webhook w = hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::vector<std::string>{"a"});
   auto j = nlohmann::ordered_json::parse(to_json(w));
   std::vector<std::string> keys;
@@ -92,7 +108,7 @@ TEST_F(HubTest, JsonFollowsTheContract) {
   EXPECT_EQ(j["tags"], nlohmann::ordered_json::array({"a"}));
 }
 
-TEST_F(HubTest, TokensAndBrandTree) {
+TEST_P(HubTest, TokensAndBrandTree) {
   const std::string parent = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
   const std::string child = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
   const std::string sibling = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
@@ -121,7 +137,7 @@ TEST_F(HubTest, TokensAndBrandTree) {
   EXPECT_EQ(hub_->list_tokens().size(), 1u);
 }
 
-TEST_F(HubTest, EnsureAdminTokenIsIdempotent) {
+TEST_P(HubTest, EnsureAdminTokenIsIdempotent) {
   TokenInfo first = hub_->ensure_admin_token("a-long-operator-chosen-secret");
   TokenInfo second = hub_->ensure_admin_token("a-long-operator-chosen-secret");
   EXPECT_EQ(first.id, second.id);
@@ -156,7 +172,7 @@ TEST(HubConfig, NumbersAreBounded) {
   EXPECT_NO_THROW(Hub{fine});
 }
 
-TEST_F(HubTest, ReservedOrMalformedSignatureHeadersAreRefusedAtStart) {
+TEST_P(HubTest, ReservedOrMalformedSignatureHeadersAreRefusedAtStart) {
   for (const char* name : {"Host", "content-length", "Transfer-Encoding", "Connection", "Content-Type",
                            "User-Agent", "webhook-signature", "Webhook-Id", "X Sig", "X-Sig:", "", "X-Sig\r\n",
                            "Ünicode", "X(Sig)"}) {
@@ -173,7 +189,7 @@ TEST_F(HubTest, ReservedOrMalformedSignatureHeadersAreRefusedAtStart) {
   }
 }
 
-TEST_F(HubTest, UrlsWithCredentialsAreRefusedWithoutEchoingThem) {
+TEST_P(HubTest, UrlsWithCredentialsAreRefusedWithoutEchoingThem) {
   for (const char* url : {"https://user:s3cret@example.com/hook", "https://user@example.com/",
                           "http://:s3cret@example.com"}) {
     try {
@@ -193,7 +209,7 @@ TEST_F(HubTest, UrlsWithCredentialsAreRefusedWithoutEchoingThem) {
   EXPECT_EQ(redact_url("https://example.com/p@q"), "https://example.com/p@q");
 }
 
-TEST_F(HubTest, PayloadsNestedTooDeeplyAreRefused) {
+TEST_P(HubTest, PayloadsNestedTooDeeplyAreRefused) {
   auto nested = [](int depth) { return std::string(depth - 1, '[') + "{}" + std::string(depth - 1, ']'); };
   EXPECT_NO_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(127) + "}"));
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{\"a\":" + nested(128) + "}"), ValidationError);
@@ -203,7 +219,7 @@ TEST_F(HubTest, PayloadsNestedTooDeeplyAreRefused) {
 
 // An event name or tag that is not UTF-8 is a ValidationError (it was nlohmann's type_error
 // escaping publish: a 500).
-TEST_F(HubTest, EventTextMustBeUtf8) {
+TEST_P(HubTest, EventTextMustBeUtf8) {
   hub_->create_webhook(kBrand, "Deals", "https://example.com/");
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Creat\xe8" "d", "{}"), ValidationError);
   EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::vector<std::string>{"\xed\xa0\x80"}),
@@ -213,7 +229,7 @@ TEST_F(HubTest, EventTextMustBeUtf8) {
   EXPECT_EQ(hub_->stats().events, 0);
 }
 
-TEST_F(HubTest, LengthLimitsCountCharactersNotBytes) {
+TEST_P(HubTest, LengthLimitsCountCharactersNotBytes) {
   std::string e_acute = "\xC3\xA9";  // é: one character, two bytes
   std::string tag, event;
   for (int i = 0; i < 128; ++i) tag += e_acute;

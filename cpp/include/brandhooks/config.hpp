@@ -18,6 +18,8 @@ std::int64_t parse_duration(std::string_view text);
 struct Config {
   // --- storage --------------------------------------------------------------------------
   // SQLite database file (created when missing). ":memory:" gives a private in-memory store.
+  // A postgresql:// (or postgres://) URL selects PostgreSQL instead: any number of nodes may
+  // share that database (docs/scaling.md).
   std::string db = "brandhooks.db";
   // An existing empty (0-byte) `db` file is refused (it is more likely a lost or truncated
   // database than a new one); set this to make a new database in it. A missing file is
@@ -26,7 +28,8 @@ struct Config {
   // SQLite `synchronous` in WAL mode: "normal" survives a crash of the process (kill -9),
   // "full" also survives a power loss at the cost of an fsync per commit.
   std::string synchronous = "normal";
-  // How long a writer waits for another process holding the database lock.
+  // How long a writer waits for another process holding the database lock (on PostgreSQL:
+  // lock_timeout, and the time allowed to connect, rounded up to seconds).
   int busy_timeout_ms = 5000;
 
   // --- delivery -------------------------------------------------------------------------

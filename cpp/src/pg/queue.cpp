@@ -1,0 +1,381 @@
+// The delivery queue on PostgreSQL: publish, claims (FOR UPDATE SKIP LOCKED), owned leases
+// (lease.hpp) and attempt outcomes. Batches go in few round trips: one statement over arrays
+// (unnest) for a publish's deliveries and for a batch of outcomes, a pipeline for its events.
+#include <algorithm>
+#include <set>
+
+#include "brandhooks/crypto.hpp"
+#include "pg/pg_store.hpp"
+#include "validation.hpp"
+
+namespace brandhooks {
+
+using pg::Params;
+
+namespace {
+
+// A webhook with tags matches only events sharing one of them; without tags, all. $1 the
+// event's brand (its ancestors' webhooks match too), $2 topic, $3 the event's tags (JSON).
+constexpr const char* kMatching =
+    "WITH RECURSIVE up(id, depth) AS ("
+    "  SELECT $1::text, 0"
+    "  UNION ALL SELECT b.parent, up.depth + 1 FROM brands b JOIN up ON b.id = up.id"
+    "  WHERE b.parent IS NOT NULL AND up.depth < 1000) "
+    "SELECT seq FROM webhooks w WHERE topic = $2 AND deleted_at IS NULL AND disabled_at IS NULL "
+    "AND brand IN (SELECT id FROM up) "
+    "AND (w.tags IS NULL OR w.tags = '[]'::jsonb OR w.tags ?| ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) "
+    "ORDER BY seq";
+
+constexpr const char* kAddEvent =
+    "INSERT INTO events (id, brand, topic, event, body, created_at, tags) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING seq";
+
+// Every delivery of a publish in one statement; the handed-over ones (leased at once by node
+// $7, see Store::insert_events) come back with their seq.
+constexpr const char* kAddDeliveries =
+    "WITH added AS ("
+    "  INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, lease_owner) "
+    "  SELECT u.id, u.event_seq, u.webhook_seq, 'pending', u.next_at, u.created_at, u.created_at, "
+    "         CASE WHEN u.leased THEN $7 END "
+    "  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::boolean[]) "
+    "       AS u(id, event_seq, webhook_seq, next_at, created_at, leased) "
+    "  RETURNING id, seq, lease_owner) "
+    "SELECT id, seq FROM added WHERE lease_owner IS NOT NULL";
+
+// Records a batch of outcomes in one statement, each only while node $12 holds the delivery's
+// lease for that attempt (the conditions of lease_sql::kFinish, over arrays), with its row in
+// the attempt log; returns the seq of each outcome recorded (the others' leases were lost).
+// The owner test is written IS NOT DISTINCT FROM (the same for a non-null $12) so that it
+// cannot use the lease-owner index: the planner, which guesses 10 rows for unnest, would
+// otherwise drive the join from that index (every lease of the node) and rescan the whole
+// batch per row, quadratic in the batch (a 60 s statement for 10 000 outcomes).
+constexpr const char* kRecord =
+    "WITH outcome AS ("
+    "  SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
+    "                       $7::integer[], $8::text[], $9::text[], $10::text[]) "
+    "  AS u(seq, number, state, next_at, started_at, duration_us, status, error, detail, response)), "
+    "finished AS ("
+    "  UPDATE deliveries d SET attempts = o.number, state = o.state, next_at = o.next_at, lease_owner = NULL, "
+    "         updated_at = $11 "
+    "  FROM outcome o WHERE d.seq = o.seq AND d.lease_owner IS NOT DISTINCT FROM $12 "
+    "  AND d.attempts = o.number - 1 "
+    "  AND d.state = 'pending' "
+    "  RETURNING d.seq, o.number, o.started_at, o.duration_us, o.status, o.error, o.detail, o.response), "
+    "logged AS ("
+    "  INSERT INTO attempts (delivery_seq, number, started_at, duration_us, status, error, detail, response) "
+    "  SELECT seq, number, started_at, duration_us, status, error, detail, decode(response, 'hex') FROM finished "
+    "  ON CONFLICT (delivery_seq, number) DO UPDATE SET started_at = EXCLUDED.started_at, "
+    "  duration_us = EXCLUDED.duration_us, status = EXCLUDED.status, error = EXCLUDED.error, "
+    "  detail = EXCLUDED.detail, response = EXCLUDED.response) "
+    "SELECT seq FROM finished";
+
+// Text PostgreSQL takes: well-formed UTF-8 without NUL (an error detail may quote a peer's
+// bytes); anything else is replaced byte by byte, so the outcome is recorded all the same.
+std::optional<std::string> storable_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  bool clean = text.find('\0') == std::string::npos;
+  if (clean) {
+    try {
+      check_utf8(text, "text");
+    } catch (const ValidationError&) {
+      clean = false;
+    }
+  }
+  if (clean) return text;
+  std::string out = text;
+  for (char& c : out) {
+    if (c == '\0' || static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
+  return out;
+}
+
+std::string hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
+std::string bool_array(const std::vector<bool>& values) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) literal += ',';
+    literal += values[i] ? 't' : 'f';
+  }
+  return literal + "}";
+}
+
+}  // namespace
+
+std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
+                                                  std::vector<DueDelivery>* leased) {
+  auto [results, handed] = transact([&](Connection& c) {
+    // Events of one brand, topic and tags match the same webhooks: asked once per call.
+    std::map<std::string, std::vector<std::int64_t>> matched;
+    std::vector<const std::vector<std::int64_t>*> webhooks_of;
+    for (const auto& e : events) {
+      std::string tags = e.tags_json.value_or("[]");
+      auto [found, fresh] = matched.try_emplace(e.brand + '\n' + e.topic + '\n' + tags);
+      if (fresh) {
+        auto rows = c.exec(kMatching, Params().add(e.brand).add(e.topic).add(tags));
+        for (int i = 0; i < rows.rows(); ++i) found->second.push_back(rows.int64(i, 0));
+      }
+      webhooks_of.push_back(&found->second);
+    }
+
+    std::vector<Params> event_rows;
+    event_rows.reserve(events.size());
+    for (const auto& e : events) {
+      event_rows.push_back(std::move(Params().add(e.id).add(e.brand).add(e.topic).add(e.event).bytes(e.body)
+                                         .add(e.created_at).add(e.tags_json)));
+    }
+    auto event_seqs = c.pipeline(kAddEvent, event_rows);
+
+    std::vector<std::string> ids;
+    std::vector<std::int64_t> event_seq, webhook_seq, next_at, created_at;
+    std::vector<bool> hand_over;
+    std::vector<std::size_t> event_of;  // index into events, per delivery
+    std::size_t handed_count = 0, handed_bytes = 0;
+    std::vector<PublishResult> results;
+    results.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const EventRecord& e = events[i];
+      for (std::int64_t webhook : *webhooks_of[i]) {
+        bool hand = leased && handed_count < room.deliveries && handed_bytes + e.body.size() <= room.bytes &&
+                    e.first_attempt_at <= e.created_at;
+        if (hand) {
+          ++handed_count;
+          handed_bytes += e.body.size();
+        }
+        ids.push_back(uuid_v7());
+        event_seq.push_back(event_seqs[i].int64(0, 0));
+        webhook_seq.push_back(webhook);
+        // Handed over: leased by this node at once (next_at is then the lease's expiry).
+        next_at.push_back(hand ? holder_.expiry(e.created_at) : e.first_attempt_at);
+        created_at.push_back(e.created_at);
+        hand_over.push_back(hand);
+        event_of.push_back(i);
+      }
+      results.push_back({e.id, static_cast<std::int64_t>(webhooks_of[i]->size())});
+    }
+
+    std::vector<DueDelivery> handed;
+    if (!ids.empty()) {
+      auto added = c.exec(kAddDeliveries, Params().text_array(ids).int_array(event_seq).int_array(webhook_seq)
+                                              .int_array(next_at).int_array(created_at).add(bool_array(hand_over))
+                                              .add(holder_.node));
+      StateCounts counts;
+      counts.add(DeliveryState::pending, static_cast<std::int64_t>(ids.size()));
+      save_counts(c, counts);
+      if (added.rows() > 0) {
+        std::map<std::string, std::int64_t> seq_of;
+        for (int r = 0; r < added.rows(); ++r) seq_of[added.text(r, 0)] = added.int64(r, 1);
+        std::vector<std::int64_t> handed_webhooks;
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+          if (hand_over[k]) handed_webhooks.push_back(webhook_seq[k]);
+        }
+        auto targets = targets_in(c, handed_webhooks, events[event_of.front()].created_at);
+        std::vector<std::int64_t> unsendable;  // its webhook went meanwhile: a claim cancels it
+        std::vector<std::shared_ptr<const std::string>> bodies(events.size());
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+          if (!hand_over[k]) continue;
+          std::int64_t seq = seq_of.at(ids[k]);
+          const auto& target = targets[webhook_seq[k]];
+          if (!target) {
+            unsendable.push_back(seq);
+            continue;
+          }
+          const EventRecord& e = events[event_of[k]];
+          auto& body = bodies[event_of[k]];
+          if (!body) body = std::make_shared<const std::string>(e.body);
+          DueDelivery d;
+          d.seq = seq;
+          d.id = ids[k];
+          d.webhook_seq = webhook_seq[k];
+          d.target = target;
+          d.body = body;
+          d.event_created_at = e.created_at;
+          handed.push_back(std::move(d));
+        }
+        if (!unsendable.empty()) {
+          c.exec("UPDATE deliveries SET lease_owner = NULL, next_at = $1 WHERE seq = ANY($2::bigint[])",
+                 Params().add(events.front().created_at).int_array(unsendable));
+        }
+      }
+    }
+    return std::make_pair(std::move(results), std::move(handed));
+  });
+  if (leased) {
+    for (auto& d : handed) leased->push_back(std::move(d));
+  }
+  return results;
+}
+
+std::int64_t PgStore::release_leases(std::int64_t now) {
+  return transact([&](Connection& c) {
+    return c.exec(pg::numbered(lease_sql::kRelease), Params().add(now).add(holder_.node)).affected();
+  });
+}
+
+std::int64_t PgStore::renew_leases(std::int64_t now) {
+  return transact([&](Connection& c) {
+    return c.exec(pg::numbered(lease_sql::kRenew), Params().add(holder_.expiry(now)).add(holder_.node)).affected();
+  });
+}
+
+std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
+                                            const std::vector<std::int64_t>& skip_webhooks, std::size_t max_bytes) {
+  return transact([&](Connection& c) {
+    // SKIP LOCKED: rows another node's claim (or any writer) holds right now are left to it
+    // instead of waiting for it; what it does not take is due again for the next claim.
+    // Due includes leases whose holder stopped renewing (lease.hpp), never this node's own.
+    // Sizes first, bodies after: the byte budget cuts the batch before any body travels, and
+    // an event's body travels once however many of its deliveries were claimed.
+    auto rows = c.exec(
+        "SELECT d.seq, d.id, d.attempts, d.event_seq, octet_length(e.body), d.webhook_seq, e.created_at, "
+        "       d.lease_owner IS NOT NULL "
+        "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+        "WHERE d.state = 'pending' AND d.next_at <= $1 "
+        "AND (d.lease_owner IS NULL OR d.lease_owner <> $4) "
+        "AND NOT (d.webhook_seq = ANY($2::bigint[])) "
+        "ORDER BY d.next_at, d.seq LIMIT $3 "
+        "FOR UPDATE OF d SKIP LOCKED",
+        Params().add(now).int_array(skip_webhooks).add(static_cast<std::int64_t>(limit)).add(holder_.node));
+    std::vector<DueDelivery> found;
+    std::vector<std::int64_t> webhooks, event_of, events;
+    std::size_t claimed_bytes = 0;
+    for (int i = 0; i < rows.rows(); ++i) {
+      auto size = static_cast<std::size_t>(rows.int64(i, 4));
+      if (!found.empty() && claimed_bytes + size > max_bytes) break;
+      claimed_bytes += size;
+      DueDelivery d;
+      d.seq = rows.int64(i, 0);
+      d.id = rows.text(i, 1);
+      d.attempts_made = static_cast<int>(rows.int64(i, 2));
+      event_of.push_back(rows.int64(i, 3));
+      d.webhook_seq = rows.int64(i, 5);
+      d.event_created_at = rows.int64(i, 6);
+      d.taken_over = rows.boolean(i, 7);
+      webhooks.push_back(d.webhook_seq);
+      found.push_back(std::move(d));
+    }
+    if (found.empty()) return found;
+    events = event_of;
+    std::sort(events.begin(), events.end());
+    events.erase(std::unique(events.begin(), events.end()), events.end());
+    std::map<std::int64_t, std::shared_ptr<const std::string>> bodies;
+    auto body_rows = c.exec("SELECT seq, body FROM events WHERE seq = ANY($1::bigint[])", Params().int_array(events));
+    for (int i = 0; i < body_rows.rows(); ++i) {
+      bodies[body_rows.int64(i, 0)] = std::make_shared<const std::string>(body_rows.bytes(i, 1));
+    }
+    for (std::size_t i = 0; i < found.size(); ++i) found[i].body = bodies.at(event_of[i]);
+
+    // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
+    std::sort(webhooks.begin(), webhooks.end());
+    webhooks.erase(std::unique(webhooks.begin(), webhooks.end()), webhooks.end());
+    auto targets = targets_in(c, webhooks, now);
+    std::vector<DueDelivery> due;
+    std::vector<std::int64_t> take, cancel;
+    for (auto& d : found) {
+      d.target = targets[d.webhook_seq];
+      if (!d.target) {
+        cancel.push_back(d.seq);
+        continue;
+      }
+      take.push_back(d.seq);
+      due.push_back(std::move(d));
+    }
+    if (!take.empty()) {
+      c.exec("UPDATE deliveries SET lease_owner = $1, next_at = $2 WHERE seq = ANY($3::bigint[])",
+             Params().add(holder_.node).add(holder_.expiry(now)).int_array(take));
+    }
+    if (!cancel.empty()) {
+      c.exec("UPDATE deliveries SET state = 'cancelled', next_at = NULL, lease_owner = NULL, updated_at = $1 "
+             "WHERE seq = ANY($2::bigint[])",
+             Params().add(now).int_array(cancel));
+      StateCounts counts;
+      counts.move(DeliveryState::pending, DeliveryState::cancelled, static_cast<std::int64_t>(cancel.size()));
+      save_counts(c, counts);
+    }
+    return due;
+  });
+}
+
+std::optional<std::int64_t> PgStore::next_due_at() {
+  return read([&](Connection& c) -> std::optional<std::int64_t> {
+    // As claim_due sees them: this node's own leases are never due to it.
+    auto rows = c.exec("SELECT next_at FROM deliveries WHERE state = 'pending' "
+                       "AND (lease_owner IS NULL OR lease_owner <> $1) ORDER BY next_at, seq LIMIT 1",
+                       Params().add(holder_.node));
+    if (rows.rows() == 0) return std::nullopt;
+    return rows.int64(0, 0);
+  });
+}
+
+RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
+                                      std::int64_t disable_before) {
+  if (records.empty()) return {};
+  return transact([&](Connection& c) {
+    RecordResult result;
+    std::vector<std::int64_t> seqs, started_at, duration_us;
+    std::vector<std::optional<std::int64_t>> numbers, next_at, status;
+    std::vector<std::string> states, responses;
+    std::vector<std::optional<std::string>> errors, details;
+    for (const auto& r : records) {
+      const Attempt& a = r.attempt;
+      seqs.push_back(r.delivery_seq);
+      numbers.push_back(a.number);
+      states.emplace_back(to_string(r.new_state));
+      next_at.push_back(r.next_at);
+      started_at.push_back(a.started_at);
+      duration_us.push_back(a.duration_us);
+      status.push_back(a.status ? std::optional<std::int64_t>(*a.status) : std::nullopt);
+      errors.push_back(storable_text(std::string(to_string(a.error))));
+      details.push_back(storable_text(a.detail));
+      responses.push_back(hex(a.response));
+    }
+    auto finished = c.exec(kRecord, Params().int_array(seqs).int_array(numbers).text_array(states).int_array(next_at)
+                                        .int_array(started_at).int_array(duration_us).int_array(status)
+                                        .text_array(errors).text_array(details).text_array(responses).add(now)
+                                        .add(holder_.node));
+    std::set<std::int64_t> held;
+    for (int i = 0; i < finished.rows(); ++i) held.insert(finished.int64(i, 0));
+
+    FailureStreaks streaks;
+    StateCounts counts;
+    auto disable = [&](std::int64_t webhook, const std::string& reason, bool force, std::int64_t failing_before) {
+      auto changed = c.exec(pg::numbered(store_sql::kDisableWebhook),
+                            Params().add(now).add(reason).add(now).add(webhook).add(force ? 1 : 0).add(failing_before));
+      if (changed.affected() == 0) return;
+      ++result.disabled;
+      cancel_waiting(c, webhook, now, counts);
+    };
+    for (const AttemptRecord& r : records) {
+      if (!held.count(r.delivery_seq)) {  // taken over: the new holder records its own attempt
+        ++result.lost;
+        continue;
+      }
+      counts.move(DeliveryState::pending, r.new_state);
+      streaks.add(r.webhook_seq, r.new_state, r.attempt.started_at);
+      if (!r.disable_reason.empty()) disable(r.webhook_seq, r.disable_reason, true, 0);
+    }
+    for (const auto& [webhook, streak] : streaks.by_webhook()) {
+      if (!streak.failing_from) {
+        c.exec(pg::numbered(store_sql::kStreakEnded), Params().add(webhook));
+        continue;
+      }
+      c.exec(pg::numbered(streak.succeeded ? store_sql::kStreakRestarted : store_sql::kStreakFailed),
+             Params().add(*streak.failing_from).add(webhook));
+      // Already disabled (410 above) or not failing long enough: nothing happens.
+      disable(webhook, kFailingTooLong, false, disable_before);
+    }
+    save_counts(c, counts);
+    return result;
+  });
+}
+
+}  // namespace brandhooks

@@ -1,0 +1,86 @@
+// Retention and counts on PostgreSQL: prune (one node at a time) and stats.
+#include "pg/pg_store.hpp"
+
+namespace brandhooks {
+
+using pg::Params;
+
+namespace {
+// Advisory lock key of pruning ("bh-prune"): held by the node that prunes; the others skip.
+constexpr std::int64_t kPruneLock = 0x62682d7072756e65;
+constexpr std::int64_t kChunk = 2000;  // deliveries per transaction: the queue never waits long
+}  // namespace
+
+std::int64_t PgStore::prune(std::int64_t before) {
+  return read([&](Connection& c) -> std::int64_t {
+    // The lock is this connection's session's: another node pruning now (or a moment ago, on
+    // the same rows) makes this call a no-op; a node that dies while pruning frees it.
+    if (!c.exec("SELECT pg_try_advisory_lock($1)", Params().add(kPruneLock)).boolean(0, 0)) return 0;
+    struct Unlock {
+      Connection& c;
+      ~Unlock() {
+        if (c.broken()) return;
+        try {
+          c.exec("SELECT pg_advisory_unlock($1)", Params().add(kPruneLock));
+        } catch (const std::exception&) {
+        }
+      }
+    } unlock{c};
+    // Deliveries are created in seq order and updated only after their creation, so only
+    // the table's first rows (created before `before`) can qualify: walk them in seq order.
+    std::int64_t removed = 0;
+    std::int64_t after = 0;
+    for (bool more = true; more;) {
+      c.run("BEGIN");
+      try {
+        auto scan = c.exec("SELECT max(seq), count(*), bool_or(created_at >= $3) FROM "
+                           "(SELECT seq, created_at FROM deliveries WHERE seq > $1 ORDER BY seq LIMIT $2) s",
+                           Params().add(after).add(kChunk).add(before));
+        std::int64_t scanned = scan.int64(0, 1);
+        more = scanned == kChunk && !scan.boolean(0, 2);
+        std::int64_t upto = scanned ? scan.int64(0, 0) : after;
+        // Finished before the cut; a delivery someone holds right now is left for next time.
+        auto gone = c.exec("DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
+                           "WHERE seq > $1 AND seq <= $2 AND state <> 'pending' AND updated_at < $3 "
+                           "AND created_at < $3 FOR UPDATE SKIP LOCKED) RETURNING state",
+                           Params().add(after).add(upto).add(before));
+        StateCounts counts;
+        for (int i = 0; i < gone.rows(); ++i) counts.add(stored_delivery_state(gone.text(i, 0)), -1);
+        save_counts(c, counts);
+        if (!more) {
+          // Events older than every remaining delivery have none left (an event's deliveries
+          // are created with it, so event order follows delivery order).
+          c.exec("DELETE FROM events WHERE created_at < $1 AND seq < coalesce("
+                 "(SELECT event_seq FROM deliveries ORDER BY seq LIMIT 1), 9223372036854775807)",
+                 Params().add(before));
+        }
+        c.run("COMMIT");
+        removed += gone.rows();
+        after = upto;
+      } catch (...) {
+        rollback(c);
+        throw;
+      }
+    }
+    return removed;
+  });
+}
+
+Stats PgStore::stats(std::int64_t now) {
+  return read([&](Connection& c) {
+    Stats st;
+    auto hooks = c.exec(store_sql::kCountWebhooks);
+    st.webhooks = hooks.int64(0, 0);
+    st.disabled_webhooks = hooks.int64(0, 1);
+    st.events = c.exec(store_sql::kCountEvents).int64(0, 0);
+    auto states = c.exec("SELECT state, sum(n) FROM delivery_counts GROUP BY state");
+    for (int i = 0; i < states.rows(); ++i) stats_count(st, stored_delivery_state(states.text(i, 0))) = states.int64(i, 1);
+    auto due = c.exec("SELECT count(*), min(next_at) FROM deliveries WHERE state = 'pending' AND next_at <= $1",
+                      Params().add(now));
+    st.due_now = due.int64(0, 0);
+    st.oldest_due_at = due.optional_int64(0, 1);
+    return st;
+  });
+}
+
+}  // namespace brandhooks

@@ -1,0 +1,304 @@
+// What only the PostgreSQL backend has: nodes sharing one database at the same moment
+// (concurrent claims, concurrent starts), and outages of the server.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "brandhooks/errors.hpp"
+#include "store.hpp"
+#include "test_backends.hpp"
+
+using namespace brandhooks;
+using namespace brandhooks_test;
+
+namespace {
+
+const std::string kBrand = "11111111-1111-4111-8111-111111111111";
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    admin_url_ = pg_admin_url();
+    if (admin_url_.empty()) GTEST_SKIP() << "no PostgreSQL test server (run through ctest: fixture pg)";
+    config_.db = create_pg_database(admin_url_, &name_);
+  }
+  void TearDown() override {
+    if (name_.empty()) return;
+    pg_query(admin_url_, "ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS true");
+    drop_pg_database(admin_url_, name_);
+  }
+
+  std::unique_ptr<Store> node(const std::string& id) {
+    Config c = config_;
+    c.node_id = id;
+    return open_store(c);
+  }
+
+  // An outage of this test's database: no new connection is accepted and every open one is
+  // cut, as when the server stops (the other tests' databases on the server carry on).
+  void outage() {
+    pg_query(admin_url_, "ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS false");
+    cut_connections();
+  }
+  void back() { pg_query(admin_url_, "ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS true"); }
+  void cut_connections() {
+    pg_query(admin_url_, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + name_ + "'");
+  }
+
+  static Webhook webhook(const std::string& id) {
+    Webhook w;
+    w.id = id;
+    w.brand = kBrand;
+    w.topic = "Deals";
+    w.url = "https://example.com/" + id;
+    w.key = std::string(64, 'a');
+    w.created_at = w.updated_at = 1;
+    return w;
+  }
+  static EventRecord event(int i) {
+    EventRecord e;
+    e.id = "e-" + std::to_string(i);
+    e.brand = kBrand;
+    e.topic = "Deals";
+    e.event = "Created";
+    e.body = "{\"n\":" + std::to_string(i) + "}";
+    e.created_at = 1;
+    e.first_attempt_at = 1;
+    return e;
+  }
+
+  std::string admin_url_;
+  std::string name_;
+  Config config_;
+};
+
+}  // namespace
+
+TEST_F(PgStoreTest, TwoNodesClaimingAtOnceNeverGetTheSameDelivery) {
+  auto a = node("a");
+  auto b = node("b");
+  a->insert_webhook(webhook("w1"));
+  a->insert_webhook(webhook("w2"));
+  constexpr int kEvents = 1000;  // two webhooks: 2000 deliveries
+  std::vector<EventRecord> events;
+  for (int i = 0; i < kEvents; ++i) events.push_back(event(i));
+  a->insert_events(events);
+
+  std::mutex mutex;
+  std::multiset<std::int64_t> claimed;
+  std::map<std::string, int> per_node;
+  auto work = [&](Store& store, const std::string& name) {
+    for (;;) {
+      auto due = store.claim_due(100, 37, {});
+      if (due.empty()) return;
+      std::vector<AttemptRecord> records;
+      for (const auto& d : due) {
+        AttemptRecord r;
+        r.delivery_seq = d.seq;
+        r.webhook_seq = d.webhook_seq;
+        r.attempt.number = d.attempts_made + 1;
+        r.attempt.started_at = 100;
+        r.attempt.status = 200;
+        r.new_state = DeliveryState::delivered;
+        records.push_back(r);
+      }
+      RecordResult result = store.record_attempts(records, 100, 0);
+      EXPECT_EQ(result.lost, 0);
+      std::lock_guard lock(mutex);
+      for (const auto& d : due) claimed.insert(d.seq);
+      per_node[name] += static_cast<int>(due.size());
+    }
+  };
+  std::thread ta([&] { work(*a, "a"); });
+  std::thread tb([&] { work(*b, "b"); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(claimed.size(), 2u * kEvents);
+  EXPECT_EQ(std::set<std::int64_t>(claimed.begin(), claimed.end()).size(), claimed.size()) << "a double claim";
+  Stats stats = a->stats(100);
+  EXPECT_EQ(stats.delivered, 2 * kEvents);
+  EXPECT_EQ(stats.pending, 0);
+  EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM attempts")[0][0], std::to_string(2 * kEvents));
+}
+
+TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
+  constexpr int kNodes = 6;
+  std::vector<std::thread> starting;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kNodes; ++i) {
+    starting.emplace_back([&, i] {
+      try {
+        node("n" + std::to_string(i))->insert_webhook(webhook("w" + std::to_string(i)));
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : starting) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto versions = pg_query(config_.db, "SELECT count(*), max(version) FROM brandhooks_schema");
+  EXPECT_EQ(versions[0][0], std::to_string(pg_schema_version()));  // each version applied once
+  EXPECT_EQ(versions[0][1], std::to_string(pg_schema_version()));
+  EXPECT_EQ(node("check")->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, kNodes);
+}
+
+TEST_F(PgStoreTest, RefusesADatabaseFromANewerVersion) {
+  node("a");
+  pg_query(config_.db, "INSERT INTO brandhooks_schema VALUES (" + std::to_string(pg_schema_version() + 1) + ")");
+  try {
+    node("b");
+    FAIL() << "a newer schema was opened";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer than this build"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(PgStoreTest, CutConnectionsAreReplacedWithoutAnError) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  cut_connections();  // a server restart between two calls
+  EXPECT_NO_THROW(store->insert_webhook(webhook("w2")));
+  EXPECT_EQ(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 2);
+}
+
+TEST_F(PgStoreTest, AnOutageIsUnavailableAndTheStoreRecoversByItself) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  store->insert_events({event(1)});
+  auto held = store->claim_due(100, 10, {});
+  ASSERT_EQ(held.size(), 1u);
+
+  outage();
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(store->insert_webhook(webhook("x")), UnavailableError);
+  EXPECT_THROW(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}), UnavailableError);
+  EXPECT_THROW(store->insert_events({event(2)}), UnavailableError);
+  EXPECT_THROW(store->claim_due(100, 10, {}), UnavailableError);
+  EXPECT_THROW(store->renew_leases(100), UnavailableError);
+  EXPECT_THROW(store->stats(100), UnavailableError);
+  EXPECT_THROW(store->check_writable(), UnavailableError);
+  try {
+    store->find_token(std::string(32, 'x'));
+    ADD_FAILURE() << "no error during the outage";
+  } catch (const UnavailableError& e) {
+    EXPECT_NE(std::string(e.what()).find("database unavailable"), std::string::npos) << e.what();
+  }
+  // Every call fails fast: refused at once, no waiting for timeouts (generous bound).
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+
+  back();
+  // The same store, without a reopen: the outcome of the attempt made before the outage is
+  // recorded (the lease is still this node's), and everything works again.
+  AttemptRecord r;
+  r.delivery_seq = held[0].seq;
+  r.webhook_seq = held[0].webhook_seq;
+  r.attempt.number = 1;
+  r.attempt.started_at = 100;
+  r.attempt.status = 200;
+  r.new_state = DeliveryState::delivered;
+  EXPECT_EQ(store->record_attempts({r}, 200, 0).lost, 0);
+  EXPECT_NO_THROW(store->check_writable());
+  store->insert_webhook(webhook("x"));
+  EXPECT_EQ(store->insert_events({event(3)})[0].deliveries, 2);
+  Stats stats = store->stats(300);
+  EXPECT_EQ(stats.delivered, 1);
+  EXPECT_EQ(stats.pending, 2);
+}
+
+TEST_F(PgStoreTest, AnUnreachableServerAtStartIsAClearErrorWithinSeconds) {
+  // A port nobody listens on (the test server's, plus one, is as good as any: checked).
+  Config c = config_;
+  c.db = "postgresql://brandhooks:secret@127.0.0.1:1/brandhooks";
+  auto started = std::chrono::steady_clock::now();
+  try {
+    open_store(c);
+    FAIL() << "opened a store on a closed port";
+  } catch (const UnavailableError& e) {
+    std::string message = e.what();
+    EXPECT_NE(message.find("cannot connect to PostgreSQL"), std::string::npos) << message;
+    EXPECT_EQ(message.find("secret"), std::string::npos) << "the password leaked: " << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(PgStoreTest, OutcomesWithBinaryResponsesAndStrayBytesInDetailsAreRecorded) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  store->insert_events({event(1)});
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 1u);
+  AttemptRecord r;
+  r.delivery_seq = due[0].seq;
+  r.webhook_seq = due[0].webhook_seq;
+  r.attempt.number = 1;
+  r.attempt.started_at = 100;
+  r.attempt.error = AttemptError::protocol;
+  r.attempt.detail = std::string("bad reason \xff\xfe with a \0 NUL", 26);  // not UTF-8, as a peer may send
+  r.attempt.response = std::string("\0\x01\xff{\"a\":\"\\\"}", 12);       // any bytes
+  r.new_state = DeliveryState::pending;
+  r.next_at = 500;
+  EXPECT_EQ(store->record_attempts({r}, 200, 0).lost, 0);  // a commit refused here would retry forever
+  auto page = store->list_deliveries({kBrand, "w", std::nullopt, 0, 10});
+  ASSERT_EQ(page.items.size(), 1u);
+  ASSERT_EQ(page.items[0].attempts.size(), 1u);
+  const Attempt& a = page.items[0].attempts[0];
+  EXPECT_EQ(a.response, r.attempt.response);
+  EXPECT_EQ(a.error, AttemptError::protocol);
+  EXPECT_EQ(a.detail.substr(0, 11), "bad reason ");
+  EXPECT_EQ(page.items[0].next_attempt_at, 500);
+}
+
+TEST_F(PgStoreTest, ALockHeldPastTheBusyTimeoutIsUnavailable) {
+  config_.busy_timeout_ms = 200;  // lock_timeout on PostgreSQL
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  // Another node (or an operator's session) holding the table, for longer than the timeout.
+  PGconn* other = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "BEGIN"));
+  PQclear(PQexec(other, "LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE"));
+  try {
+    store->insert_webhook(webhook("x"));
+    ADD_FAILURE() << "no error while the table was locked";
+  } catch (const UnavailableError& e) {
+    EXPECT_NE(std::string(e.what()).find("lock timeout"), std::string::npos) << e.what();
+  }
+  PQclear(PQexec(other, "COMMIT"));
+  PQfinish(other);
+  EXPECT_NO_THROW(store->insert_webhook(webhook("x")));
+  EXPECT_EQ(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 2);
+}
+
+TEST_F(PgStoreTest, OneNodePrunesAtATime) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  store->insert_events({event(1), event(2)});
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 2u);
+  std::vector<AttemptRecord> records;
+  for (const auto& d : due) {
+    AttemptRecord r;
+    r.delivery_seq = d.seq;
+    r.webhook_seq = d.webhook_seq;
+    r.attempt.number = 1;
+    r.attempt.started_at = 100;
+    r.attempt.status = 200;
+    r.new_state = DeliveryState::delivered;
+    records.push_back(r);
+  }
+  store->record_attempts(records, 100, 0);
+  // Another node is pruning (it holds the prune lock): this one skips the round.
+  PGconn* other = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "SELECT pg_advisory_lock(x'62682d7072756e65'::bigint)"));
+  EXPECT_EQ(store->prune(1000), 0);
+  EXPECT_EQ(store->stats(0).delivered, 2);
+  PQfinish(other);  // its session ends: the lock goes with it
+  EXPECT_EQ(store->prune(1000), 2);
+  EXPECT_EQ(store->stats(0).delivered, 0);
+  EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM attempts")[0][0], "0");
+}
