@@ -57,6 +57,9 @@ void bind_records(py::module_& m) {
       .def_readonly("url", &Webhook::url)
       .def_readonly("key", &Webhook::key)
       .def_readonly("tags", &Webhook::tags)
+      .def_readonly("ordered", &Webhook::ordered)
+      .def_readonly("rate_limit", &Webhook::rate_limit)
+      .def_readonly("headers", &Webhook::headers)
       .def_property_readonly("disabled_at", [](const Webhook& w) { return seconds(w.disabled_at); })
       .def_readonly("disabled_reason", &Webhook::disabled_reason)
       .def("to_json", [](const Webhook& w) { return to_json(w); },
@@ -267,6 +270,13 @@ WebhookPatch webhook_patch(const py::kwargs& changes) {
       if (!value.is_none()) patch.tags = value.cast<std::vector<std::string>>();
     } else if (name == "enabled") {
       patch.enabled = value.cast<bool>();
+    } else if (name == "ordered") {
+      patch.ordered = value.cast<bool>();
+    } else if (name == "rate_limit") {
+      patch.set_rate_limit = true;
+      if (!value.is_none()) patch.rate_limit = value.cast<std::int64_t>();
+    } else if (name == "headers") {
+      patch.headers = value.is_none() ? Headers{} : value.cast<Headers>();
     } else {
       throw py::type_error("update_webhook() has no field '" + name + "'");
     }
@@ -309,8 +319,18 @@ void bind_hub(py::module_& m) {
            }),
            py::arg("db"))
       .def_property_readonly("config", &Hub::config)
-      .def("create_webhook", &Hub::create_webhook, py::arg("brand"), py::arg("topic"),
-           py::arg("url"), py::arg("tags") = std::nullopt, release_gil())
+      .def(
+          "create_webhook",
+          [](Hub& hub, const std::string& brand, const std::string& topic, const std::string& url,
+             const std::optional<std::vector<std::string>>& tags, bool ordered,
+             std::optional<std::int64_t> rate_limit, std::optional<Headers> headers) {
+            return hub.create_webhook(brand, topic, url, tags, {ordered, rate_limit, headers.value_or(Headers{})});
+          },
+          py::arg("brand"), py::arg("topic"), py::arg("url"), py::arg("tags") = std::nullopt, py::kw_only(),
+          py::arg("ordered") = false, py::arg("rate_limit") = std::nullopt, py::arg("headers") = std::nullopt,
+          release_gil(),
+          "Registers url for topic events of brand; ordered, rate_limit (deliveries per second) and "
+          "headers (sent with every attempt) are its delivery controls.")
       .def(
           "list_webhooks",
           [](Hub& hub, std::string brand, std::optional<std::string> topic, std::int64_t start,
@@ -416,7 +436,8 @@ void bind_hub(py::module_& m) {
             return hub.update_webhook(brand, webhook_id, patch);
           },
           py::arg("brand"), py::arg("webhook_id"),
-          "Change url=, topic=, tags= or enabled= (True re-enables and clears the failure state).")
+          "Change url=, topic=, tags=, enabled= (True re-enables and clears the failure state), "
+          "ordered=, rate_limit= (None: no limit) or headers= (replaces them all; {} or None removes them).")
       .def("rotate_key", &Hub::rotate_key, py::arg("brand"), py::arg("webhook_id"),
            py::arg("grace_seconds") = 24 * 3600, release_gil())
       .def("get_delivery", &Hub::get_delivery, py::arg("brand"), py::arg("delivery_id"), release_gil())

@@ -36,25 +36,14 @@ void check_range(std::int64_t value, const char* name, std::int64_t max) {
 constexpr std::int64_t kMaxTimeoutMs = 86'400'000;          // a day
 constexpr std::int64_t kMaxSeconds = kMaxDuration / 1'000'000;  // 3650 days
 
-// An RFC 9110 token character (what a header name may contain).
-bool is_token_char(unsigned char c) {
-  return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
 // The simple signature's header must not be one the HTTP client writes itself or one that
 // changes how the request is framed or routed (a request-smuggling shape), nor a Standard
 // Webhooks header.
 void check_signature_header(const std::string& name) {
-  if (name.empty() || name.size() > 64 ||
-      !std::all_of(name.begin(), name.end(), [](unsigned char c) { return is_token_char(c); })) {
+  if (name.empty() || name.size() > 64 || !is_token(name)) {
     throw ValidationError("signature_header must be a header name (1 to 64 letters, digits or !#$%&'*+-.^_`|~)");
   }
-  static constexpr std::string_view kReserved[] = {
-      "host", "content-length", "transfer-encoding", "connection", "content-type", "user-agent",
-      "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "expect", "content-encoding"};
-  std::string lower = ascii_lower(name);
-  if (lower.rfind("webhook-", 0) == 0 ||
-      std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved)) {
+  if (is_reserved_header(name)) {
     throw ValidationError("signature_header " + name +
                           " is reserved (HTTP framing, a header the client sets, or webhook-*); "
                           "choose another name such as X-Webhook-Signature");
@@ -229,6 +218,8 @@ Webhook Hub::update_webhook(const std::string& brand, const std::string& webhook
   if (patch.url) check_webhook_url(*patch.url);
   if (patch.topic) check_topic(*patch.topic);
   if (patch.set_tags) check_tags(patch.tags);
+  if (patch.set_rate_limit) check_rate_limit(patch.rate_limit);
+  if (patch.headers) check_headers(*patch.headers, config_.signature_header);
   auto updated = store_->update_webhook(normalize_uuid(brand, "brand id"),
                                         normalize_uuid(webhook_id, "webhook id"), patch, now_micros());
   if (!updated) throw NotFoundError("webhook not found");
@@ -305,18 +296,24 @@ void Hub::stop_delivery() {
 
 Webhook Hub::create_webhook(const std::string& brand, const std::string& topic,
                             const std::string& url,
-                            const std::optional<std::vector<std::string>>& tags) {
+                            const std::optional<std::vector<std::string>>& tags,
+                            const WebhookControls& controls) {
   Webhook w;
   w.brand = normalize_uuid(brand, "brand id");
   check_topic(topic);
   check_webhook_url(url);
   check_tags(tags);
+  check_rate_limit(controls.rate_limit);
+  check_headers(controls.headers, config_.signature_header);
   w.id = uuid_v4();
   w.created_at = w.updated_at = now_micros();
   w.topic = topic;
   w.url = url;
   w.key = generate_key();
   w.tags = tags;
+  w.ordered = controls.ordered;
+  w.rate_limit = controls.rate_limit;
+  w.headers = controls.headers;
   store_->insert_webhook(w);
   return w;
 }

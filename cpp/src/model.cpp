@@ -30,6 +30,11 @@ constexpr FieldSpec kWebhook[] = {
      "64 lowercase hex characters: the 32-byte HMAC-SHA256 key, from OpenSSL's CSPRNG"},
     {"tags", "string[]", true, "at most 64 tags of 1-128 characters; null: every event of the topic"},
     {"type", "string", false, "always `brand_webhook`", kWebhookType},
+    {"ordered", "boolean", false, "deliveries one at a time, in publish order; default false"},
+    {"rate_limit", "integer", true, "at most this many deliveries per second (1-10000); null: no limit"},
+    {"headers", "string{}", false,
+     "sent with every attempt: at most 20, 8 KiB in all; names that frame or sign the request are "
+     "refused; default {}"},
 };
 
 constexpr FieldSpec kAttempt[] = {
@@ -126,6 +131,7 @@ bool has_type(const json& value, std::string_view type) {
   if (type == "integer") return value.is_number_integer();
   if (type == "number" || type == "time") return value.is_number();
   if (type == "boolean") return value.is_boolean();
+  if (type.ends_with("{}")) return value.is_object();
   return type.ends_with("[]") && value.is_array();
 }
 
@@ -192,7 +198,8 @@ std::span<const FieldSpec> record_fields(std::string_view name) {
 
 std::string to_json(const Webhook& w) {
   return dump(record(kWebhook, {w.id, seconds(w.created_at), seconds(w.updated_at), seconds(w.deleted_at),
-                                w.brand, w.topic, w.url, w.key, nullable(w.tags), std::string(kWebhookType[0])}));
+                                w.brand, w.topic, w.url, w.key, nullable(w.tags), std::string(kWebhookType[0]),
+                                w.ordered, nullable(w.rate_limit), json(w.headers)}));
 }
 
 std::string to_json(const Delivery& d) {

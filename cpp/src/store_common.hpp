@@ -22,7 +22,9 @@ namespace store_sql {
 
 // The columns a Webhook is read from (webhook_from_row), in that order.
 inline constexpr const char* kWebhookColumns =
-    "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, disabled_reason";
+    "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, disabled_reason, "
+    "CAST(ordered AS integer), rate_limit, headers";
+inline constexpr int kWebhookColumnCount = 14;
 // The columns a Delivery is read from (delivery_from_row), over kDeliveryJoins.
 inline constexpr const char* kDeliveryColumns =
     "d.seq, d.id, e.id, w.id, w.brand, d.state, d.attempts, d.created_at, d.updated_at, d.next_at, "
@@ -109,6 +111,8 @@ inline constexpr const char* kFailingTooLong = "failing without a successful del
 
 // A JSON array of strings (a webhook's tags, the keys still valid after a rotation) as a list.
 std::vector<std::string> strings_from_json(const std::string& json);
+// A webhook's stored headers (a JSON object of strings) as a map.
+Headers headers_from_json(const std::string& json);
 // A stored state; StorageError for a name this build does not know.
 DeliveryState stored_delivery_state(const std::string& name);
 
@@ -130,6 +134,9 @@ Webhook webhook_from_row(const Row& r) {
   if (!r.is_null(8)) w.tags = strings_from_json(r.text(8));
   if (!r.is_null(9)) w.disabled_at = r.int64(9);
   if (!r.is_null(10)) w.disabled_reason = r.text(10);
+  w.ordered = r.int64(11) != 0;
+  if (!r.is_null(12)) w.rate_limit = r.int64(12);
+  if (!r.is_null(13)) w.headers = headers_from_json(r.text(13));
   return w;
 }
 

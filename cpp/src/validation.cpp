@@ -15,6 +15,13 @@ bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; 
 
 
 [[noreturn]] void bad_url(const std::string& why) { throw ValidationError("url " + why); }
+
+// A header name as a message may quote it: printable ASCII, at most 64 characters.
+std::string quoted_name(std::string_view name) {
+  std::string out;
+  for (unsigned char c : name.substr(0, 64)) out += c > 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+  return "'" + out + (name.size() > 64 ? "...'" : "'");
+}
 }  // namespace
 
 std::string ascii_lower(std::string_view text) {
@@ -165,6 +172,68 @@ void check_tags(const std::optional<std::vector<std::string>>& tags) {
     }
     check_utf8(tag, "each tag");
   }
+}
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+bool is_reserved_header(std::string_view name) {
+  static constexpr std::string_view kReserved[] = {
+      "host", "content-length", "transfer-encoding", "connection", "content-type", "content-encoding",
+      "user-agent", "keep-alive", "te", "trailer", "upgrade", "expect"};
+  std::string lower = ascii_lower(name);
+  return lower.starts_with("webhook-") || lower.starts_with("proxy-") ||
+         std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
+}
+
+void check_rate_limit(const std::optional<std::int64_t>& rate_limit) {
+  if (rate_limit && (*rate_limit < 1 || *rate_limit > kMaxRateLimit)) {
+    throw ValidationError("rate_limit must be null or an integer between 1 and 10000 (deliveries per second)");
+  }
+}
+
+void check_headers(const Headers& headers, std::string_view signature_header) {
+  if (headers.size() > kMaxHeaders) throw ValidationError("headers must have at most 20 entries");
+  std::size_t bytes = 0;
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : headers) {
+    if (!is_token(name)) {
+      throw ValidationError("header name " + quoted_name(name) +
+                            " must be a token (letters, digits or !#$%&'*+-.^_`|~)");
+    }
+    std::string lower = ascii_lower(name);
+    if (is_reserved_header(name) || lower == ascii_lower(signature_header)) {
+      throw ValidationError("header " + quoted_name(name) +
+                            " is reserved: it frames or signs the request (Host, Content-Length, "
+                            "Content-Type, Connection, the signature headers, webhook-*, ...)");
+    }
+    if (std::find(seen.begin(), seen.end(), lower) != seen.end()) {
+      throw ValidationError("header " + quoted_name(name) + " is given twice (names are case-insensitive)");
+    }
+    seen.push_back(std::move(lower));
+    bool visible = std::all_of(value.begin(), value.end(), [](unsigned char c) {
+      return c == '\t' || (c >= 0x20 && c < 0x7f);
+    });
+    if (!visible) {
+      throw ValidationError("header " + quoted_name(name) +
+                            " has a value with a character other than visible ASCII, space or tab "
+                            "(CR, LF and NUL are refused)");
+    }
+    if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
+                           value.back() == '\t')) {
+      throw ValidationError("header " + quoted_name(name) + " has a value that starts or ends with whitespace");
+    }
+    bytes += name.size() + value.size() + 4;  // "name: value\r\n"
+  }
+  if (bytes > kMaxHeaderBytes) throw ValidationError("headers must have at most 8192 bytes in all (8 KiB)");
+}
+
+std::optional<std::string> headers_json(const Headers& headers) {
+  if (headers.empty()) return std::nullopt;
+  return nlohmann::json(headers).dump();
 }
 
 std::optional<std::string> tags_json(const std::optional<std::vector<std::string>>& tags) {

@@ -281,6 +281,15 @@ class Webhook:
     def tags(self) -> list[str] | None:
         ...
     @property
+    def ordered(self) -> bool:
+        ...
+    @property
+    def rate_limit(self) -> int | None:
+        ...
+    @property
+    def headers(self) -> dict[str, str]:
+        ...
+    @property
     def topic(self) -> str:
         ...
     @property
@@ -581,8 +590,10 @@ class Hub:
         """
     def create_token(self, brand: str | None = None, label: str = '') -> IssuedToken:
         ...
-    def create_webhook(self, brand: str, topic: str, url: str, tags: collections.abc.Sequence[str] | None = None) -> Webhook:
-        ...
+    def create_webhook(self, brand: str, topic: str, url: str, tags: collections.abc.Sequence[str] | None = None, *, ordered: bool = False, rate_limit: typing.SupportsInt | typing.SupportsIndex | None = None, headers: collections.abc.Mapping[str, str] | None = None) -> Webhook:
+        """
+        Registers url for topic events of brand; ordered, rate_limit (deliveries per second) and headers (sent with every attempt) are its delivery controls.
+        """
     def delete_webhook(self, brand: str, webhook_id: str) -> Webhook:
         ...
     def ensure_admin_token(self, secret: str, label: str = '') -> TokenInfo:
@@ -639,7 +650,7 @@ class Hub:
         """
     def update_webhook(self, brand: str, webhook_id: str, **kwargs: typing.Any) -> Webhook:
         """
-        Change url=, topic=, tags= or enabled= (True re-enables and clears the failure state).
+        Change url=, topic=, tags=, enabled= (True re-enables and clears the failure state), ordered=, rate_limit= (None: no limit) or headers= (replaces them all; {} or None removes them).
         """
     @property
     def config(self) -> Config:

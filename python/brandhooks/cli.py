@@ -110,8 +110,9 @@ class Local:
     def webhooks(self, brand: str, topic: Optional[str]) -> List[Dict[str, Any]]:
         return [w.to_dict() for w in self.hub.list_webhooks(brand, topic)]
 
-    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]]) -> Dict[str, Any]:
-        return self.hub.create_webhook(brand, topic, url, tags).to_dict()
+    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]],
+                       **controls: Any) -> Dict[str, Any]:
+        return self.hub.create_webhook(brand, topic, url, tags, **controls).to_dict()
 
     def delete_webhook(self, brand: str, webhook_id: str) -> None:
         self.hub.delete_webhook(brand, webhook_id)
@@ -165,8 +166,9 @@ class Remote:
     def webhooks(self, brand: str, topic: Optional[str]) -> List[Dict[str, Any]]:
         return [_plain(w) for w in self.client.webhooks(brand, topic)]
 
-    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]]) -> Dict[str, Any]:
-        return _plain(self.client.create_webhook(brand, topic, url, tags))
+    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]],
+                       **controls: Any) -> Dict[str, Any]:
+        return _plain(self.client.create_webhook(brand, topic, url, tags, **controls))
 
     def delete_webhook(self, brand: str, webhook_id: str) -> None:
         self.client.delete_webhook(brand, webhook_id)
@@ -271,6 +273,8 @@ def _cell(value: Any, column: str = "") -> str:
         return "-"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
+    if isinstance(value, dict):  # headers: their names only (values may be credentials); --json shows all
+        return ",".join(value) or "-"
     if column.endswith("_at") and isinstance(value, (int, float)) and not isinstance(value, bool):
         return local_time(value)
     return str(value)
@@ -385,13 +389,13 @@ def banner(config: Config, host: str, port: int) -> str:
 
 
 # The columns of the tables the commands print: some of each record's fields (records.py).
-WEBHOOK_COLUMNS = ["id", "topic", "url", "tags", "created_at"]
+WEBHOOK_COLUMNS = ["id", "topic", "url", "tags", "ordered", "rate_limit", "headers", "created_at"]
 DELIVERY_COLUMNS = ["id", "event", "state", "attempt_count", "created_at", "next_attempt_at"]
 
 
 @main.group()
 def webhooks() -> None:
-    """List, create, delete, rotate, enable and disable webhooks."""
+    """List, create, update, delete, rotate, enable and disable webhooks."""
 
 
 @webhooks.command("list")
@@ -403,16 +407,80 @@ def webhooks_list(brand: str, topic: Optional[str], as_json: bool, **target: Any
     show(run(target, lambda t: t.webhooks(brand, topic)), as_json, WEBHOOK_COLUMNS)
 
 
+def header_options(values: Tuple[str, ...]) -> Dict[str, str]:
+    """--header 'Name: value' options as a dict (the core checks names and values)."""
+    headers: Dict[str, str] = {}
+    for value in values:
+        name, colon, text = value.partition(":")
+        if not colon:
+            raise click.BadParameter(f"{value!r} is not 'Name: value'", param_hint="--header")
+        headers[name.strip()] = text.strip()
+    return headers
+
+
+def rate_limit_option(value: Optional[str]) -> Optional[int]:
+    """--rate-limit N, or 'none' for no limit."""
+    if value is None or value.lower() == "none":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number nor 'none'", param_hint="--rate-limit") from None
+
+
+HEADER_HELP = "a header sent with every attempt, 'Name: value' (repeatable)"
+RATE_LIMIT_HELP = "at most N deliveries per second (1-10000); 'none': no limit"
+
+
 @webhooks.command("create")
 @click.argument("brand")
 @click.argument("topic")
 @click.argument("url")
 @click.option("--tag", "tags", multiple=True, help="only events with one of these tags (repeatable)")
+@click.option("--ordered", is_flag=True, help="deliver one at a time, in publish order")
+@click.option("--rate-limit", help=RATE_LIMIT_HELP)
+@click.option("--header", "headers", multiple=True, help=HEADER_HELP)
 @target_options
-def webhooks_create(brand: str, topic: str, url: str, tags: Tuple[str, ...], as_json: bool, **target: Any) -> None:
+def webhooks_create(brand: str, topic: str, url: str, tags: Tuple[str, ...], ordered: bool,
+                    rate_limit: Optional[str], headers: Tuple[str, ...], as_json: bool, **target: Any) -> None:
     """Register URL for TOPIC events of BRAND; prints the webhook with its key."""
-    created = run(target, lambda t: t.create_webhook(brand, topic, url, list(tags) or None))
+    controls = {"ordered": ordered, "rate_limit": rate_limit_option(rate_limit), "headers": header_options(headers)}
+    created = run(target, lambda t: t.create_webhook(brand, topic, url, list(tags) or None, **controls))
     show([created], as_json, WEBHOOK_COLUMNS + ["key"])
+
+
+@webhooks.command("update")
+@click.argument("brand")
+@click.argument("webhook_id")
+@click.option("--url", help="a new URL")
+@click.option("--topic", help="a new topic")
+@click.option("--tag", "tags", multiple=True, help="replace the tags (repeatable)")
+@click.option("--no-tags", is_flag=True, help="remove the tags")
+@click.option("--ordered/--unordered", default=None, help="deliver one at a time in publish order, or not")
+@click.option("--rate-limit", help=RATE_LIMIT_HELP)
+@click.option("--header", "headers", multiple=True, help=HEADER_HELP + "; replaces them all")
+@click.option("--no-headers", is_flag=True, help="remove the custom headers")
+@target_options
+def webhooks_update(brand: str, webhook_id: str, url: Optional[str], topic: Optional[str], tags: Tuple[str, ...],
+                    no_tags: bool, ordered: Optional[bool], rate_limit: Optional[str], headers: Tuple[str, ...],
+                    no_headers: bool, as_json: bool, **target: Any) -> None:
+    """Change a webhook: only the options given change."""
+    changes: Dict[str, Any] = {}
+    if url is not None:
+        changes["url"] = url
+    if topic is not None:
+        changes["topic"] = topic
+    if tags or no_tags:
+        changes["tags"] = list(tags) or None
+    if ordered is not None:
+        changes["ordered"] = ordered
+    if rate_limit is not None:
+        changes["rate_limit"] = rate_limit_option(rate_limit)
+    if headers or no_headers:
+        changes["headers"] = header_options(headers)
+    if not changes:
+        raise click.UsageError("give at least one option to change")
+    show([run(target, lambda t: t.update_webhook(brand, webhook_id, **changes))], as_json, WEBHOOK_COLUMNS)
 
 
 @webhooks.command("delete")

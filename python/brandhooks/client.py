@@ -239,14 +239,17 @@ class Client:
     def webhook(self, brand: str, webhook_id: str) -> Webhook:
         return Webhook(**self._data("GET", f"/brands/{brand}/webhooks/{webhook_id}"))
 
-    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]] = None) -> Webhook:
-        body: Dict[str, Any] = {"topic": topic, "url": url}
+    def create_webhook(self, brand: str, topic: str, url: str, tags: Optional[List[str]] = None, *,
+                       ordered: bool = False, rate_limit: Optional[int] = None,
+                       headers: Optional[Dict[str, str]] = None) -> Webhook:
+        body: Dict[str, Any] = {"topic": topic, "url": url, "ordered": ordered, "rate_limit": rate_limit,
+                                "headers": headers or {}}
         if tags is not None:
             body["tags"] = tags
         return Webhook(**self._data("POST", f"/brands/{brand}/webhooks", json=body))
 
     def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Webhook:
-        """Change url=, topic=, tags= or enabled=."""
+        """Change url=, topic=, tags=, enabled=, ordered=, rate_limit= or headers=."""
         return Webhook(**self._data("PATCH", f"/brands/{brand}/webhooks/{webhook_id}", json=changes))
 
     def enable(self, brand: str, webhook_id: str) -> Webhook:

@@ -5,7 +5,8 @@ client's records (client.py) and the docs' field tables (``python -m brandhooks.
 rewrites them; a test checks they are current).
 
 A field's type is one of ``string``, ``uuid`` (a string), ``integer``, ``number``, ``time`` (Unix
-seconds as a float with microseconds), ``boolean``, ``string[]`` or ``<record>[]``; ``values``
+seconds as a float with microseconds), ``boolean``, ``string[]``, ``<record>[]`` or ``string{}`` (an
+object of strings); ``values``
 lists the allowed values when the set is closed (one value: a constant).
 """
 
@@ -57,6 +58,9 @@ def _annotation(field: Dict[str, Any]) -> Any:
     annotation: Any
     if field["values"]:
         annotation = Literal.__getitem__(tuple(field["values"]))
+    elif kind.endswith("{}"):
+        value: Any = _SCALARS[kind[:-2]]
+        annotation = Dict[str, value]
     elif kind.endswith("[]"):
         item: Any = _SCALARS.get(kind[:-2]) or model(kind[:-2])
         annotation = List[item]
@@ -96,7 +100,9 @@ def envelope(record: str, listed: bool = False) -> type[BaseModel]:
 
 def _type_text(field: Dict[str, Any]) -> str:
     kind: str = field["type"]
-    if kind.endswith("[]"):
+    if kind.endswith("{}"):
+        text = f"object of {kind[:-2]}s"
+    elif kind.endswith("[]"):
         item = kind[:-2]
         text = "list of strings" if item == "string" else f"list of {item} objects"
     else:

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -100,7 +101,11 @@ TEST_P(HubTest, JsonFollowsTheContract) {
   std::vector<std::string> keys;
   for (auto& [k, v] : j.items()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"id", "created_at", "updated_at", "deleted_at", "brand",
-                                            "topic", "url", "key", "tags", "type"}));
+                                            "topic", "url", "key", "tags", "type", "ordered", "rate_limit",
+                                            "headers"}));
+  EXPECT_EQ(j["ordered"], false);  // the controls' defaults
+  EXPECT_TRUE(j["rate_limit"].is_null());
+  EXPECT_EQ(j["headers"], nlohmann::ordered_json::object());
   EXPECT_TRUE(j["created_at"].is_number_float());
   EXPECT_DOUBLE_EQ(j["created_at"].get<double>(), static_cast<double>(w.created_at) / 1e6);
   EXPECT_TRUE(j["deleted_at"].is_null());
@@ -244,7 +249,7 @@ TEST_P(HubTest, LengthLimitsCountCharactersNotBytes) {
 }
 
 // The REST API's publish from the raw body: one event or a batch, all or nothing.
-TEST_F(HubTest, PublishJsonTakesOneEventOrABatch) {
+TEST_P(HubTest, PublishJsonTakesOneEventOrABatch) {
   hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
   auto one = nlohmann::ordered_json::parse(
       hub_->publish_json(kBrand, R"({"topic":"Deals","event":"Created","payload":{"a":1},"extra":true})"));
@@ -262,7 +267,7 @@ TEST_F(HubTest, PublishJsonTakesOneEventOrABatch) {
   EXPECT_EQ(hub_->stats().events, 4);
 }
 
-TEST_F(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
+TEST_P(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
   auto refused = [&](const std::string& body, const std::string& expected, bool bad_request) {
     try {
       hub_->publish_json(kBrand, body);
@@ -293,7 +298,7 @@ TEST_F(HubTest, PublishJsonRefusesBadBodiesAndChangesNothing) {
 }
 
 // Group commit: each request is answered on its own; the valid ones commit together.
-TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
+TEST_P(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
   hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
   const std::string ok = R"({"topic":"Deals","event":"Created","payload":{}})";
   const std::string batch = "[" + ok + "," + ok + "]";
@@ -333,4 +338,91 @@ TEST_F(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
   EXPECT_EQ(error(answers[7]), "unauthorized");
   EXPECT_EQ(hub_->stats().events, 4);  // 1 + 2 + 1: nothing of the refused ones
   EXPECT_TRUE(hub_->publish_json_each({}).empty());
+}
+
+TEST_P(HubTest, DeliveryControlsAreStoredReturnedAndChanged) {
+  Webhook w = hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::nullopt,
+                                   {true, 20, {{"X-Tenant", "a1"}, {"Authorization", "Bearer t"}}});
+  EXPECT_TRUE(w.ordered);
+  EXPECT_EQ(w.rate_limit, 20);
+  Headers expected{{"X-Tenant", "a1"}, {"Authorization", "Bearer t"}};
+  EXPECT_EQ(w.headers, expected);
+  Webhook read = hub_->get_webhook(kBrand, w.id);
+  EXPECT_TRUE(read.ordered);
+  EXPECT_EQ(read.rate_limit, 20);
+  EXPECT_EQ(read.headers, expected);
+  EXPECT_EQ(hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).items.at(0).headers, expected);
+  EXPECT_EQ(to_json(read), to_json(w));
+
+  WebhookPatch off;
+  off.ordered = false;
+  off.set_rate_limit = true;  // rate_limit nullopt: no limit
+  off.headers = Headers{};
+  Webhook changed = hub_->update_webhook(kBrand, w.id, off);
+  EXPECT_FALSE(changed.ordered);
+  EXPECT_FALSE(changed.rate_limit);
+  EXPECT_TRUE(changed.headers.empty());
+  auto j = nlohmann::json::parse(to_json(hub_->get_webhook(kBrand, w.id)));
+  EXPECT_EQ(j["ordered"], false);
+  EXPECT_TRUE(j["rate_limit"].is_null());
+  EXPECT_EQ(j["headers"], nlohmann::json::object());
+
+  WebhookPatch on;  // other fields stay as they are
+  on.rate_limit = 10000;
+  on.set_rate_limit = true;
+  on.headers = Headers{{"X-A", "1"}};
+  Webhook again = hub_->update_webhook(kBrand, w.id, on);
+  EXPECT_FALSE(again.ordered);
+  EXPECT_EQ(again.rate_limit, 10000);
+  EXPECT_EQ(again.headers, (Headers{{"X-A", "1"}}));
+  WebhookPatch url_only;
+  url_only.url = "https://example.com/other";
+  EXPECT_EQ(hub_->update_webhook(kBrand, w.id, url_only).headers, (Headers{{"X-A", "1"}}));
+}
+
+TEST_P(HubTest, BadDeliveryControlsAreRefusedAndChangeNothing) {
+  auto create = [&](WebhookControls controls) {
+    return hub_->create_webhook(kBrand, "Deals", "https://example.com/", std::nullopt, controls);
+  };
+  for (std::int64_t bad : {std::int64_t{0}, std::int64_t{-1}, std::int64_t{10001}, std::int64_t{INT64_MAX}}) {
+    EXPECT_THROW(create({false, bad, {}}), ValidationError) << bad;
+  }
+  EXPECT_THROW(create({false, std::nullopt, {{"Host", "x"}}}), ValidationError);
+  EXPECT_THROW(create({false, std::nullopt, {{"X-Webhook-Signature", "x"}}}), ValidationError);
+  EXPECT_THROW(create({false, std::nullopt, {{"X-A", "a\r\nX-B: b"}}}), ValidationError);
+  EXPECT_EQ(hub_->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, 0);
+
+  Webhook w = create({true, 5, {{"X-A", "1"}}});
+  auto refused = [&](WebhookPatch patch) {
+    patch.url = "https://example.com/changed";  // would change too, were the patch accepted
+    EXPECT_THROW(hub_->update_webhook(kBrand, w.id, patch), ValidationError);
+  };
+  WebhookPatch rate;
+  rate.set_rate_limit = true;
+  rate.rate_limit = 0;
+  refused(rate);
+  WebhookPatch headers;
+  headers.headers = Headers{{"content-length", "5"}};
+  refused(headers);
+  Webhook same = hub_->get_webhook(kBrand, w.id);
+  EXPECT_EQ(same.url, "https://example.com/");
+  EXPECT_EQ(same.rate_limit, 5);
+  EXPECT_EQ(same.headers, (Headers{{"X-A", "1"}}));
+  EXPECT_EQ(same.updated_at, w.updated_at);
+}
+
+TEST(HubConfig, CustomHeadersMayNotBeTheConfiguredSignatureHeader) {
+  Config config;
+  config.db = (fs::temp_directory_path() / ("brandhooks-sighdr-" + std::to_string(::getpid()) + ".db")).string();
+  config.signature_header = "X-Rechat-Signature";
+  {
+    Hub hub(config);
+    EXPECT_THROW(hub.create_webhook(kBrand, "Deals", "https://example.com/", std::nullopt,
+                                    {false, std::nullopt, {{"x-rechat-signature", "forged"}}}),
+                 ValidationError);
+    // The default signature header is an ordinary name once another is configured.
+    EXPECT_NO_THROW(hub.create_webhook(kBrand, "Deals", "https://example.com/", std::nullopt,
+                                       {false, std::nullopt, {{"X-Webhook-Signature", "x"}}}));
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(config.db + suffix);
 }

@@ -43,6 +43,10 @@ void expect_shape(std::string_view record, const json& j) {
     } else if (type == "boolean") {
       EXPECT_TRUE(value.is_boolean());
     }
+    if (type == "string{}") {
+      ASSERT_TRUE(value.is_object());
+      for (const auto& [name, text] : value.items()) EXPECT_TRUE(text.is_string()) << name;
+    }
     if (type.ends_with("[]")) {
       ASSERT_TRUE(value.is_array());
       std::string_view items = type.substr(0, type.size() - 2);
@@ -65,13 +69,17 @@ void expect_shape(std::string_view record, const std::string& text) { expect_sha
 const std::string kId = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 
 TEST(RecordShapes, EveryRecordIsWrittenWithItsTableFieldsInOrder) {
-  Webhook w{kId, 1, 2, std::nullopt, kId, "Deals", "https://x/", std::string(64, 'a'), std::nullopt, std::nullopt, ""};
+  Webhook w{kId, 1, 2, std::nullopt, kId, "Deals", "https://x/", std::string(64, 'a'), std::nullopt, std::nullopt, "",
+            false, std::nullopt, {}};
   expect_shape("webhook", to_json(w));
   expect_shape("webhook_state", state_json(w));
   w.deleted_at = 3;
   w.tags = std::vector<std::string>{"a"};
   w.disabled_at = 4;
   w.disabled_reason = "410 Gone";
+  w.ordered = true;
+  w.rate_limit = 7;
+  w.headers = {{"X-Tenant", "a1"}};
   expect_shape("webhook", to_json(w));
   expect_shape("webhook_state", state_json(w));
 
@@ -104,7 +112,7 @@ TEST(RecordShapes, TablesAreWellFormed) {
       EXPECT_FALSE(field.description.empty()) << field.name;
       std::string_view type = field.type;
       bool scalar = type == "string" || type == "uuid" || type == "integer" || type == "number" ||
-                    type == "time" || type == "boolean" || type == "string[]";
+                    type == "time" || type == "boolean" || type == "string[]" || type == "string{}";
       bool records = type.ends_with("[]") &&
                      std::find(names.begin(), names.end(), type.substr(0, type.size() - 2)) != names.end();
       EXPECT_TRUE(scalar || records) << field.name << ": " << type;

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <cstdint>
 
 #include "brandhooks/errors.hpp"
 #include "validation.hpp"
@@ -83,4 +84,64 @@ TEST(Validation, TextMustBeUtf8) {
   EXPECT_THROW(parse_url("https://h\xe8st.example/"), ValidationError);
   EXPECT_THROW(parse_url("https://example.com/\xed\xa0\x80"), ValidationError);
   EXPECT_NO_THROW(parse_url("https://b\xc3\xbc" "cher.example/caf\xc3\xa9"));
+}
+
+TEST(Validation, RateLimits) {
+  EXPECT_NO_THROW(check_rate_limit(std::nullopt));
+  EXPECT_NO_THROW(check_rate_limit(1));
+  EXPECT_NO_THROW(check_rate_limit(10000));
+  for (std::int64_t bad : {std::int64_t{0}, std::int64_t{-5}, std::int64_t{10001}, INT64_MIN}) {
+    EXPECT_THROW(check_rate_limit(bad), ValidationError) << bad;
+  }
+}
+
+TEST(Validation, CustomHeadersThatAreFine) {
+  EXPECT_NO_THROW(check_headers({}, "X-Webhook-Signature"));
+  EXPECT_NO_THROW(check_headers({{"X-Tenant", "a1"},
+                                 {"Authorization", "Bearer abc.def"},
+                                 {"x-empty", ""},
+                                 {"X-Spaced", "a \tb"},
+                                 {"!#$%&'*+-.^_`|~09azAZ", "~"}},
+                                "X-Webhook-Signature"));
+  Headers twenty;
+  for (int i = 0; i < 20; ++i) twenty["X-H" + std::to_string(i)] = "v";
+  EXPECT_NO_THROW(check_headers(twenty, "X-Webhook-Signature"));
+  // Exactly 8 KiB as sent: "X-Big: <value>\r\n".
+  EXPECT_NO_THROW(check_headers({{"X-Big", std::string(8192 - 5 - 4, 'a')}}, "X-Webhook-Signature"));
+}
+
+TEST(Validation, CustomHeadersThatAreRefusedNameTheHeader) {
+  auto refused = [](const Headers& headers, const std::string& named) {
+    try {
+      check_headers(headers, "X-Webhook-Signature");
+      ADD_FAILURE() << "accepted " << headers.begin()->first;
+    } catch (const ValidationError& e) {
+      EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
+    }
+  };
+  for (const char* name : {"Host", "content-length", "Transfer-Encoding", "CONNECTION", "Content-Type",
+                           "Content-Encoding", "User-Agent", "Upgrade", "TE", "Trailer", "Keep-Alive", "Expect",
+                           "Proxy-Authorization", "Proxy-Connection", "webhook-id", "Webhook-Signature",
+                           "webhook-timestamp", "webhook-anything", "x-webhook-signature"}) {
+    refused({{name, "x"}}, name);
+  }
+  refused({{"X A", "x"}}, "'X?A'");  // not a token
+  refused({{"", "x"}}, "''");
+  refused({{"X:A", "x"}}, "X:A");
+  refused({{"X-\xc3\xa9", "x"}}, "X-??");
+  refused({{"X-A", "a\r\nX-Injected: 1"}}, "X-A");
+  refused({{"X-A", "a\nb"}}, "X-A");
+  refused({{"X-A", std::string("a\0b", 3)}}, "X-A");
+  refused({{"X-A", "caf\xc3\xa9"}}, "X-A");
+  refused({{"X-A", "\x7f"}}, "X-A");
+  refused({{"X-A", " leading"}}, "X-A");
+  refused({{"X-A", "trailing\t"}}, "X-A");
+  refused({{"X-A", "1"}, {"x-a", "2"}}, "x-a");  // the same name twice, in another case
+  Headers many;
+  for (int i = 0; i < 21; ++i) many["X-H" + std::to_string(i)] = "v";
+  EXPECT_THROW(check_headers(many, "X-Webhook-Signature"), ValidationError);
+  EXPECT_THROW(check_headers({{"X-Big", std::string(8192 - 5 - 4 + 1, 'a')}}, "X-Webhook-Signature"),
+               ValidationError);
+  // Another configured signature header is refused, in any case.
+  EXPECT_THROW(check_headers({{"x-rechat-signature", "x"}}, "X-RECHAT-SIGNATURE"), ValidationError);
 }

@@ -7,7 +7,9 @@ import re
 import time
 import uuid
 
-WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type"]
+# The original ten fields first, in this order; the delivery controls follow `type`.
+WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type",
+                  "ordered", "rate_limit", "headers"]
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -36,6 +38,7 @@ def test_create_returns_the_webhook_in_contract_order(api, brand):
     assert hook["tags"] is None
     assert hook["type"] == "brand_webhook"
     assert hook["deleted_at"] is None
+    assert (hook["ordered"], hook["rate_limit"], hook["headers"]) == (False, None, {})  # the defaults
     for field in ("created_at", "updated_at"):
         assert isinstance(hook[field], float)
         assert before - 1 <= hook[field] <= after + 1

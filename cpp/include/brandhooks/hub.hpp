@@ -33,17 +33,20 @@ class Hub {
 
   // --- webhooks -------------------------------------------------------------------------
   // Registers `url` for `topic` events of `brand` (and, with a brand tree, its descendants).
-  // Throws ValidationError for a non-UUID brand, an unknown topic, a bad url or bad tags.
+  // Throws ValidationError for a non-UUID brand, an unknown topic, a bad url, bad tags or bad
+  // controls (a rate limit out of 1..10000, headers check_headers refuses).
   Webhook create_webhook(const std::string& brand, const std::string& topic,
                          const std::string& url,
-                         const std::optional<std::vector<std::string>>& tags = std::nullopt);
+                         const std::optional<std::vector<std::string>>& tags = std::nullopt,
+                         const WebhookControls& controls = {});
   // The brand's live (not deleted) webhooks, oldest first, optionally of one topic.
   Page<Webhook> list_webhooks(const WebhookQuery& query);
   // A live webhook of the brand; NotFoundError otherwise (deleted, unknown, other brand).
   Webhook get_webhook(const std::string& brand, const std::string& webhook_id);
   // Soft delete: sets deleted_at. NotFoundError if not a live webhook of the brand.
   Webhook delete_webhook(const std::string& brand, const std::string& webhook_id);
-  // Changes url, topic, tags or enabled (re-enabling clears the failure state).
+  // Changes url, topic, tags, enabled (re-enabling clears the failure state), ordered,
+  // rate_limit or headers; validated as on creation.
   Webhook update_webhook(const std::string& brand, const std::string& webhook_id,
                          const WebhookPatch& patch);
   // Keys retired by rotations that still sign during their grace period, at most (the

@@ -2,6 +2,7 @@
 // The records the core stores and returns. Times are Unix microseconds; the REST contract
 // shows them as float seconds (see to_json).
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -12,6 +13,16 @@ namespace brandhooks {
 
 // The topics a webhook can subscribe to (case-sensitive).
 inline constexpr std::string_view kTopics[] = {"Deals", "Showings", "Contacts"};
+
+// Custom headers a webhook's deliveries carry: name -> value (validation.hpp: check_headers).
+using Headers = std::map<std::string, std::string>;
+
+// A webhook's delivery controls, as set on creation (WebhookPatch changes them).
+struct WebhookControls {
+  bool ordered = false;                   // deliveries one at a time, in publish order
+  std::optional<std::int64_t> rate_limit;  // deliveries per second at most (1..10000); none: no limit
+  Headers headers;                        // sent with every attempt
+};
 
 struct Webhook {
   std::string id;     // UUID v4
@@ -26,6 +37,10 @@ struct Webhook {
   // Set when delivery gave up on the endpoint (410 Gone, or failing too long).
   std::optional<std::int64_t> disabled_at;
   std::string disabled_reason;
+  // Delivery controls (WebhookControls).
+  bool ordered = false;
+  std::optional<std::int64_t> rate_limit;
+  Headers headers;
 };
 
 // An event to publish: `payload_json` is a JSON object's text.
@@ -46,6 +61,10 @@ struct WebhookPatch {
   std::optional<std::vector<std::string>> tags;
   // false disables by hand; true re-enables and clears the failure state.
   std::optional<bool> enabled;
+  std::optional<bool> ordered;
+  bool set_rate_limit = false;  // rate_limit below replaces the webhook's (nullopt: no limit)
+  std::optional<std::int64_t> rate_limit;
+  std::optional<Headers> headers;  // replaces all of them ({} removes them)
 };
 
 struct PublishResult {
@@ -176,7 +195,8 @@ struct Principal {
 struct FieldSpec {
   std::string_view name;
   // "string", "uuid" (a string), "integer", "number", "time" (Unix seconds as a float with
-  // microseconds), "boolean", or an array: "string[]", or "<record>[]" for another record.
+  // microseconds), "boolean", an array: "string[]", or "<record>[]" for another record, or
+  // "string{}": an object whose values are strings.
   std::string_view type;
   bool nullable = false;
   std::string_view description;

@@ -103,6 +103,22 @@ const char* const kMigrations[] = {
       PRIMARY KEY (state, shard)
     );
     )sql",
+    // 2: SQLite's version 6: delivery controls (ordering, rate limit, custom headers) and the
+    // idempotency keys of publish requests.
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN ordered boolean NOT NULL DEFAULT false;
+    ALTER TABLE webhooks ADD COLUMN rate_limit integer;
+    ALTER TABLE webhooks ADD COLUMN headers jsonb;
+    CREATE TABLE idempotency_keys (
+      brand        text NOT NULL,
+      key          text NOT NULL,
+      request_hash bytea NOT NULL,
+      results      text NOT NULL,
+      created_at   bigint NOT NULL,
+      PRIMARY KEY (brand, key)
+    );
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

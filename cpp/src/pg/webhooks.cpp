@@ -12,10 +12,10 @@ using pg::Params;
 void PgStore::insert_webhook(const Webhook& w) {
   transact([&](Connection& c) {
     ensure_brand(c, w.brand, w.created_at);
-    c.exec("INSERT INTO webhooks (id, created_at, updated_at, deleted_at, brand, topic, url, key, tags) "
-           "VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8::jsonb)",
+    c.exec("INSERT INTO webhooks (id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, "
+           "ordered, rate_limit, headers) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8::jsonb, $9, $10, $11::jsonb)",
            Params().add(w.id).add(w.created_at).add(w.updated_at).add(w.brand).add(w.topic).add(w.url).add(w.key)
-               .add(tags_json(w.tags)));
+               .add(tags_json(w.tags)).add(w.ordered).add(w.rate_limit).add(headers_json(w.headers)));
   });
 }
 
@@ -37,7 +37,7 @@ Page<Webhook> PgStore::list_webhooks(const WebhookQuery& query) {
     Page<Webhook> page;
     for (int i = 0; i < rows.rows(); ++i) page.items.push_back(webhook_from_row(pg::Row(rows, i)));
     if (rows.rows() > 0) {
-      page.total = rows.int64(0, 11);
+      page.total = rows.int64(0, store_sql::kWebhookColumnCount);
     } else {  // an empty page (start past the end) still reports the total
       page.total = c.exec("SELECT count(*) FROM webhooks WHERE brand = $1 AND deleted_at IS NULL "
                           "AND ($2::text IS NULL OR topic = $2)",
@@ -83,6 +83,9 @@ std::optional<Webhook> PgStore::update_webhook(const std::string& brand, const s
     if (patch.url) sets += ", url = " + (p.add(*patch.url), next());
     if (patch.topic) sets += ", topic = " + (p.add(*patch.topic), next());
     if (patch.set_tags) sets += ", tags = " + (p.add(tags_json(patch.tags)), next()) + "::jsonb";
+    if (patch.ordered) sets += ", ordered = " + (p.add(*patch.ordered), next());
+    if (patch.set_rate_limit) sets += ", rate_limit = " + (p.add(patch.rate_limit), next());
+    if (patch.headers) sets += ", headers = " + (p.add(headers_json(*patch.headers)), next()) + "::jsonb";
     if (patch.enabled) {
       sets += *patch.enabled ? ", disabled_at = NULL, disabled_reason = NULL, failing_since = NULL"
                              : ", disabled_at = coalesce(disabled_at, $1), "

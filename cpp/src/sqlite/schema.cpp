@@ -119,6 +119,25 @@ const char* const kMigrations[] = {
     CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state = 'pending';
     CREATE INDEX deliveries_by_lease_owner ON deliveries(lease_owner) WHERE lease_owner IS NOT NULL;
     )sql",
+    // 6: delivery controls (issue 12): per-webhook ordering, rate limit and custom headers (a
+    // JSON object; NULL: none), and the idempotency keys of publish requests: one per brand and
+    // key (the primary key makes two nodes' concurrent requests with one key commit once), with
+    // the SHA-256 of the request and the answer's events ([{"id","deliveries"}, ...]); pruned
+    // with retention (by created_at).
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER;
+    ALTER TABLE webhooks ADD COLUMN headers TEXT;
+    CREATE TABLE idempotency_keys (
+      brand        TEXT NOT NULL,
+      key          TEXT NOT NULL,
+      request_hash BLOB NOT NULL,
+      results      TEXT NOT NULL,
+      created_at   INTEGER NOT NULL,
+      PRIMARY KEY (brand, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -12,7 +12,8 @@ void SqliteStore::insert_webhook(const Webhook& w) {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     ensure_brand(w.brand, w.created_at);
     SQLite::Statement& q = prepare("INSERT INTO webhooks (id, created_at, updated_at, deleted_at, brand, "
-                                   "topic, url, key, tags) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)");
+                                   "topic, url, key, tags, ordered, rate_limit, headers) "
+                                   "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, w.id);
     q.bind(2, w.created_at);
     q.bind(3, w.updated_at);
@@ -21,6 +22,9 @@ void SqliteStore::insert_webhook(const Webhook& w) {
     q.bind(6, w.url);
     q.bind(7, w.key);
     bind_optional(q, 8, tags_json(w.tags));
+    q.bind(9, w.ordered ? 1 : 0);
+    bind_optional(q, 10, w.rate_limit);
+    bind_optional(q, 11, headers_json(w.headers));
     q.exec();
     tx.commit();
   });
@@ -88,6 +92,9 @@ std::optional<Webhook> SqliteStore::update_webhook(const std::string& brand, con
     if (patch.url) sets += ", url = ?";
     if (patch.topic) sets += ", topic = ?";
     if (patch.set_tags) sets += ", tags = ?";
+    if (patch.ordered) sets += ", ordered = ?";
+    if (patch.set_rate_limit) sets += ", rate_limit = ?";
+    if (patch.headers) sets += ", headers = ?";
     if (patch.enabled) {
       sets += *patch.enabled ? ", disabled_at = NULL, disabled_reason = NULL, failing_since = NULL"
                              : ", disabled_at = coalesce(disabled_at, ?), "
@@ -99,6 +106,9 @@ std::optional<Webhook> SqliteStore::update_webhook(const std::string& brand, con
     if (patch.url) q.bind(i++, *patch.url);
     if (patch.topic) q.bind(i++, *patch.topic);
     if (patch.set_tags) bind_optional(q, i++, tags_json(patch.tags));
+    if (patch.ordered) q.bind(i++, *patch.ordered ? 1 : 0);
+    if (patch.set_rate_limit) bind_optional(q, i++, patch.rate_limit);
+    if (patch.headers) bind_optional(q, i++, headers_json(*patch.headers));
     if (patch.enabled && !*patch.enabled) q.bind(i++, now);
     q.bind(i, id);
     q.exec();
