@@ -7,6 +7,7 @@ namespace brandhooks::bindings {
 void bind_errors(pybind11::module_& m);
 void bind_config(pybind11::module_& m);
 void bind_hub(pybind11::module_& m);
+void bind_migration(pybind11::module_& m);
 void bind_verify(pybind11::module_& m);
 
 }  // namespace brandhooks::bindings

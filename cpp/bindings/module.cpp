@@ -7,5 +7,6 @@ PYBIND11_MODULE(_core, m) {
   brandhooks::bindings::bind_errors(m);  // exceptions first: the others raise them
   brandhooks::bindings::bind_config(m);
   brandhooks::bindings::bind_hub(m);
+  brandhooks::bindings::bind_migration(m);
   brandhooks::bindings::bind_verify(m);
 }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "brandhooks/config.hpp"
@@ -78,6 +79,29 @@ struct RecordResult {
   std::int64_t disabled = 0;  // webhooks disabled
   std::int64_t lost = 0;      // outcomes dropped: this node no longer held the delivery's lease
 };
+
+// What a migration (migration.hpp) moves: a table's columns, the key first, and its rows.
+// store_common.cpp lists the tables and builds the SQL both backends run for them.
+enum class ColumnType { integer, text, bytes, json };  // json: text on SQLite, jsonb on PostgreSQL
+
+struct MovedColumn {
+  const char* name;
+  ColumnType type;
+  const char* sqlite_name = nullptr;  // when SQLite's differs (webhook_keys' id is its rowid)
+};
+
+struct MovedTable {
+  const char* label;  // as the counts show it
+  const char* table;
+  std::vector<MovedColumn> columns;
+  std::size_t keys = 1;    // the first `keys` columns: rows are exported in their order
+  const char* where = "";  // which rows move (empty: all)
+  bool update = false;     // imported by updating rows (matched by key) an earlier table made
+};
+
+// A stored value: NULL, an integer, or text or bytes (as the column's type says).
+using MovedValue = std::variant<std::monostate, std::int64_t, std::string>;
+using MovedRow = std::vector<MovedValue>;
 
 // Leases (see lease.hpp): every lease a store takes names the node it was opened for
 // (Config::node_id, or default_node_id()) and expires Config::lease_timeout_s after it was
@@ -175,6 +199,19 @@ class Store {
   // Throws UnavailableError when the database's disk is (nearly) full, StorageError when
   // the database cannot start a write transaction.
   virtual void check_writable() = 0;
+
+  // --- moving a database (migration.hpp) ----------------------------------------------------
+  // Up to `limit` rows of `table` whose key comes after `after` (empty: from the first), in
+  // key order, exactly as stored; fewer once their text and bytes reach `max_bytes` (the
+  // first row always comes).
+  virtual std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                            std::size_t max_bytes) = 0;
+  // Stores rows exactly as another store exported them (keys included), in one transaction.
+  virtual void import_rows(const MovedTable& table, const std::vector<MovedRow>& rows) = 0;
+  virtual std::int64_t count_rows(const MovedTable& table) = 0;
+  // After the last import_rows: what the store derives from the rows (counts per state, the
+  // next keys) follows them, and no lease of the old database remains.
+  virtual void finish_import() = 0;
 };
 
 // A postgresql:// or postgres:// URL (PostgreSQL); anything else is a SQLite file.
@@ -183,6 +220,9 @@ bool is_postgres_url(std::string_view db);
 // UnavailableError when the PostgreSQL server cannot be reached.
 std::unique_ptr<Store> open_store(const Config& config);
 std::unique_ptr<Store> open_sqlite_store(const Config& config);
+// ValidationError unless `path` is an existing SQLite file with brandhooks' tables (checked
+// read-only, before opening it as a store would migrate or create it).
+void check_sqlite_database(const std::string& path);
 
 // Retention: prunes what finished more than `retention_s` before `now` (microseconds).
 inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::int64_t now) {

@@ -1,6 +1,7 @@
 #include "store_common.hpp"
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "brandhooks/errors.hpp"
 
@@ -15,6 +16,118 @@ Headers headers_from_json(const std::string& json) { return nlohmann::json::pars
 DeliveryState stored_delivery_state(const std::string& name) {
   if (auto state = delivery_state_from(name)) return *state;
   throw StorageError("database holds an unknown delivery state '" + name + "'");
+}
+
+const std::vector<MovedTable>& moved_tables() {
+  using enum ColumnType;
+  static const std::vector<MovedTable> tables = {
+      {"brands", "brands", {{"id", text}, {"created_at", integer}, {"updated_at", integer}}},
+      {"brand parents", "brands", {{"id", text}, {"parent", text}}, 1, "parent IS NOT NULL", true},
+      {"webhooks",
+       "webhooks",
+       {{"seq", integer}, {"id", text}, {"brand", text}, {"topic", text}, {"url", text}, {"key", text},
+        {"tags", json}, {"created_at", integer}, {"updated_at", integer}, {"deleted_at", integer},
+        {"disabled_at", integer}, {"disabled_reason", text}, {"failing_since", integer}}},
+      {"previous keys",
+       "webhook_keys",
+       {{"id", integer, "rowid"}, {"webhook_seq", integer}, {"key", text}, {"expires_at", integer}}},
+      {"tokens",
+       "api_tokens",
+       {{"id", text}, {"hash", bytes}, {"brand", text}, {"label", text}, {"created_at", integer},
+        {"revoked_at", integer}}},
+      {"events",
+       "events",
+       {{"seq", integer}, {"id", text}, {"brand", text}, {"topic", text}, {"event", text}, {"body", bytes},
+        {"created_at", integer}, {"tags", json}}},
+      {"deliveries",
+       "deliveries",
+       {{"seq", integer}, {"id", text}, {"event_seq", integer}, {"webhook_seq", integer}, {"state", text},
+        {"attempts", integer}, {"next_at", integer}, {"lease_owner", text}, {"created_at", integer},
+        {"updated_at", integer}}},
+      {"attempts",
+       "attempts",
+       {{"delivery_seq", integer}, {"number", integer}, {"started_at", integer}, {"duration_us", integer},
+        {"status", integer}, {"error", text}, {"detail", text}, {"response", bytes}},
+       2},
+  };
+  return tables;
+}
+
+namespace {
+
+std::string_view column_name(const MovedColumn& c, Dialect dialect) {
+  return dialect == Dialect::sqlite && c.sqlite_name ? c.sqlite_name : c.name;
+}
+
+// "a, b, c" of the first `n` columns (all when n is npos).
+std::string column_list(const MovedTable& t, Dialect dialect, std::size_t n = std::string::npos) {
+  std::string out;
+  for (std::size_t i = 0; i < t.columns.size() && i < n; ++i) {
+    if (i) out += ", ";
+    out += column_name(t.columns[i], dialect);
+  }
+  return out;
+}
+
+std::string parameters(std::size_t from, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) out += ", ";
+    out += "?" + std::to_string(from + i);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string export_sql(const MovedTable& t, bool first_batch, Dialect dialect) {
+  std::string keys = column_list(t, dialect, t.keys);
+  std::string sql = "SELECT " + column_list(t, dialect) + " FROM " + t.table;
+  std::vector<std::string> conditions;
+  if (*t.where) conditions.emplace_back(t.where);
+  // A row value compares column by column: (a, b) > (x, y) is a > x OR (a = x AND b > y).
+  if (!first_batch) conditions.push_back("(" + keys + ") > (" + parameters(1, t.keys) + ")");
+  for (std::size_t i = 0; i < conditions.size(); ++i) sql += (i ? " AND " : " WHERE ") + conditions[i];
+  sql += " ORDER BY " + keys + " LIMIT ?" + std::to_string(first_batch ? 1 : t.keys + 1);
+  return sql;
+}
+
+std::string import_sql(const MovedTable& t, Dialect dialect) {
+  if (t.update) {
+    std::string sql = std::string("UPDATE ") + t.table + " SET ";
+    for (std::size_t i = t.keys; i < t.columns.size(); ++i) {
+      if (i > t.keys) sql += ", ";
+      sql += std::string(column_name(t.columns[i], dialect)) + " = ?" + std::to_string(i + 1);
+    }
+    sql += " WHERE ";
+    for (std::size_t i = 0; i < t.keys; ++i) {
+      if (i) sql += " AND ";
+      sql += std::string(column_name(t.columns[i], dialect)) + " = ?" + std::to_string(i + 1);
+    }
+    return sql;
+  }
+  // PostgreSQL generates identity columns (seq) unless told to keep the values given.
+  return std::string("INSERT INTO ") + t.table + " (" + column_list(t, dialect) + ")" +
+         (dialect == Dialect::postgres ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" +
+         parameters(1, t.columns.size()) + ")";
+}
+
+std::string count_sql(const MovedTable& t) {
+  std::string sql = std::string("SELECT count(*) FROM ") + t.table;
+  if (*t.where) sql += std::string(" WHERE ") + t.where;
+  return sql;
+}
+
+std::size_t moved_bytes(const MovedRow& row) {
+  std::size_t n = 0;
+  for (const auto& value : row) {
+    if (const auto* s = std::get_if<std::string>(&value)) n += s->size();
+  }
+  return n;
+}
+
+MovedRow key_of(const MovedTable& t, const MovedRow& row) {
+  return MovedRow(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(t.keys));
 }
 
 }  // namespace brandhooks

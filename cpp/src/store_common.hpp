@@ -12,10 +12,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "brandhooks/model.hpp"
 #include "lease.hpp"
+#include "store.hpp"
 
 namespace brandhooks {
 
@@ -279,5 +281,31 @@ class FailureStreaks {
  private:
   std::map<std::int64_t, Streak> streaks_;
 };
+
+// --- moving a database (migration.hpp) -------------------------------------------------------
+
+// In an order the target's foreign keys accept: brands without their parents first, then the
+// parents (a brand may come before its parent); webhooks before their keys, events and
+// webhooks before deliveries, deliveries before attempts.
+const std::vector<MovedTable>& moved_tables();
+
+enum class Dialect { sqlite, postgres };
+// ?1.. the key of the last row of the previous batch (none for the first), then the limit.
+std::string export_sql(const MovedTable& t, bool first_batch, Dialect dialect);
+// ?1.. the row's values: an INSERT that keeps the given keys, or for `update` tables an UPDATE
+// of the key's row.
+std::string import_sql(const MovedTable& t, Dialect dialect);
+std::string count_sql(const MovedTable& t);
+// The key columns of `row` (the cursor of the next batch).
+MovedRow key_of(const MovedTable& t, const MovedRow& row);
+// The bytes of a row's text and bytes values (what bounds a batch).
+std::size_t moved_bytes(const MovedRow& row);
+
+namespace store_sql {
+// After an import: no node of the new database holds a lease (those of the old one would
+// otherwise keep their deliveries until they expire); next_at stays: due at once or soon.
+inline constexpr const char* kReleaseImportedLeases =
+    "UPDATE deliveries SET lease_owner = NULL WHERE lease_owner IS NOT NULL";
+}  // namespace store_sql
 
 }  // namespace brandhooks

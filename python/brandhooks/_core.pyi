@@ -655,6 +655,33 @@ class Hub:
     @property
     def config(self) -> Config:
         ...
+class Migration:
+    """
+    Moves a brandhooks SQLite database to PostgreSQL (or to a new SQLite file), batch by batch; counts() compares both afterwards.
+    """
+    def __init__(self, source: str, target: str, batch_rows: typing.SupportsInt | typing.SupportsIndex = 1000, batch_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216) -> None:
+        ...
+    def counts(self) -> list[tuple[str, int, int]]:
+        """
+        Rows per table in both databases: a list of (table, source, target).
+        """
+    def step(self) -> bool:
+        """
+        Moves the next batch; False once everything has moved and the target is finished.
+        """
+    @property
+    def done(self) -> bool:
+        ...
+    @property
+    def moved_rows(self) -> int:
+        """
+        Rows moved so far.
+        """
+    @property
+    def total_rows(self) -> int:
+        """
+        Rows to move in all.
+        """
 def parse_duration(text: str) -> int:
     """
     Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).

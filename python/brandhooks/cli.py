@@ -29,6 +29,7 @@ from ._core import (
     Config,
     ForbiddenError,
     Hub,
+    Migration,
     NotFoundError,
     UnauthorizedError,
     ValidationError,
@@ -670,6 +671,39 @@ def stats(as_json: bool, **target: Any) -> None:
         return
     for name, value in numbers.items():
         click.echo(f"{name:18} {_cell(value, name)}")
+
+
+@main.command()
+@click.option("--from", "source", required=True, metavar="FILE.db", help="the brandhooks SQLite file to move")
+@click.option("--to", "target", required=True, metavar="postgresql://...",
+              help="an empty PostgreSQL database (or a new SQLite file)")
+@click.option("--batch-rows", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+              help="rows per batch (one transaction of the target each)")
+def migrate(source: str, target: str, batch_rows: int) -> None:
+    """Move a SQLite database to PostgreSQL: brands, webhooks and their keys, tokens, events,
+    deliveries and their attempts, as they are. Then compare the row counts of both.
+
+    Stop every node that uses the SQLite file first. The target must be empty. Exits 1 when a
+    count differs.
+    """
+    try:
+        migration = Migration(source, target, batch_rows)
+        with click.progressbar(length=migration.total_rows, label="moving rows", file=sys.stderr,
+                               show_pos=True) as bar:
+            while migration.step():
+                bar.update(migration.moved_rows - bar.pos)
+            bar.update(migration.moved_rows - bar.pos)
+        counts = migration.counts()
+    except BrandhooksError as exc:
+        fail(exc)
+    mismatched = [table for table, moved_from, moved_to in counts if moved_from != moved_to]
+    click.echo(f"{'TABLE':14} {'SOURCE':>10} {'TARGET':>10}")
+    for table, moved_from, moved_to in counts:
+        click.echo(f"{table:14} {moved_from:10} {moved_to:10}{'  MISMATCH' if moved_from != moved_to else ''}")
+    if mismatched:
+        click.echo(f"error: counts differ for {', '.join(mismatched)}", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(f"moved {migration.moved_rows} rows; every count matches", err=True)
 
 
 @main.command()

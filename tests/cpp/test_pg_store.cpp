@@ -297,7 +297,10 @@ TEST_F(PgStoreTest, OneNodePrunesAtATime) {
   PQclear(PQexec(other, "SELECT pg_advisory_lock(x'62682d7072756e65'::bigint)"));
   EXPECT_EQ(store->prune(1000), 0);
   EXPECT_EQ(store->stats(0).delivered, 2);
-  PQfinish(other);  // its session ends: the lock goes with it
+  // It is done. (Unlocked before closing: PQfinish returns before the server has ended that
+  // session, so the lock could outlive it for a moment.)
+  PQclear(PQexec(other, "SELECT pg_advisory_unlock(x'62682d7072756e65'::bigint)"));
+  PQfinish(other);
   EXPECT_EQ(store->prune(1000), 2);
   EXPECT_EQ(store->stats(0).delivered, 0);
   EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM attempts")[0][0], "0");

@@ -3,7 +3,8 @@
 // methods live by concern in this folder: schema.cpp (opening, migrations, the transaction
 // wrappers' helpers), webhooks.cpp (webhooks, keys, the brand tree), queue.cpp (publish,
 // claims, leases, attempt outcomes), deliveries.cpp (the delivery log, redeliver, recover),
-// retention.cpp (prune, stats), tokens.cpp (API tokens, check_writable).
+// retention.cpp (prune, stats), tokens.cpp (API tokens, check_writable), migrate.cpp (moving a
+// database).
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -62,6 +63,13 @@ class PgStore final : public Store {
   bool revoke_token(const std::string& id, std::int64_t now) override;
   bool has_tokens() override;
   void check_writable() override;
+
+  // migrate.cpp: moving a database (migration.hpp)
+  std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                    std::size_t max_bytes) override;
+  void import_rows(const MovedTable& table, const std::vector<MovedRow>& rows) override;
+  std::int64_t count_rows(const MovedTable& table) override;
+  void finish_import() override;
 
  private:
   using Connection = pg::Connection;

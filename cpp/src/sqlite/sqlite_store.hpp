@@ -3,7 +3,7 @@
 // guarded by a mutex (SQLiteCpp statements are not thread-safe), schema versioned with PRAGMA
 // user_version. The class is declared here once; its methods live by concern in
 // connection.cpp, schema.cpp, brands.cpp, webhooks.cpp, queue.cpp, deliveries.cpp,
-// retention.cpp and tokens.cpp.
+// retention.cpp, tokens.cpp and migrate.cpp.
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
@@ -111,6 +111,13 @@ class SqliteStore final : public Store {
 
   // connection.cpp
   void check_writable() override;
+
+  // migrate.cpp: moving a database (migration.hpp)
+  std::vector<MovedRow> export_rows(const MovedTable& table, const MovedRow& after, std::size_t limit,
+                                    std::size_t max_bytes) override;
+  void import_rows(const MovedTable& table, const std::vector<MovedRow>& rows) override;
+  std::int64_t count_rows(const MovedTable& table) override;
+  void finish_import() override;
 
  private:
   // connection.cpp
