@@ -193,14 +193,17 @@ EventInput event_input(const py::handle& item) {
     }
     std::optional<std::vector<std::string>> tags;
     if (d.contains("tags") && !d["tags"].is_none()) tags = d["tags"].cast<std::vector<std::string>>();
+    std::optional<std::string> key;
+    if (d.contains("idempotency_key") && !d["idempotency_key"].is_none()) key = d["idempotency_key"].cast<std::string>();
     return {d["brand"].cast<std::string>(), d["topic"].cast<std::string>(), d["event"].cast<std::string>(),
-            payload_text(d["payload"]), tags};
+            payload_text(d["payload"]), tags, key};
   }
   auto t = item.cast<py::sequence>();
   if (t.size() != 4 && t.size() != 5) throw py::value_error("an event is (brand, topic, event, payload[, tags])");
   std::optional<std::vector<std::string>> tags;
   if (t.size() == 5 && !t[4].is_none()) tags = t[4].cast<std::vector<std::string>>();
-  return {t[0].cast<std::string>(), t[1].cast<std::string>(), t[2].cast<std::string>(), payload_text(t[3]), tags};
+  return {t[0].cast<std::string>(), t[1].cast<std::string>(), t[2].cast<std::string>(), payload_text(t[3]), tags,
+          std::nullopt};
 }
 
 py::dict histogram_dict(const Histogram& h) {
@@ -358,13 +361,16 @@ void bind_hub(py::module_& m) {
       .def(
           "publish",
           [](Hub& hub, std::string brand, std::string topic, std::string event, const py::object& payload,
-             std::optional<std::vector<std::string>> tags) {
+             std::optional<std::vector<std::string>> tags, std::optional<std::string> idempotency_key) {
             std::string text = payload_text(payload);
             py::gil_scoped_release release;
-            return hub.publish(brand, topic, event, text, tags);
+            return hub.publish(brand, topic, event, text, tags, idempotency_key);
           },
           py::arg("brand"), py::arg("topic"), py::arg("event"), py::arg("payload"), py::arg("tags") = std::nullopt,
-          "Publish an event; payload is a dict (or JSON text of an object).")
+          py::kw_only(), py::arg("idempotency_key") = std::nullopt,
+          "Publish an event; payload is a dict (or JSON text of an object). The same idempotency_key "
+          "again (per brand, within 24 h) returns the first result and publishes nothing; with "
+          "another event it raises ConflictError.")
       .def(
           "publish_many",
           [](Hub& hub, const py::iterable& events) {
@@ -375,10 +381,10 @@ void bind_hub(py::module_& m) {
           },
           py::arg("events"),
           "Publish many events in one transaction; each is a dict with brand, topic, event, "
-          "payload, or a (brand, topic, event, payload) tuple.")
+          "payload (and optionally tags, idempotency_key), or a (brand, topic, event, payload[, tags]) tuple.")
       .def(
           "publish_json",
-          [](Hub& hub, std::string brand, const py::bytes& body) {
+          [](Hub& hub, std::string brand, const py::bytes& body, std::optional<std::string> idempotency_key) {
             // A view of the bytes object's buffer: immutable, and kept alive by the caller.
             char* data = nullptr;
             Py_ssize_t size = 0;
@@ -386,24 +392,26 @@ void bind_hub(py::module_& m) {
             std::string answer;
             {
               py::gil_scoped_release release;
-              answer = hub.publish_json(brand, std::string_view(data, static_cast<std::size_t>(size)));
+              answer = hub.publish_json(brand, std::string_view(data, static_cast<std::size_t>(size)),
+                                        idempotency_key);
             }
             return py::bytes(answer);
           },
-          py::arg("brand"), py::arg("body"),
+          py::arg("brand"), py::arg("body"), py::arg("idempotency_key") = std::nullopt,
           "The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, "
-          "the answer's JSON bytes out.")
+          "the answer's JSON bytes out; idempotency_key stands for the whole body.")
       .def(
           "publish_json_each",
-          [](Hub& hub, const std::vector<std::tuple<std::optional<std::string>, std::string, py::bytes>>& requests) {
+          [](Hub& hub, const std::vector<std::tuple<std::optional<std::string>, std::string, py::bytes,
+                                                    std::optional<std::string>>>& requests) {
             // Views of the bytes objects' buffers: immutable, and kept alive by `requests`.
             std::vector<Hub::JsonPublish> views;
             views.reserve(requests.size());
-            for (const auto& [token, brand, body] : requests) {
+            for (const auto& [token, brand, body, key] : requests) {
               char* data = nullptr;
               Py_ssize_t size = 0;
               if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
-              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token});
+              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token, key});
             }
             std::vector<Hub::JsonAnswer> answers;
             {
@@ -417,7 +425,8 @@ void bind_hub(py::module_& m) {
             return out;
           },
           py::arg("requests"),
-          "Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the "
+          "Group commit: [(token or None, brand, body, idempotency key or None), ...] -> one answer per "
+          "request, in order: the "
           "answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, "
           "not raised).")
       .def(

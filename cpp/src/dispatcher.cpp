@@ -239,6 +239,7 @@ struct Dispatcher::Impl {
       add_header(request.headers, "webhook-id", d.id);
       add_header(request.headers, "webhook-timestamp", std::to_string(timestamp));
       add_header(request.headers, "webhook-signature", sign_standard(signers, d.id, timestamp, *d.body));
+      request.headers.append(d.target->header_lines);  // the webhook's own headers, if any
     } catch (const std::exception& e) {
       lane.target = nullptr;
       Finished refused{std::move(d), started_at, {}};

@@ -61,7 +61,8 @@ EventInput event_input(const Json& event, const std::string& brand) {
   if (!event.is_object()) throw ValidationError("request body must be a JSON object");
   auto payload = event.find("payload");
   if (payload == event.end() || !payload->is_object()) throw ValidationError("payload must be a JSON object");
-  EventInput input{brand, string_field(event, "topic"), string_field(event, "event"), payload->dump(), std::nullopt};
+  EventInput input{brand, string_field(event, "topic"), string_field(event, "event"), payload->dump(), std::nullopt,
+                   std::nullopt};
   auto tags = event.find("tags");
   if (tags != event.end() && !tags->is_null()) {
     if (!tags->is_array()) throw ValidationError("tags must be null or a list of strings");

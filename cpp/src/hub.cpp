@@ -79,6 +79,36 @@ void check_config(const Config& c) {
 
 constexpr std::int64_t kMaxRecover = 100'000;  // deliveries one recover call queues at most
 
+void check_idempotency_key(const std::string& key) {
+  if (key.empty() || key.size() > 255 ||
+      !std::all_of(key.begin(), key.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; })) {
+    throw ValidationError("Idempotency-Key must have 1 to 255 visible ASCII characters");
+  }
+}
+
+// Adds an event to what an idempotency key stands for (hashed once the request is complete):
+// each field length-prefixed, so no two different requests read alike.
+void add_to_request(std::string& request, const EventInput& e, const std::string& brand) {
+  for (const std::string* field : {&brand, &e.topic, &e.event, &e.payload_json}) {
+    request.append(std::to_string(field->size())).append(":").append(*field);
+  }
+  std::string tags = tags_json(e.tags).value_or("null");
+  request.append(std::to_string(tags.size())).append(":").append(tags);
+}
+
+IdempotencyClaim idempotency_claim(const std::string& brand, const std::string& key, const std::string& request,
+                                   std::size_t first, std::size_t count, std::int64_t now) {
+  IdempotencyClaim claim;
+  claim.brand = brand;
+  claim.key = key;
+  claim.request_hash = sha256(request);
+  claim.first = first;
+  claim.count = count;
+  claim.now = now;
+  claim.expired_before = now - Hub::kIdempotencyWindow * 1'000'000;
+  return claim;
+}
+
 }  // namespace
 
 Hub::Hub(Config config) : config_(std::move(config)) {
@@ -94,9 +124,10 @@ Hub::~Hub() = default;
 
 PublishResult Hub::publish(const std::string& brand, const std::string& topic,
                            const std::string& event, const std::string& payload_json,
-                           const std::optional<std::vector<std::string>>& tags) {
+                           const std::optional<std::vector<std::string>>& tags,
+                           const std::optional<std::string>& idempotency_key) {
   std::vector<EventInput> one;
-  one.push_back({brand, topic, event, payload_json, tags});
+  one.push_back({brand, topic, event, payload_json, tags, idempotency_key});
   return publish_many(one).front();
 }
 
@@ -120,8 +151,17 @@ std::vector<PublishResult> Hub::publish_many(const std::vector<EventInput>& even
   std::vector<EventRecord> records;
   records.reserve(events.size());
   std::int64_t now = now_micros();
-  for (const auto& e : events) records.push_back(prepare_event(e, now));
-  return commit_events(records);
+  std::vector<IdempotencyClaim> claims;
+  for (const auto& e : events) {
+    records.push_back(prepare_event(e, now));
+    if (!e.idempotency_key) continue;
+    check_idempotency_key(*e.idempotency_key);
+    std::string request;
+    add_to_request(request, e, records.back().brand);
+    claims.push_back(idempotency_claim(records.back().brand, *e.idempotency_key, request, records.size() - 1, 1, now));
+    claims.back().conflict_aborts = true;  // all or nothing
+  }
+  return commit_events(records, claims.empty() ? nullptr : &claims);
 }
 
 namespace {
@@ -146,8 +186,9 @@ std::string publish_answer(const PublishResult* results, std::size_t count, bool
 }
 }  // namespace
 
-std::string Hub::publish_json(const std::string& brand, std::string_view body) {
-  JsonAnswer answer = std::move(publish_json_each({{brand, body, std::nullopt}}).front());
+std::string Hub::publish_json(const std::string& brand, std::string_view body,
+                              const std::optional<std::string>& idempotency_key) {
+  JsonAnswer answer = std::move(publish_json_each({{brand, body, std::nullopt, idempotency_key}}).front());
   if (answer.error) std::rethrow_exception(answer.error);
   return std::move(answer.json);
 }
@@ -157,15 +198,20 @@ std::vector<Hub::JsonAnswer> Hub::publish_json_each(const std::vector<JsonPublis
   struct Accepted {
     std::size_t request, first, count;
     bool batch;
+    std::size_t claim;  // its idempotency key's in `claims`, or SIZE_MAX
   };
   std::vector<Accepted> accepted;
   std::vector<EventRecord> records;
+  std::vector<IdempotencyClaim> claims;
   std::int64_t now = now_micros();
   for (std::size_t r = 0; r < requests.size(); ++r) {
     std::size_t first = records.size();
     try {
       if (requests[r].token) authorize(*requests[r].token, requests[r].brand);
+      const auto& key = requests[r].idempotency_key;
+      if (key) check_idempotency_key(*key);
       ParsedEvents parsed = parse_events_json(requests[r].body, requests[r].brand);
+      std::string request;  // what the key stands for
       for (std::size_t i = 0; i < parsed.events.size(); ++i) {
         try {
           records.push_back(prepare_event(parsed.events[i], now));
@@ -173,8 +219,14 @@ std::vector<Hub::JsonAnswer> Hub::publish_json_each(const std::vector<JsonPublis
           if (!parsed.batch) throw;
           throw ValidationError("events[" + std::to_string(i) + "]: " + e.what());
         }
+        if (key) add_to_request(request, parsed.events[i], records.back().brand);
       }
-      accepted.push_back({r, first, records.size() - first, parsed.batch});
+      std::size_t claim = SIZE_MAX;
+      if (key && records.size() > first) {
+        claim = claims.size();
+        claims.push_back(idempotency_claim(records[first].brand, *key, request, first, records.size() - first, now));
+      }
+      accepted.push_back({r, first, records.size() - first, parsed.batch, claim});
     } catch (...) {
       records.resize(first);  // all or nothing per request
       answers[r].error = std::current_exception();
@@ -183,33 +235,50 @@ std::vector<Hub::JsonAnswer> Hub::publish_json_each(const std::vector<JsonPublis
   if (records.empty()) return answers;
   std::vector<PublishResult> results;
   try {
-    results = commit_events(records);
+    results = commit_events(records, claims.empty() ? nullptr : &claims);
   } catch (...) {
     for (const auto& a : accepted) answers[a.request].error = std::current_exception();
     return answers;
   }
-  for (const auto& a : accepted) answers[a.request].json = publish_answer(&results[a.first], a.count, a.batch);
+  for (const auto& a : accepted) {
+    if (a.claim != SIZE_MAX && claims[a.claim].outcome == IdempotencyClaim::Outcome::conflict) {
+      answers[a.request].error = std::make_exception_ptr(
+          ConflictError("Idempotency-Key '" + claims[a.claim].key + "' was used for a different request"));
+      continue;
+    }
+    answers[a.request].json = publish_answer(&results[a.first], a.count, a.batch);
+  }
   return answers;
 }
 
-std::vector<PublishResult> Hub::commit_events(const std::vector<EventRecord>& records) {
+std::vector<PublishResult> Hub::commit_events(const std::vector<EventRecord>& records,
+                                              std::vector<IdempotencyClaim>* claims) {
   std::vector<PublishResult> results;
   if (dispatcher_) {
     // Deliveries due at once go straight to the dispatcher, leased, as far as it has room.
     LeaseRoom room = dispatcher_->reserve();
     std::vector<DueDelivery> leased;
     try {
-      results = store_->insert_events(records, room, &leased);
+      results = store_->insert_events(records, room, &leased, claims);
     } catch (...) {
       dispatcher_->hand_over({}, room);
       throw;
     }
     dispatcher_->hand_over(std::move(leased), room);
   } else {
-    results = store_->insert_events(records);
+    results = store_->insert_events(records, {}, nullptr, claims);
   }
-  metrics_->events_published += results.size();
-  for (const auto& result : results) metrics_->deliveries_created += static_cast<std::uint64_t>(result.deliveries);
+  // Events answered from an idempotency key were not published now.
+  std::vector<bool> stored(results.size(), true);
+  for (const auto& claim : claims ? *claims : std::vector<IdempotencyClaim>{}) {
+    if (claim.outcome == IdempotencyClaim::Outcome::fresh) continue;
+    for (std::size_t e = claim.first; e < claim.first + claim.count; ++e) stored[e] = false;
+  }
+  for (std::size_t e = 0; e < results.size(); ++e) {
+    if (!stored[e]) continue;
+    ++metrics_->events_published;
+    metrics_->deliveries_created += static_cast<std::uint64_t>(results[e].deliveries);
+  }
   return results;
 }
 

@@ -34,6 +34,26 @@ struct EventRecord {
   std::optional<std::string> tags_json;  // JSON array, or none
 };
 
+// A publish request that carries an idempotency key: its events are records [first, first +
+// count) of one insert_events call. Keys are per brand; one stored before `expired_before`
+// no longer counts (it is taken afresh).
+struct IdempotencyClaim {
+  std::string brand;
+  std::string key;
+  std::string request_hash;  // SHA-256 of what the request asks to publish (raw bytes)
+  std::size_t first = 0;
+  std::size_t count = 0;
+  std::int64_t now = 0;
+  std::int64_t expired_before = 0;
+  // A conflict throws ConflictError and nothing of the call commits (publish_many: all or
+  // nothing); otherwise only this request's events are left out (group commit).
+  bool conflict_aborts = false;
+  // Set by insert_events: fresh (its events were stored and the key with them), replayed (the
+  // key was used for the same request: nothing stored, the first answer's results returned),
+  // conflict (used for another request: nothing stored, its results left empty).
+  enum class Outcome { fresh, replayed, conflict } outcome = Outcome::fresh;
+};
+
 // Where and how a webhook's deliveries go, read once per webhook per claim or publish and
 // shared by its deliveries in that batch.
 struct WebhookTarget {
@@ -41,6 +61,7 @@ struct WebhookTarget {
   std::string brand;
   std::string url;
   std::vector<std::string> keys;  // hex: the newest first, then those still valid after a rotation
+  std::string header_lines;       // the custom headers, "Name: value\r\n" each (checked when set)
   bool ordered = false;  // one delivery at a time, in publish order (claims enforce it)
 };
 
@@ -134,9 +155,13 @@ class Store {
   // far as `room` goes, for a dispatcher in this process that has room for them: they skip
   // the claim round trip. (A crash before they are sent: another node takes them over once
   // the lease expires, or this node releases them when it starts again.)
+  // With `claims`, the idempotency keys are stored (or found) in the same transaction, under a
+  // unique constraint: of two concurrent requests with one key, on any nodes, one commits its
+  // events and the other replays its answer (see IdempotencyClaim).
   virtual std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events,
                                                    LeaseRoom room = {},
-                                                   std::vector<DueDelivery>* leased = nullptr) = 0;
+                                                   std::vector<DueDelivery>* leased = nullptr,
+                                                   std::vector<IdempotencyClaim>* claims = nullptr) = 0;
   // This node's leases end (at start: those of a previous run under the same node id; at
   // shutdown: what was never attempted); their deliveries are due at `now`. Other nodes'
   // leases stay. Returns how many were released.
@@ -174,7 +199,8 @@ class Store {
   virtual RecoverResult recover(const std::string& brand, const std::string& webhook_id,
                                 std::int64_t since, std::int64_t limit, std::int64_t now) = 0;
   // Removes finished deliveries (and their attempts, and events left without deliveries)
-  // last updated before `before`. Returns how many deliveries went.
+  // last updated before `before`, and idempotency keys stored before it. Returns how many
+  // deliveries went.
   virtual std::int64_t prune(std::int64_t before) = 0;
   virtual Stats stats(std::int64_t now) = 0;
 

@@ -7,6 +7,7 @@
 // of the two dialects lacks.
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <map>
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "brandhooks/errors.hpp"
 #include "brandhooks/model.hpp"
 #include "lease.hpp"
 #include "store.hpp"
@@ -107,6 +109,19 @@ inline constexpr const char* kOrderedWebhooks = "SELECT seq FROM webhooks WHERE 
 // A throttled webhook's next free send slot (kept in the store: every node takes from it).
 inline constexpr const char* kSetNextSlot = "UPDATE webhooks SET rate_next_at = ?1 WHERE seq = ?2";
 
+// --- idempotency keys (IdempotentBatch) ---
+// Stores key ?2 of brand ?1 (request hash ?3, at ?4) unless the brand has it already.
+inline constexpr const char* kAddKey =
+    "INSERT INTO idempotency_keys (brand, key, request_hash, results, created_at) VALUES (?1, ?2, ?3, '', ?4) "
+    "ON CONFLICT (brand, key) DO NOTHING";
+inline constexpr const char* kFindKey =
+    "SELECT request_hash, results, created_at FROM idempotency_keys WHERE brand = ?1 AND key = ?2";
+// An expired key taken afresh.
+inline constexpr const char* kRenewKey =
+    "UPDATE idempotency_keys SET request_hash = ?3, results = '', created_at = ?4 WHERE brand = ?1 AND key = ?2";
+inline constexpr const char* kSetKeyResults = "UPDATE idempotency_keys SET results = ?3 WHERE brand = ?1 AND key = ?2";
+inline constexpr const char* kPruneKeys = "DELETE FROM idempotency_keys WHERE created_at < ?1";
+
 // --- tokens (token_from_row reads the rows of both selects) ---
 inline constexpr const char* kFindToken =
     "SELECT id, brand, label, created_at FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL";
@@ -162,10 +177,116 @@ inline constexpr const char* kFailingTooLong = "failing without a successful del
 
 // A JSON array of strings (a webhook's tags, the keys still valid after a rotation) as a list.
 std::vector<std::string> strings_from_json(const std::string& json);
+// An idempotency key's stored results ([[event id, deliveries], ...]), and back.
+std::string results_json(const std::vector<PublishResult>& results, std::size_t first, std::size_t count);
+std::vector<PublishResult> results_from_json(const std::string& json);
 // A webhook's stored headers (a JSON object of strings) as a map.
 Headers headers_from_json(const std::string& json);
+// The same as the header lines every attempt carries ("Name: value\r\n" each).
+std::string header_lines_from_json(const std::string& json);
 // A stored state; StorageError for a name this build does not know.
 DeliveryState stored_delivery_state(const std::string& name);
+
+// A stored idempotency key (store_sql::kFindKey).
+struct StoredKey {
+  std::string request_hash;
+  std::string results;  // JSON [[event id, deliveries], ...]; empty until its events are stored
+  std::int64_t created_at = 0;
+};
+
+// Idempotency keys around one insert_events call, the same on every backend. `Keys` is the
+// backend's access to the idempotency_keys table inside the call's transaction:
+//   bool add(const IdempotencyClaim&)                    kAddKey; true when it stored the key
+//   std::optional<StoredKey> find(const IdempotencyClaim&)
+//   void renew(const IdempotencyClaim&)                  kRenewKey
+//   void set_results(const IdempotencyClaim&, const std::string& json)
+// claim() decides each claim's outcome (before the events are stored); events() are those to
+// store; finish() keeps the fresh claims' results with their keys and returns every event's.
+class IdempotentBatch {
+ public:
+  IdempotentBatch(const std::vector<EventRecord>& events, std::vector<IdempotencyClaim>* claims)
+      : all_(events), claims_(claims) {}
+
+  template <class Keys>
+  void claim(Keys& keys) {
+    if (!claims_ || claims_->empty()) return;
+    skip_.assign(all_.size(), false);
+    replayed_.assign(all_.size(), PublishResult{});
+    same_call_.assign(claims_->size(), SIZE_MAX);
+    for (std::size_t i = 0; i < claims_->size(); ++i) {
+      IdempotencyClaim& c = (*claims_)[i];
+      c.outcome = decide(keys, c, i);
+      if (c.outcome == IdempotencyClaim::Outcome::conflict && c.conflict_aborts) {
+        throw ConflictError("Idempotency-Key '" + c.key + "' was used for a different request");
+      }
+      if (c.outcome == IdempotencyClaim::Outcome::fresh) continue;
+      for (std::size_t e = c.first; e < c.first + c.count; ++e) skip_[e] = true;
+    }
+    if (std::find(skip_.begin(), skip_.end(), true) == skip_.end()) return;
+    for (std::size_t e = 0; e < all_.size(); ++e) {
+      if (!skip_[e]) kept_.push_back(all_[e]);
+    }
+    filtered_ = true;
+  }
+
+  const std::vector<EventRecord>& events() const { return filtered_ ? kept_ : all_; }
+
+  template <class Keys>
+  std::vector<PublishResult> finish(Keys& keys, std::vector<PublishResult> stored) {
+    if (!claims_ || claims_->empty()) return stored;
+    std::vector<PublishResult> results = replayed_;
+    for (std::size_t e = 0, k = 0; e < all_.size(); ++e) {
+      if (!skip_[e]) results[e] = std::move(stored[k++]);
+    }
+    for (std::size_t i = 0; i < claims_->size(); ++i) {
+      const IdempotencyClaim& c = (*claims_)[i];
+      if (c.outcome == IdempotencyClaim::Outcome::fresh) {
+        keys.set_results(c, results_json(results, c.first, c.count));
+      } else if (same_call_[i] != SIZE_MAX) {  // the same request twice in one call
+        const IdempotencyClaim& first = (*claims_)[same_call_[i]];
+        for (std::size_t e = 0; e < c.count; ++e) results[c.first + e] = results[first.first + e];
+      }
+    }
+    return results;
+  }
+
+ private:
+  template <class Keys>
+  IdempotencyClaim::Outcome decide(Keys& keys, const IdempotencyClaim& c, std::size_t index) {
+    using Outcome = IdempotencyClaim::Outcome;
+    for (std::size_t j = 0; j < index; ++j) {  // an earlier request of this call with the key
+      const IdempotencyClaim& earlier = (*claims_)[j];
+      if (earlier.brand != c.brand || earlier.key != c.key) continue;
+      if (earlier.request_hash != c.request_hash || earlier.outcome == Outcome::conflict) return Outcome::conflict;
+      same_call_[index] = earlier.outcome == Outcome::fresh ? j : same_call_[j];
+      if (same_call_[index] == SIZE_MAX) copy_results(c, replayed_, earlier.first);  // both replay one answer
+      return Outcome::replayed;
+    }
+    if (keys.add(c)) return Outcome::fresh;
+    std::optional<StoredKey> stored = keys.find(c);
+    if (!stored || stored->created_at < c.expired_before) {
+      keys.renew(c);
+      return Outcome::fresh;
+    }
+    if (stored->request_hash != c.request_hash) return Outcome::conflict;
+    auto parsed = results_from_json(stored->results);
+    if (parsed.size() != c.count) throw StorageError("an idempotency key's stored answer does not match its request");
+    for (std::size_t e = 0; e < c.count; ++e) replayed_[c.first + e] = std::move(parsed[e]);
+    return Outcome::replayed;
+  }
+
+  void copy_results(const IdempotencyClaim& c, std::vector<PublishResult>& results, std::size_t from) {
+    for (std::size_t e = 0; e < c.count; ++e) results[c.first + e] = results[from + e];
+  }
+
+  const std::vector<EventRecord>& all_;
+  std::vector<IdempotencyClaim>* claims_;
+  std::vector<bool> skip_;
+  std::vector<PublishResult> replayed_;
+  std::vector<std::size_t> same_call_;  // per claim: the fresh claim of this call it repeats
+  std::vector<EventRecord> kept_;
+  bool filtered_ = false;
+};
 
 // --- rows to records ------------------------------------------------------------------------
 // `Row` is a backend's view of the current result row: is_null(i), text(i) -> std::string

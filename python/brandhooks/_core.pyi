@@ -616,21 +616,21 @@ class Hub:
         """
     def prune(self) -> int:
         ...
-    def publish(self, brand: str, topic: str, event: str, payload: typing.Any, tags: collections.abc.Sequence[str] | None = None) -> PublishResult:
+    def publish(self, brand: str, topic: str, event: str, payload: typing.Any, tags: collections.abc.Sequence[str] | None = None, *, idempotency_key: str | None = None) -> PublishResult:
         """
-        Publish an event; payload is a dict (or JSON text of an object).
+        Publish an event; payload is a dict (or JSON text of an object). The same idempotency_key again (per brand, within 24 h) returns the first result and publishes nothing; with another event it raises ConflictError.
         """
-    def publish_json(self, brand: str, body: bytes) -> bytes:
+    def publish_json(self, brand: str, body: bytes, idempotency_key: str | None = None) -> bytes:
         """
-        The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out.
+        The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out; idempotency_key stands for the whole body.
         """
-    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes]]) -> list[bytes | BrandhooksError]:
+    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes, str | None]]) -> list[bytes | BrandhooksError]:
         """
-        Group commit: [(token or None, brand, body), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
+        Group commit: [(token or None, brand, body, idempotency key or None), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
         """
     def publish_many(self, events: collections.abc.Iterable[typing.Any]) -> list[PublishResult]:
         """
-        Publish many events in one transaction; each is a dict with brand, topic, event, payload, or a (brand, topic, event, payload) tuple.
+        Publish many events in one transaction; each is a dict with brand, topic, event, payload (and optionally tags, idempotency_key), or a (brand, topic, event, payload[, tags]) tuple.
         """
     def recover(self, brand: str, webhook_id: str, since: typing.SupportsFloat | typing.SupportsIndex, limit: typing.SupportsInt | typing.SupportsIndex = 100000) -> RecoverResult:
         ...

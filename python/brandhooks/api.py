@@ -18,7 +18,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Tuple, Union
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -494,7 +494,8 @@ def check_size(body: bytes) -> None:
         raise ApiError(413, "PayloadTooLarge", f"request body exceeds {MAX_BODY_BYTES} bytes")
 
 
-Waiting = Tuple[str, str, bytes, "asyncio.Future[bytes]"]  # token, brand, body, the answer
+# token, brand, body, Idempotency-Key, the answer
+Waiting = Tuple[str, str, bytes, Optional[str], "asyncio.Future[bytes]"]
 
 
 class GroupCommit:
@@ -511,10 +512,10 @@ class GroupCommit:
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="brandhooks-publish")
         self.busy = False  # a commit is under way, or scheduled
 
-    def publish(self, token: str, brand: str, body: bytes) -> "asyncio.Future[bytes]":
+    def publish(self, token: str, brand: str, body: bytes, key: Optional[str] = None) -> "asyncio.Future[bytes]":
         loop = asyncio.get_running_loop()
         answer: "asyncio.Future[bytes]" = loop.create_future()
-        self.waiting.append((token, brand, body, answer))
+        self.waiting.append((token, brand, body, key, answer))
         if not self.busy:
             self.busy = True
             loop.call_soon(self._commit, loop)  # after the other requests that are ready now
@@ -523,13 +524,14 @@ class GroupCommit:
     def _commit(self, loop: asyncio.AbstractEventLoop) -> None:
         # At most MAX_BATCH_BODY_BYTES of bodies per transaction (at least one request).
         size, count = 0, 0
-        for _, _, body, _ in self.waiting:
+        for _, _, body, _, _ in self.waiting:
             size += len(body)
             if count and size > MAX_BATCH_BODY_BYTES:
                 break
             count += 1
         group, self.waiting = self.waiting[:count], self.waiting[count:]
-        requests: List[Tuple[Optional[str], str, bytes]] = [(token, brand, body) for token, brand, body, _ in group]
+        requests: List[Tuple[Optional[str], str, bytes, Optional[str]]] = [
+            (token, brand, body, key) for token, brand, body, key, _ in group]
         done = loop.run_in_executor(self.thread, self.hub.publish_json_each, requests)
         done.add_done_callback(lambda _: self._answer(loop, group, done))
 
@@ -537,7 +539,7 @@ class GroupCommit:
                 done: "asyncio.Future[List[Any]]") -> None:
         error = done.exception()  # every request of the group gets it
         answers: List[Any] = [error] * len(group) if error else done.result()
-        for (_, _, _, future), answer in zip(group, answers):
+        for (_, _, _, _, future), answer in zip(group, answers):
             if future.done():
                 continue  # cancelled: the client went away
             if isinstance(answer, bytes):
@@ -565,18 +567,20 @@ class PublishFastPath:
         if match is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        authorization, length = "", b""
+        authorization, length, key = "", b"", None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
+            elif name == b"idempotency-key":
+                key = value.decode("latin-1")  # the core checks it (visible ASCII)
         try:
             body = await self._body(length, receive)
             if body is None:
                 return  # the client went away
             check_size(body)
-            answer = await self.group.publish(bearer_from(authorization), match[1], body)
+            answer = await self.group.publish(bearer_from(authorization), match[1], body, key)
         except BrandhooksError as exc:
             await core_error_response(exc)(scope, receive, send)
             return
@@ -693,9 +697,16 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
                        "maxItems": MAX_BATCH_EVENTS, "title": "EventBatch"}]}}}}},
         responses={202: {"model": Union[PublishedEnvelope, PublishedListEnvelope],
                          "description": "accepted: the event's id, or one per event of a batch, in order"},
-                   **_errors(400, 401, 403, 413)},
+                   **_errors(400, 401, 403, 409, 413)},
     )
-    async def publish_event(brand: BrandId, request: Request) -> Response:
+    async def publish_event(
+        brand: BrandId, request: Request,
+        idempotency_key: Optional[str] = Header(
+            None, alias="Idempotency-Key", description=(
+                "1 to 255 visible ASCII characters, per brand: the same key again within 24 h answers the "
+                "first answer (the same event ids) and publishes nothing; with other events, 409 Conflict. "
+                "It stands for the whole body (one event or a batch).")),
+    ) -> Response:
         """Accept an event, or a batch: a JSON array of 1 to 1000 events, validated all or nothing
         (a 400 names the first bad one, `events[i]: ...`) and committed in one transaction. The
         events and their deliveries are committed before the answer. (PublishFastPath answers
@@ -704,7 +715,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
                                            request.receive) or b""
         check_size(body)
         hub.authorize(bearer_token(request), brand)
-        return Response(hub.publish_json(brand, body), status_code=202, media_type="application/json")
+        return Response(hub.publish_json(brand, body, idempotency_key), status_code=202,
+                        media_type="application/json")
 
     @app.patch(
         "/brands/{brand}/webhooks/{webhook_id}", tags=["webhooks"], openapi_extra=_json_body(WebhookPatch),

@@ -212,8 +212,9 @@ class Client:
         self._http.close()
 
     # --- plumbing ------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, json: Any = None, params: Optional[Dict[str, Any]] = None) -> Any:
-        response = self._http.request(method, path, json=json,
+    def _call(self, method: str, path: str, *, json: Any = None, params: Optional[Dict[str, Any]] = None,
+              headers: Optional[Dict[str, str]] = None) -> Any:
+        response = self._http.request(method, path, json=json, headers=headers,
                                       params={k: v for k, v in (params or {}).items() if v is not None})
         if response.status_code == 204:
             return None
@@ -274,12 +275,14 @@ class Client:
 
     # --- events and deliveries -----------------------------------------------------------------
     def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
-                tags: Optional[List[str]] = None) -> Dict[str, Any]:
-        """{"id": event id, "deliveries": N}; committed when this returns."""
+                tags: Optional[List[str]] = None, *, idempotency_key: Optional[str] = None) -> Dict[str, Any]:
+        """{"id": event id, "deliveries": N}; committed when this returns. With idempotency_key, a
+        retry after a lost answer publishes nothing and answers the first answer again."""
         body: Dict[str, Any] = {"topic": topic, "event": event, "payload": payload}
         if tags is not None:
             body["tags"] = tags
-        return self._data("POST", f"/brands/{brand}/events", json=body)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return self._data("POST", f"/brands/{brand}/events", json=body, headers=headers)
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str] = None, start: Optional[int] = None,
                    limit: Optional[int] = None) -> Records[Delivery]:

@@ -305,14 +305,14 @@ TEST_P(HubTest, PublishJsonEachAnswersEachRequestOnItsOwn) {
   const std::string bad_batch = "[" + ok + R"(,{"topic":"Deals"}])";
   std::string admin = hub_->create_token(std::nullopt).secret;
   std::string scoped = hub_->create_token(kOther).secret;
-  auto answers = hub_->publish_json_each({{kBrand, ok, admin},
-                                          {kBrand, "{", std::nullopt},
-                                          {kBrand, batch, std::nullopt},
-                                          {"not-a-uuid", ok, std::nullopt},
-                                          {kBrand, bad_batch, std::nullopt},
-                                          {kOther, ok, scoped},
-                                          {kBrand, ok, scoped},
-                                          {kBrand, "{", "wrong"}});
+  auto answers = hub_->publish_json_each({{kBrand, ok, admin, std::nullopt},
+                                          {kBrand, "{", std::nullopt, std::nullopt},
+                                          {kBrand, batch, std::nullopt, std::nullopt},
+                                          {"not-a-uuid", ok, std::nullopt, std::nullopt},
+                                          {kBrand, bad_batch, std::nullopt, std::nullopt},
+                                          {kOther, ok, scoped, std::nullopt},
+                                          {kBrand, ok, scoped, std::nullopt},
+                                          {kBrand, "{", "wrong", std::nullopt}});
   ASSERT_EQ(answers.size(), 8u);
   auto error = [](const Hub::JsonAnswer& a) -> std::string {
     try {
@@ -426,3 +426,73 @@ TEST(HubConfig, CustomHeadersMayNotBeTheConfiguredSignatureHeader) {
   }
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(config.db + suffix);
 }
+
+// Idempotent publishing (the store part runs on both backends).
+TEST_P(HubTest, AnIdempotencyKeyPublishesOnceAndAnswersTheFirstResultAgain) {
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/hook");
+  hub_->create_webhook(kBrand, "Deals", "https://example.com/other");
+  PublishResult first = hub_->publish(kBrand, "Deals", "Created", R"({"a":1})", std::nullopt, "order-1");
+  EXPECT_EQ(first.deliveries, 2);
+  PublishResult again = hub_->publish(kBrand, "Deals", "Created", R"({"a":1})", std::nullopt, "order-1");
+  EXPECT_EQ(again.event_id, first.event_id);
+  EXPECT_EQ(again.deliveries, 2);
+  EXPECT_EQ(hub_->stats().events, 1);
+  EXPECT_EQ(hub_->stats().pending, 2);
+  // Another event with that key: a conflict that stores nothing.
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", R"({"a":2})", std::nullopt, "order-1"), ConflictError);
+  EXPECT_THROW(hub_->publish(kBrand, "Deals", "Updated", R"({"a":1})", std::nullopt, "order-1"), ConflictError);
+  EXPECT_EQ(hub_->stats().events, 1);
+  // Keys are per brand; keys are case-sensitive.
+  EXPECT_NE(hub_->publish(kOther, "Deals", "Created", R"({"a":1})", std::nullopt, "order-1").event_id, first.event_id);
+  EXPECT_NE(hub_->publish(kBrand, "Deals", "Created", R"({"a":1})", std::nullopt, "ORDER-1").event_id, first.event_id);
+  EXPECT_EQ(hub_->stats().events, 3);
+
+  // The raw REST path: the key stands for the whole body, a batch included.
+  const std::string body = R"([{"topic":"Deals","event":"Created","payload":{}},{"topic":"Deals","event":"Created","payload":{}}])";
+  std::string answer = hub_->publish_json(kBrand, body, "batch-1");
+  EXPECT_EQ(hub_->publish_json(kBrand, body, "batch-1"), answer);
+  EXPECT_EQ(hub_->stats().events, 5);
+  EXPECT_THROW(hub_->publish_json(kBrand, R"({"topic":"Deals","event":"Created","payload":{}})", "batch-1"),
+               ConflictError);
+  // The same request twice in one group commit: one publish, the same answer twice.
+  const std::string one = R"({"topic":"Deals","event":"Created","payload":{"n":1}})";
+  const std::string other = R"({"topic":"Deals","event":"Created","payload":{"n":2}})";
+  // The key stands for the events asked for, not the bytes: white space does not count.
+  auto answers = hub_->publish_json_each({{kBrand, one, std::nullopt, "group-1"},
+                                          {kBrand, one + " ", std::nullopt, "group-1"},
+                                          {kBrand, other, std::nullopt, "group-1"}});
+  ASSERT_FALSE(answers[0].error);
+  ASSERT_FALSE(answers[1].error);
+  EXPECT_EQ(answers[0].json, answers[1].json);
+  ASSERT_TRUE(answers[2].error);
+  EXPECT_THROW(std::rethrow_exception(answers[2].error), ConflictError);  // another event
+  EXPECT_EQ(hub_->stats().events, 6);
+
+  // publish_many: a key per event, all or nothing.
+  std::vector<EventInput> many{{kBrand, "Deals", "Created", "{}", std::nullopt, "m-1"},
+                               {kBrand, "Deals", "Created", "{}", std::nullopt, "m-2"}};
+  auto published = hub_->publish_many(many);
+  auto repeated = hub_->publish_many(many);
+  EXPECT_EQ(repeated[0].event_id, published[0].event_id);
+  EXPECT_EQ(repeated[1].event_id, published[1].event_id);
+  EXPECT_EQ(hub_->stats().events, 8);
+  many[1].payload_json = R"({"x":1})";
+  many.push_back({kBrand, "Deals", "Created", "{}", std::nullopt, "m-3"});
+  EXPECT_THROW(hub_->publish_many(many), ConflictError);
+  EXPECT_EQ(hub_->stats().events, 8);  // m-3 was not stored either
+}
+
+TEST_P(HubTest, BadIdempotencyKeysAndRefusedRequestsRememberNothing) {
+  for (std::string bad : {std::string(), std::string(256, 'k'), std::string("has space"), std::string("t\tab"),
+                          std::string("caf\xc3\xa9"), std::string("nul\0", 4)}) {
+    EXPECT_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::nullopt, bad), ValidationError) << bad;
+  }
+  EXPECT_NO_THROW(hub_->publish(kBrand, "Deals", "Created", "{}", std::nullopt, std::string(255, '~')));
+  // A request refused by validation stores no key: the key is free for a good request.
+  EXPECT_THROW(hub_->publish(kBrand, "Nope", "Created", "{}", std::nullopt, "k"), ValidationError);
+  EXPECT_THROW(hub_->publish_json(kBrand, R"({"topic":"Nope","event":"Created","payload":{}})", "k"),
+               ValidationError);
+  PublishResult r = hub_->publish(kBrand, "Deals", "Created", "{}", std::nullopt, "k");
+  EXPECT_EQ(hub_->publish(kBrand, "Deals", "Created", "{}", std::nullopt, "k").event_id, r.event_id);
+}
+

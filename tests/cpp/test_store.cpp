@@ -1016,4 +1016,59 @@ TEST_P(Controls, AThrottledWebhookTakesSendSlotsSharedByAllNodes) {
   EXPECT_EQ(later[1].not_before, kNow + 10'250'000);
   EXPECT_EQ(a->stats(0).pending, 20);  // nothing dropped or failed
   expect_counts_match(*a, "throttled");
+
+// Idempotency keys: stored with the events, found again, expired by age and pruned with retention.
+TEST_P(StoreTest, IdempotencyKeysReplayConflictExpireAndArePruned) {
+  auto store = open_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  auto event = [](const std::string& id, std::int64_t at) {
+    EventRecord e;
+    e.id = id;
+    e.brand = kBrand;
+    e.topic = "Deals";
+    e.event = "Created";
+    e.body = "{}";
+    e.created_at = e.first_attempt_at = at;
+    return e;
+  };
+  auto claim = [](const std::string& hash, std::int64_t now) {
+    IdempotencyClaim c;
+    c.brand = kBrand;
+    c.key = "k";
+    c.request_hash = hash;
+    c.count = 1;
+    c.now = now;
+    c.expired_before = now - 1000;
+    return std::vector<IdempotencyClaim>{c};
+  };
+  using Outcome = IdempotencyClaim::Outcome;
+  auto claims = claim("h1", 100);
+  auto first = store->insert_events({event("e1", 100)}, {}, nullptr, &claims);
+  EXPECT_EQ(claims[0].outcome, Outcome::fresh);
+  EXPECT_EQ(first.at(0).event_id, "e1");
+
+  claims = claim("h1", 200);
+  auto replayed = store->insert_events({event("e2", 200)}, {}, nullptr, &claims);
+  EXPECT_EQ(claims[0].outcome, Outcome::replayed);
+  EXPECT_EQ(replayed.at(0).event_id, "e1");
+  EXPECT_EQ(replayed.at(0).deliveries, 1);
+  claims = claim("h2", 300);
+  store->insert_events({event("e3", 300)}, {}, nullptr, &claims);
+  EXPECT_EQ(claims[0].outcome, Outcome::conflict);
+  claims = claim("h2", 400);
+  claims[0].conflict_aborts = true;
+  EXPECT_THROW(store->insert_events({event("e4", 400)}, {}, nullptr, &claims), ConflictError);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events"), "1");
+
+  // Older than the window: taken afresh, for any request.
+  claims = claim("h3", 1200);
+  EXPECT_EQ(store->insert_events({event("e5", 1200)}, {}, nullptr, &claims).at(0).event_id, "e5");
+  EXPECT_EQ(claims[0].outcome, Outcome::fresh);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idempotency_keys"), "1");
+  // Retention: keys stored before the cut go.
+  store->prune(1201);
+  EXPECT_EQ(scalar("SELECT count(*) FROM idempotency_keys"), "0");
+  claims = claim("h4", 1300);
+  store->insert_events({event("e6", 1300)}, {}, nullptr, &claims);
+  EXPECT_EQ(claims[0].outcome, Outcome::fresh);
 }

@@ -19,6 +19,7 @@ class Store;
 class Dispatcher;
 class RetryPolicy;
 struct EventRecord;
+struct IdempotencyClaim;
 
 class Hub {
  public:
@@ -64,10 +65,16 @@ class Hub {
   // ancestors' live webhooks of the topic) in one transaction, then wakes the dispatcher.
   // `payload_json` must be a JSON object. The receiver gets
   // {"topic","event","timestamp"(ms),"payload","id","brand"} in that order.
+  // With `idempotency_key` (1 to 255 visible ASCII characters, per brand): the same key again
+  // within kIdempotencyWindow (and before retention prunes it) returns the first result and
+  // creates nothing; the same key for another event throws ConflictError.
   PublishResult publish(const std::string& brand, const std::string& topic,
                         const std::string& event, const std::string& payload_json,
-                        const std::optional<std::vector<std::string>>& tags = std::nullopt);
-  // Many events in one transaction (all or nothing).
+                        const std::optional<std::vector<std::string>>& tags = std::nullopt,
+                        const std::optional<std::string>& idempotency_key = std::nullopt);
+  static constexpr std::int64_t kIdempotencyWindow = 24 * 3600;  // seconds
+  // Many events in one transaction (all or nothing; an idempotency key per event, a conflict
+  // of one stores none).
   std::vector<PublishResult> publish_many(const std::vector<EventInput>& events);
   // The REST API's publish, from the request's raw JSON body: one event
   // {"topic","event","payload"[,"tags"]} for `brand`, or an array of 1 to 1000 of them, validated
@@ -75,13 +82,17 @@ class Hub {
   // one transaction. Returns the answer's JSON: {"code":"OK","data":{"id","deliveries"}}, or for
   // an array "data" with one such object per event, in order, and "info":{"count","total"}.
   // BadRequestError when the body is not JSON (or nests too deeply to parse).
-  std::string publish_json(const std::string& brand, std::string_view body);
+  // With `idempotency_key`, the key stands for the whole request (one event or a batch), as
+  // with publish: the same body again answers the first answer; another body is ConflictError.
+  std::string publish_json(const std::string& brand, std::string_view body,
+                           const std::optional<std::string>& idempotency_key = std::nullopt);
   // One request to publish_json_each: the brand of the path and the raw body; with a token,
   // authorize(token, brand) first (so a bad token is that request's answer).
   struct JsonPublish {
     std::string brand;
     std::string_view body;
     std::optional<std::string> token;
+    std::optional<std::string> idempotency_key;
   };
   // The answer to one of them: its JSON, or the error publish_json would have thrown.
   struct JsonAnswer {
@@ -143,7 +154,9 @@ class Hub {
   // The event as stored (checked, its body built); `now` is its creation time.
   EventRecord prepare_event(const EventInput& event, std::int64_t now) const;
   // Commits the events and their deliveries in one transaction, hands the due ones over.
-  std::vector<PublishResult> commit_events(const std::vector<EventRecord>& records);
+  // With `claims`, their idempotency keys in the same transaction (Store::insert_events).
+  std::vector<PublishResult> commit_events(const std::vector<EventRecord>& records,
+                                           std::vector<IdempotencyClaim>* claims = nullptr);
 
   Config config_;
   std::unique_ptr<RetryPolicy> retry_;

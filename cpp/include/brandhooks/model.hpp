@@ -51,6 +51,9 @@ struct EventInput {
   std::string payload_json;
   // A webhook with tags only receives events whose tags share at least one of them.
   std::optional<std::vector<std::string>> tags;
+  // Publishing again with the same key (per brand, within Hub::kIdempotencyWindow) creates
+  // nothing and returns the first result; with another event it is a ConflictError.
+  std::optional<std::string> idempotency_key;
 };
 
 // A partial update of a webhook: only the fields that are set change.

@@ -34,7 +34,8 @@ class PgStore final : public Store {
   std::vector<std::string> brand_lineage(const std::string& brand) override;
 
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
-                                           std::vector<DueDelivery>* leased) override;
+                                           std::vector<DueDelivery>* leased,
+                                           std::vector<IdempotencyClaim>* claims) override;
   std::int64_t release_leases(std::int64_t now) override;
   std::int64_t renew_leases(std::int64_t now) override;
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,

@@ -112,9 +112,37 @@ std::string bool_array(const std::vector<bool>& values) {
 
 }  // namespace
 
-std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
-                                                  std::vector<DueDelivery>* leased) {
+namespace {
+// The idempotency_keys table as IdempotentBatch uses it.
+struct Keys {
+  pg::Connection& c;
+  Params key(const IdempotencyClaim& claim) { return std::move(Params().add(claim.brand).add(claim.key)); }
+  bool add(const IdempotencyClaim& claim) {
+    return c.exec(pg::numbered(store_sql::kAddKey), key(claim).bytes(claim.request_hash).add(claim.now)).affected() == 1;
+  }
+  std::optional<StoredKey> find(const IdempotencyClaim& claim) {
+    auto rows = c.exec(pg::numbered(store_sql::kFindKey), key(claim));
+    if (rows.rows() == 0) return std::nullopt;
+    return StoredKey{rows.bytes(0, 0), rows.text(0, 1), rows.int64(0, 2)};
+  }
+  void renew(const IdempotencyClaim& claim) {
+    c.exec(pg::numbered(store_sql::kRenewKey), key(claim).bytes(claim.request_hash).add(claim.now));
+  }
+  void set_results(const IdempotencyClaim& claim, const std::string& json) {
+    c.exec(pg::numbered(store_sql::kSetKeyResults), key(claim).add(json));
+  }
+};
+}  // namespace
+
+std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>& all_events, LeaseRoom room,
+                                                  std::vector<DueDelivery>* leased,
+                                                  std::vector<IdempotencyClaim>* claims) {
   auto [results, handed] = transact([&](Connection& c) {
+    // Rebuilt on each try of the transaction: a retry decides every claim again.
+    IdempotentBatch batch(all_events, claims);
+    Keys keys{c};
+    batch.claim(keys);
+    const std::vector<EventRecord>& events = batch.events();
     // Events of one brand, topic and tags match the same webhooks: asked once per call.
     // Webhook seq, and whether only claims may lease its deliveries (ordered or throttled).
     std::map<std::string, std::vector<std::pair<std::int64_t, bool>>> matched;
@@ -135,7 +163,8 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
       event_rows.push_back(std::move(Params().add(e.id).add(e.brand).add(e.topic).add(e.event).bytes(e.body)
                                          .add(e.created_at).add(e.tags_json)));
     }
-    auto event_seqs = c.pipeline(kAddEvent, event_rows);
+    auto event_seqs = event_rows.empty() ? decltype(c.pipeline(kAddEvent, event_rows)){}
+                                         : c.pipeline(kAddEvent, event_rows);
 
     std::vector<std::string> ids;
     std::vector<std::int64_t> event_seq, webhook_seq, next_at, created_at;
@@ -209,6 +238,7 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
         }
       }
     }
+    results = batch.finish(keys, std::move(results));
     return std::make_pair(std::move(results), std::move(handed));
   });
   if (leased) {

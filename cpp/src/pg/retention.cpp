@@ -53,6 +53,7 @@ std::int64_t PgStore::prune(std::int64_t before) {
           c.exec("DELETE FROM events WHERE created_at < $1 AND seq < coalesce("
                  "(SELECT event_seq FROM deliveries ORDER BY seq LIMIT 1), 9223372036854775807)",
                  Params().add(before));
+          c.exec(pg::numbered(store_sql::kPruneKeys), Params().add(before));  // keys expire with retention
         }
         c.run("COMMIT");
         removed += gone.rows();

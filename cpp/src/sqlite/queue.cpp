@@ -1,5 +1,6 @@
 // The durable queue: publishing events with their deliveries, leases (lease.hpp), claims of
 // due deliveries, and recording the attempts' outcomes (failure streaks, disabling).
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -9,10 +10,56 @@
 
 namespace brandhooks::sqlite {
 
-std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
-                                                      std::vector<DueDelivery>* leased) {
+namespace {
+// The idempotency_keys table as IdempotentBatch uses it.
+struct Keys {
+  std::function<SQLite::Statement&(const char*)> prepare;
+  SQLite::Statement& bound(const char* sql, const IdempotencyClaim& c) {
+    SQLite::Statement& q = prepare(sql);
+    q.bind(1, c.brand);
+    q.bind(2, c.key);
+    return q;
+  }
+  bool add(const IdempotencyClaim& c) {
+    SQLite::Statement& q = bound(store_sql::kAddKey, c);
+    q.bind(3, c.request_hash.data(), static_cast<int>(c.request_hash.size()));
+    q.bind(4, c.now);
+    bool added = q.exec() == 1;
+    q.reset();
+    return added;
+  }
+  std::optional<StoredKey> find(const IdempotencyClaim& c) {
+    SQLite::Statement& q = bound(store_sql::kFindKey, c);
+    std::optional<StoredKey> found;
+    if (q.executeStep()) found = StoredKey{Row{q}.text(0), Row{q}.text(1), q.getColumn(2).getInt64()};
+    q.reset();
+    return found;
+  }
+  void renew(const IdempotencyClaim& c) {
+    SQLite::Statement& q = bound(store_sql::kRenewKey, c);
+    q.bind(3, c.request_hash.data(), static_cast<int>(c.request_hash.size()));
+    q.bind(4, c.now);
+    q.exec();
+    q.reset();
+  }
+  void set_results(const IdempotencyClaim& c, const std::string& json) {
+    SQLite::Statement& q = bound(store_sql::kSetKeyResults, c);
+    q.bind(3, json);
+    q.exec();
+    q.reset();
+  }
+};
+}  // namespace
+
+std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRecord>& all_events, LeaseRoom room,
+                                                      std::vector<DueDelivery>* leased,
+                                                      std::vector<IdempotencyClaim>* claims) {
   return guarded([&] {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    IdempotentBatch batch(all_events, claims);
+    Keys keys{[this](const char* sql) -> SQLite::Statement& { return prepare(sql); }};
+    batch.claim(keys);
+    const std::vector<EventRecord>& events = batch.events();
     // A webhook with tags matches only events sharing one of them; without tags, all.
     SQLite::Statement& matching = prepare(
         "SELECT seq, ordered OR rate_limit IS NOT NULL FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
@@ -100,6 +147,7 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
     StateCounts counts;
     counts.add(DeliveryState::pending, created);
     save_counts(counts);
+    results = batch.finish(keys, std::move(results));
     tx.commit();
     return results;
   });
@@ -318,7 +366,7 @@ std::shared_ptr<const WebhookTarget> SqliteStore::target_locked(std::int64_t web
   SQLite::Statement& q = prepare(
       "SELECT url, key, deleted_at IS NULL AND disabled_at IS NULL, "
       "       (SELECT json_group_array(k.key) FROM webhook_keys k "
-      "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand, ordered "
+      "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand, headers, ordered "
       "FROM webhooks w WHERE seq = ?1");
   q.bind(1, webhook_seq);
   q.bind(2, now);
@@ -329,8 +377,9 @@ std::shared_ptr<const WebhookTarget> SqliteStore::target_locked(std::int64_t web
     target->brand = q.getColumn(5).getString();
     target->url = q.getColumn(0).getString();
     target->keys.push_back(q.getColumn(1).getString());
-    target->ordered = q.getColumn(6).getInt() != 0;
+    target->ordered = q.getColumn(7).getInt() != 0;
     for (auto& key : strings_from_json(q.getColumn(3).getString())) target->keys.push_back(std::move(key));
+    if (!q.getColumn(6).isNull()) target->header_lines = header_lines_from_json(q.getColumn(6).getString());
   }
   q.reset();
   return target;

@@ -58,6 +58,9 @@ std::int64_t SqliteStore::prune(std::int64_t before) {
             "(SELECT event_seq FROM deliveries ORDER BY seq LIMIT 1), 9223372036854775807)");
         events.bind(1, before);
         events.exec();
+        SQLite::Statement& keys = prepare(store_sql::kPruneKeys);  // idempotency keys expire with retention
+        keys.bind(1, before);
+        keys.exec();
       }
       tx.commit();
       return static_cast<std::int64_t>(doomed.size());

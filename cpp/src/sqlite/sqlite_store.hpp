@@ -81,7 +81,8 @@ class SqliteStore final : public Store {
 
   // queue.cpp: publishing, leases, claims and recording attempts
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
-                                           std::vector<DueDelivery>* leased) override;
+                                           std::vector<DueDelivery>* leased,
+                                           std::vector<IdempotencyClaim>* claims) override;
   std::int64_t release_leases(std::int64_t now) override;
   std::int64_t renew_leases(std::int64_t now) override;
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
