@@ -1016,6 +1016,7 @@ TEST_P(Controls, AThrottledWebhookTakesSendSlotsSharedByAllNodes) {
   EXPECT_EQ(later[1].not_before, kNow + 10'250'000);
   EXPECT_EQ(a->stats(0).pending, 20);  // nothing dropped or failed
   expect_counts_match(*a, "throttled");
+}
 
 // Idempotency keys: stored with the events, found again, expired by age and pruned with retention.
 TEST_P(StoreTest, IdempotencyKeysReplayConflictExpireAndArePruned) {
