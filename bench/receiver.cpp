@@ -2,8 +2,10 @@
 // signature (so a wrong one is counted, not hidden) and records each event id with the time it
 // arrived. The same server takes wrk's load for the ceiling measurement.
 //
-//   bench_receiver --port 0 --keys keys.txt [--threads 1]
+//   bench_receiver --port 0 --keys keys.txt [--threads 1] [--delay-ms 0]
 //     keys.txt: one "<path> <64-hex key>" per line; requests to other paths count as invalid.
+//     --delay-ms: each delivery is answered this long after it was read (a receiver doing real
+//     work; the bench's latency-bound case), without holding up the other connections.
 //   GET /stats -> {"requests":N,"valid":V,"invalid":I,"unique":U}
 //   GET /wait?unique=N&timeout_ms=T -> /stats once U >= N or T ms passed (one request instead
 //                 of the driver polling, which would take CPU from the run it measures)
@@ -52,6 +54,7 @@ struct State {
   std::unordered_map<std::string, std::string> keys;     // path -> key bytes
   std::unordered_map<std::string, std::int64_t> first;   // "path id" -> first arrival (unix us)
   std::string signature_header = "X-Webhook-Signature";
+  std::chrono::milliseconds delay{0};
 
   void load_keys(std::istream& in) {
     std::string path, key;
@@ -179,6 +182,10 @@ asio::awaitable<void> session(tcp::socket socket, State& state) {
       } else {
         ++state.invalid;
       }
+      if (state.delay.count() > 0) {
+        asio::steady_timer timer(co_await asio::this_coro::executor, state.delay);
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
       res.result(http::status::ok);
     }
     res.prepare_payload();
@@ -214,6 +221,8 @@ int main(int argc, char** argv) {
       state.load_keys(in);
     } else if (flag == "--signature-header") {
       state.signature_header = value;
+    } else if (flag == "--delay-ms") {
+      state.delay = std::chrono::milliseconds(std::stoi(value));
     } else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;

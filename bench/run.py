@@ -4,11 +4,14 @@
 
 Prints a table, then one JSON line (the last line) with deliveries_per_s, ceiling_per_s,
 python_per_s, ratio_vs_ceiling, ratio_vs_python, p50_ms, p99_ms, publish_many_per_s,
-rss_mb_1m_pending, and over REST (`brandhooks serve` in a child process) rest_publish_per_s,
+rss_mb_1m_pending, over REST (`brandhooks serve` in a child process) rest_publish_per_s,
 rest_publish_p99_ms, rest_e2e_per_s, rest_read_p99_ms, rest_latency_p99_ms, rest_batch_per_s,
-and load_1m (the machine's load average before the run: the figures are only comparable
-between runs on a similarly loaded machine). Every figure is the median of RUNS runs. A run that loses a delivery or
-gets a signature refused raises: it is a failure, not a number.
+on PostgreSQL (a throwaway server, tests/pg/pgserver.py, with PostgreSQL's default durability)
+pg_deliveries_per_s, pg_publish_per_s and pg_scale_3 (3 nodes ÷ 1 node against a receiver
+answering after 20 ms), and load_1m (the machine's load average before the run: the figures are
+only comparable between runs on a similarly loaded machine). Every figure is the median of RUNS
+runs. A run that loses a delivery or gets a signature refused raises: it is a failure, not a
+number.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from typing import Callable, Dict, List
 import brandhooks
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent / "tests" / "pg"))
+from pgserver import PgServer  # noqa: E402  (the throwaway PostgreSQL server of the tests)
+
 RECEIVER = Path(os.environ.get("BENCH_RECEIVER", ROOT.parent / "build" / "cpp" / "bench" / "bench_receiver"))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 3
@@ -42,13 +48,16 @@ PENDING = 100_000 if QUICK else 1_000_000
 WRK_SECONDS = 2 if QUICK else 5
 WEBHOOK_COUNTS = (1, 10, 100)
 HEADLINE_WEBHOOKS = 10
+SCALE_DELAY_MS = 20                                # the receiver's answer time for pg_scale_3
+SCALE_DELIVERIES = 16_000 if QUICK else 60_000     # per run, whatever the number of nodes
+SCALE_NODES = 3
 
 
 class Receiver:
     """The verifying Beast receiver in a child process."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([str(RECEIVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    def __init__(self, *flags: str) -> None:
+        self.proc = subprocess.Popen([str(RECEIVER), "--port", "0", *flags], stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline())
 
     def call(self, method: str, path: str, body: bytes = b"", timeout: float = 30) -> bytes:
@@ -133,10 +142,11 @@ def ceiling(receiver: Receiver, tmp: Path) -> float:
     return float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
 
 
-def durable(receiver: Receiver, tmp: Path, webhooks: int) -> float:
-    """Deliveries/s from the first publish to the last delivery received, store on a file."""
+def durable(receiver: Receiver, tmp: Path, webhooks: int, db: Callable[[], str] = lambda: "") -> float:
+    """Deliveries/s from the first publish to the last delivery received, store on a file
+    (or on the database `db` makes)."""
     events = DELIVERIES // webhooks
-    hub, brand, _ = hub_with_webhooks(new_db(tmp), receiver, webhooks, deliver=True)
+    hub, brand, _ = hub_with_webhooks(db() or new_db(tmp), receiver, webhooks, deliver=True)
     try:
         start = time.perf_counter()
         for first in range(0, events, 1000):
@@ -181,14 +191,96 @@ def latency(receiver: Receiver, tmp: Path) -> Dict[str, float]:
     return {"p50_ms": statistics.median(delays), "p99_ms": delays[int(len(delays) * 0.99) - 1], "max_ms": delays[-1]}
 
 
-def publish_rate(tmp: Path, receiver: Receiver) -> float:
-    """Deliveries/s accepted by publish_many into a file-backed store (10 webhooks, no dispatcher)."""
-    hub, brand, _ = hub_with_webhooks(new_db(tmp), receiver, HEADLINE_WEBHOOKS)
+def publish_rate(tmp: Path, receiver: Receiver, db: Callable[[], str] = lambda: "") -> float:
+    """Deliveries/s accepted by publish_many into a file-backed store (or the database `db`
+    makes): 10 webhooks, no dispatcher."""
+    hub, brand, _ = hub_with_webhooks(db() or new_db(tmp), receiver, HEADLINE_WEBHOOKS)
     events = PUBLISH_DELIVERIES // HEADLINE_WEBHOOKS
     start = time.perf_counter()
     for first in range(0, events, 1000):
         hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(first, min(events, first + 1000))])
     return events * HEADLINE_WEBHOOKS / (time.perf_counter() - start)
+
+
+class Node:
+    """`brandhooks serve` delivering from a shared database: a node as operators run it."""
+
+    def __init__(self, db: str, name: str, log: Path) -> None:
+        port = free_port()
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "brandhooks", "serve", "--db", db, "--port", str(port), "--node-id", name,
+                 "--allow-private", "--log-level", "warning", "--admin-token", uuid.uuid4().hex],
+                stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"node {name} did not start: see {log}")
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nodes_rate(slow: Receiver, db: str, tmp: Path, count: int) -> float:
+    """Deliveries/s of `count` nodes sharing one PostgreSQL database, from the first publish
+    (by this process, which does not deliver) to the last delivery received."""
+    hub, brand, _ = hub_with_webhooks(db, slow, HEADLINE_WEBHOOKS)
+    nodes = [Node(db, f"bench-{i}", tmp / f"node-{i}.log") for i in range(count)]
+    try:
+        events = SCALE_DELIVERIES // HEADLINE_WEBHOOKS
+        start = time.perf_counter()
+        for first in range(0, events, 1000):
+            hub.publish_many([(brand, "Deals", "Created", {"i": i}) for i in range(first, min(events, first + 1000))])
+        end = slow.wait_for(events * HEADLINE_WEBHOOKS)
+    finally:
+        for node in nodes:
+            node.close()
+        hub.close()
+    return events * HEADLINE_WEBHOOKS / (end - start)
+
+
+def postgresql(results: Dict[str, float], table: List[tuple], receiver: Receiver, tmp: Path) -> None:
+    """The PostgreSQL figures, on a throwaway server with PostgreSQL's default durability (an
+    fsync per commit, as the embedded file's "normal" does not)."""
+    server = PgServer(tempfile.mkdtemp(prefix="brandhooks-bench-pg-"), durable=True)
+    server.start()
+    try:
+        db = server.create_database
+        results["pg_deliveries_per_s"] = median(lambda: durable(receiver, tmp, HEADLINE_WEBHOOKS, db))
+        table.append((f"PostgreSQL, 1 node, {HEADLINE_WEBHOOKS} webhooks",
+                      f"{results['pg_deliveries_per_s']:,.0f} deliveries/s"))
+        results["pg_publish_per_s"] = median(lambda: publish_rate(tmp, receiver, db))
+        table.append(("publish_many into PostgreSQL", f"{results['pg_publish_per_s']:,.0f} deliveries/s"))
+        slow = Receiver("--delay-ms", str(SCALE_DELAY_MS), "--threads", "2")
+        try:
+            # 1 node and 3 nodes in turns, so that a drift in the machine's speed weighs on both.
+            one, many = [], []
+            for _ in range(RUNS):
+                one.append(nodes_rate(slow, db(), tmp, 1))
+                many.append(nodes_rate(slow, db(), tmp, SCALE_NODES))
+        finally:
+            slow.close()
+        results["pg_1_node_slow_per_s"] = statistics.median(one)
+        results[f"pg_{SCALE_NODES}_nodes_slow_per_s"] = statistics.median(many)
+        results["pg_scale_3"] = statistics.median(m / o for m, o in zip(many, one))
+        table.append((f"PostgreSQL, receiver answering after {SCALE_DELAY_MS} ms: 1 node / {SCALE_NODES} nodes",
+                      f"{results['pg_1_node_slow_per_s']:,.0f} / "
+                      f"{results[f'pg_{SCALE_NODES}_nodes_slow_per_s']:,.0f} deliveries/s"))
+        table.append((f"{SCALE_NODES} nodes / 1 node", f"{results['pg_scale_3']:.2f}"))
+    finally:
+        server.stop()
 
 
 def pending_rss(tmp: Path) -> float:
@@ -420,6 +512,7 @@ def main() -> None:
                           f"{results['rest_latency_p99_ms']:.2f} ms"))
             results["rest_batch_per_s"] = median(lambda: rest_batch(receiver, tmp))
             table.append(("REST batch route, 1 000 events per call", f"{results['rest_batch_per_s']:,.0f} events/s"))
+            postgresql(results, table, receiver, tmp)
         finally:
             receiver.close()
         results["rss_mb_1m_pending"] = median(lambda: pending_rss(tmp))

@@ -128,7 +128,8 @@ void bind_records(py::module_& m) {
       {"cancelled", &Stats::cancelled}, {"due_now", &Stats::due_now}};
   py::class_<Stats> stats(m, "Stats", "Counts of the store's records, and the queue.");
   for (auto [name, member] : kCounts) stats.def_readonly(name, member);
-  stats.def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+  stats.def_readonly("node", &Stats::node, "the node that answered (Config.node_id)")
+      .def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
       .def("to_json", py::overload_cast<const Stats&>(&to_json))
       .def("to_dict", &record_dict<Stats>);
 

@@ -339,7 +339,11 @@ std::int64_t Hub::prune() {
   return removed;
 }
 
-Stats Hub::stats() { return store_->stats(now_micros()); }
+Stats Hub::stats() {
+  Stats stats = store_->stats(now_micros());
+  stats.node = config_.node_id;
+  return stats;
+}
 
 void Hub::check_storage() { store_->check_writable(); }
 

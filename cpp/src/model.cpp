@@ -103,6 +103,7 @@ constexpr FieldSpec kStats[] = {
     {"cancelled", "integer", false, "deliveries cancelled"},
     {"due_now", "integer", false, "pending deliveries due now and not being attempted: the queue"},
     {"oldest_due_at", "time", true, "the earliest due time in the queue; null when it is empty"},
+    {"node", "string", false, "the node that answered (its node_id): every node shares the counts"},
 };
 
 constexpr FieldSpec kBrand[] = {
@@ -235,7 +236,7 @@ std::string to_json(const IssuedToken& t) {
 
 std::string to_json(const Stats& s) {
   return dump(record(kStats, {s.webhooks, s.disabled_webhooks, s.events, s.pending, s.delivered, s.failed,
-                              s.cancelled, s.due_now, seconds(s.oldest_due_at)}));
+                              s.cancelled, s.due_now, seconds(s.oldest_due_at), s.node}));
 }
 
 std::string to_json(const Brand& b) { return dump(record(kBrand, {b.id, nullable(b.parent)})); }

@@ -438,6 +438,11 @@ class Stats:
     def failed(self) -> int:
         ...
     @property
+    def node(self) -> str:
+        """
+        the node that answered (Config.node_id)
+        """
+    @property
     def oldest_due_at(self) -> float | None:
         ...
     @property

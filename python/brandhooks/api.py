@@ -31,6 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__, records
 from ._core import TOPICS, BrandhooksError, Config, Hub, Principal, UnauthorizedError, ValidationError
+from .database import redact
 from .errors import ERROR_STATUS, RETRY_AFTER_S
 from .metrics import exposition
 
@@ -223,8 +224,8 @@ def _allowed_methods(request: Request) -> Set[str]:
 def core_error_response(exc: BrandhooksError) -> JSONResponse:
     for cls, (status, code) in ERROR_STATUS.items():
         if isinstance(exc, cls):
-            return error_response(status, code, str(exc))
-    log.error("core error: %s", exc)  # StorageError and the like: details stay in the log
+            return error_response(status, code, redact(str(exc)))  # no database password, ever
+    log.error("core error: %s", redact(str(exc)))  # StorageError and the like: details stay in the log
     return _internal_error()
 
 
@@ -642,7 +643,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
 
     @app.get("/healthz", tags=["service"], responses={200: {"model": HealthEnvelope}, **_errors(500)})
     def healthz() -> JSONResponse:
-        """200 while the store can take writes; 503 Unavailable (storage full) or 500 otherwise."""
+        """200 while the store can take writes; 503 Unavailable (storage full, or the database
+        unreachable) or 500 otherwise."""
         hub.check_storage()
         return ok({"status": "ok"})
 

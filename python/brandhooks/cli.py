@@ -1,8 +1,9 @@
 """The ``brandhooks`` command.
 
-``brandhooks serve`` runs the REST API (and the dispatcher) on an embedded SQLite file. The
-admin commands (webhooks, events, deliveries, token, stats) work the same way against the
-local file (``--db``) or a running server (``--url`` and ``--token``). Every Config field is a
+``brandhooks serve`` runs the REST API (and the dispatcher) on an embedded SQLite file, or on a
+PostgreSQL database that any number of nodes share (``--db postgresql://...``). The admin
+commands (webhooks, events, deliveries, token, stats) work the same way against the database
+(``--db``) or a running server (``--url`` and ``--token``). Every Config field is a
 flag of ``serve`` and an environment variable ``BRANDHOOKS_<FIELD>`` (flags win).
 
 Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 not authorised.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import threading
 import time
@@ -34,6 +34,7 @@ from ._core import (
     UnauthorizedError,
     ValidationError,
 )
+from .database import describe, redact
 from .verify import DEFAULT_SIGNATURE_HEADER, SCHEMES, Scheme
 
 ENV_PREFIX = "BRANDHOOKS_"
@@ -90,7 +91,7 @@ def config_from(options: Dict[str, Any]) -> Config:
 
 
 def fail(exc: BaseException) -> None:
-    click.echo(f"error: {exc}", err=True)
+    click.echo(f"error: {redact(str(exc))}", err=True)
     if isinstance(exc, ValidationError):
         sys.exit(EXIT_USAGE)
     if isinstance(exc, NotFoundError):
@@ -103,7 +104,7 @@ def fail(exc: BaseException) -> None:
 # --- where the admin commands act: the local file or a server ----------------------------------
 
 class Local:
-    """The admin operations on a database file, through the Hub (the same dicts as the API)."""
+    """The admin operations on a database (file or URL), through the Hub (the same dicts as the API)."""
 
     def __init__(self, db: str, init_db: bool = False) -> None:
         self.hub = Hub(Config(db=db, init_db=init_db))
@@ -224,7 +225,7 @@ def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--url", "server", envvar=_env("url"), show_envvar=True,
                         help="a running server, e.g. http://127.0.0.1:8080 (instead of --db)")(func)
     func = click.option("--db", default=Config().db, show_default=True, envvar=_env("db"), show_envvar=True,
-                        help="SQLite database file")(func)
+                        help="SQLite database file, or a postgresql:// URL")(func)
     func = click.option("--init-db", is_flag=True, envvar=_env("init_db"), show_envvar=True,
                         help="make a new database in an existing empty (0-byte) --db file")(func)
     func = click.option("--json", "as_json", is_flag=True, help="JSON output (one object per line)")(func)
@@ -323,7 +324,9 @@ def main() -> None:
               help="accept this secret as an admin token (stored hashed)")
 @config_options(deliver=True, log_level="info")
 def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> None:
-    """Run the REST API (and the dispatcher) on the embedded SQLite database.
+    """Run the REST API (and the dispatcher) on a SQLite file or a PostgreSQL database.
+
+    Any number of nodes may serve one postgresql:// database (docs/scaling.md).
 
     --log-level applies to the delivery log (one logfmt line per attempt at info) and to the
     server's own lines (each request at info).
@@ -366,7 +369,6 @@ def banner(config: Config, host: str, port: int) -> str:
 
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
-    db = config.db if config.db == ":memory:" else os.path.abspath(config.db)
     if config.deliver:
         delivery = (f"on, retry schedule {config.retry_schedule} (jitter {config.retry_jitter:g}), "
                     f"at most {config.max_in_flight} attempts in flight")
@@ -380,7 +382,7 @@ def banner(config: Config, host: str, port: int) -> str:
             private += f", except {config.allow_cidrs}"
     return "\n".join([
         f"brandhooks {__version__} serving {url}  (API docs: {url}/docs)",
-        f"  database           {db}",
+        f"  database           {describe(config.db)}",
         f"  delivery           {delivery}",
         f"  node               {config.node_id} (leases expire {config.lease_timeout_s} s after "
         "the last renewal)",

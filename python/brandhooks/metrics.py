@@ -32,6 +32,13 @@ class HubCollector:
     def collect(self) -> Iterator[Metric]:
         metrics = self.hub.metrics()
         stats = self.hub.stats()
+        # Behind a load balancer any node may answer a scrape: this one says which did. The
+        # counters are this node's; the store gauges (deliveries, webhooks, queue) are the
+        # shared database's, the same on every node.
+        node = GaugeMetricFamily("brandhooks_node_info", "The node that answered (its --node-id); always 1",
+                                 labels=["node"])
+        node.add_metric([self.hub.config.node_id], 1)
+        yield node
         for name, help_text in COUNTERS:
             yield CounterMetricFamily(f"brandhooks_{name}", help_text, value=metrics[name])
         outcomes = CounterMetricFamily("brandhooks_deliveries_finished", "Deliveries that reached a final outcome",

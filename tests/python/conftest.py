@@ -1,4 +1,5 @@
-"""Shared fixtures: a real `brandhooks serve` process on loopback with a real SQLite file."""
+"""Shared fixtures: a real `brandhooks serve` process on loopback with a real database (a
+SQLite file, or a PostgreSQL database on a throwaway server)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, Union
 
 import httpx
 import pytest
@@ -27,14 +28,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening TCP socket of 127.0.0.1:`port`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def brandhooks_cmd(*args: str) -> List[str]:
     return [sys.executable, "-m", "brandhooks", *args]
 
 
 class Server:
-    """`brandhooks serve` in a subprocess; start() waits until /healthz answers."""
+    """`brandhooks serve` in a subprocess; start() waits until /healthz answers.
 
-    def __init__(self, db: Path, *extra: str, admin_token: Optional[str] = ADMIN_TOKEN) -> None:
+    `db` is a SQLite file or a postgresql:// URL; for a URL, `log_path` says where the output
+    goes (for a file it defaults to the file's name + ".log")."""
+
+    def __init__(self, db: Union[Path, str], *extra: str, admin_token: Optional[str] = ADMIN_TOKEN,
+                 log_path: Optional[Path] = None) -> None:
         self.db = db
         self.extra = extra
         self.admin_token = admin_token
@@ -42,14 +73,25 @@ class Server:
         self.port = 0
         # stdout and stderr go to a file: a pipe nobody reads would fill up and block the
         # server's log writes.
-        self.log_path = db.with_name(db.name + ".log")
+        if log_path is None:
+            assert isinstance(db, Path), "a server on a database URL needs a log_path"
+            log_path = db.with_name(db.name + ".log")
+        self.log_path = log_path
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        self.port = free_port()
+        # free_port() only finds a port that is free now: on a shared machine another program
+        # may take it before the server binds it. Then the server exits, and we try another.
+        for _ in range(3):
+            if self._start_on(free_port()):
+                return self
+        raise RuntimeError(f"server could not bind a port:\n{self.output}")
+
+    def _start_on(self, port: int) -> bool:
+        self.port = port
         args = ["serve", "--port", str(self.port), "--db", str(self.db), "--log-level", "warning", *self.extra]
         if self.admin_token:
             args += ["--admin-token", self.admin_token]
@@ -59,12 +101,17 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "address already in use" in self.output.lower():
+                    return False
                 raise RuntimeError(f"server exited early:\n{self.output}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
+            # Only an answer from our own process counts (not from whoever else holds the port).
+            if listens_on(self.proc.pid, self.port):
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                        return True
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("server did not become healthy in 30 s")
 
@@ -87,9 +134,60 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
 
+# --- both storage backends ---------------------------------------------------------------
+# The suites that touch storage run once per backend: a fixture that makes a database asks for
+# `new_database`, whose `backend` parameter is "sqlite" (a file in a temporary directory) or
+# "postgresql" (a fresh database on the session's throwaway server).
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+NewDatabase = Callable[[str], str]
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("serve") / "brandhooks.db").start()
+def new_database(backend: str, tmp_path_factory: pytest.TempPathFactory,
+                 request: pytest.FixtureRequest) -> NewDatabase:
+    """new_database(name) -> the `db` value of a new, empty database of the backend."""
+    if backend == "sqlite":
+        directory = tmp_path_factory.mktemp("db")
+        return lambda name: str(directory / f"{name}-{uuid.uuid4().hex[:8]}.db")
+    pg: PgServer = request.getfixturevalue("pg_server")
+    return lambda name: pg.create_database()
+
+
+def sql_rows(db: str, query: str) -> List[tuple]:
+    """The rows `query` (plain SQL, no parameters) answers on either backend (PostgreSQL's
+    values come as text, psql's unaligned output)."""
+    if db.startswith("postgresql://"):
+        from pgserver import bin_dir
+
+        out = subprocess.run([str(bin_dir() / "psql"), "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                              "-d", db, "-c", query], check=True, capture_output=True, text=True)
+        return [tuple(line.split("\t")) for line in out.stdout.splitlines()]
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return connection.execute(query).fetchall()
+
+
+def sql_count(db: str, query: str) -> int:
+    return int(sql_rows(db, query)[0][0])
+
+
+def backend_server(new_database: NewDatabase, log_dir: Path, name: str, *extra: str, **kwargs: Any) -> Server:
+    """A Server (not started) on a new database of the backend; its output in log_dir."""
+    return Server(new_database(name), *extra, log_path=log_dir / f"{name}.log", **kwargs)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase) -> Iterator[Server]:
+    srv = backend_server(new_database, tmp_path_factory.mktemp("serve"), "brandhooks").start()
     yield srv
     srv.stop()
 

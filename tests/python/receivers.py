@@ -9,12 +9,15 @@ the connection).
 from __future__ import annotations
 
 import http.server
+import json
+import os
 import socket
 import ssl
 import struct
 import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
@@ -125,3 +128,50 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 15, interval: flo
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(interval)
+
+
+# The benchmark's Beast receiver (bench/receiver.cpp, built by `make test` with the rest of the
+# C++ tree): for runs of tens of thousands of deliveries, which a Python receiver on this
+# machine's two cores would slow down to the point of measuring itself.
+BENCH_RECEIVER = Path(os.environ.get(
+    "BENCH_RECEIVER", Path(__file__).resolve().parents[2] / "build" / "cpp" / "bench" / "bench_receiver"))
+
+
+class CountingReceiver:
+    """bench_receiver in a child process: it verifies each delivery's signature and counts
+    requests and distinct deliveries ((webhook path, event id): one per delivery id), so that
+    requests - unique is the number of deliveries sent again."""
+
+    def __init__(self, *flags: str) -> None:
+        assert BENCH_RECEIVER.exists(), f"{BENCH_RECEIVER} is missing: `make cpp-build` builds it"
+        self.proc = subprocess.Popen([str(BENCH_RECEIVER), "--port", "0", *flags], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _call(self, method: str, path: str, body: bytes = b"", timeout: float = 30) -> bytes:
+        request = urllib.request.Request(self.url(path), data=body or None, method=method)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+
+    def add_keys(self, keys: Dict[str, str]) -> None:
+        """path -> the webhook's key (hex): requests to other paths count as invalid."""
+        self._call("POST", "/keys", "".join(f"{path} {key}\n" for path, key in keys.items()).encode())
+
+    def stats(self) -> Dict[str, int]:
+        """{"requests", "valid", "invalid", "unique"}"""
+        return json.loads(self._call("GET", "/stats"))
+
+    def wait_for(self, unique: int, timeout: float) -> Dict[str, int]:
+        """Waits (in the receiver) until `unique` deliveries arrived or `timeout` passed."""
+        return json.loads(self._call("GET", f"/wait?unique={unique}&timeout_ms={int(timeout * 1000)}",
+                                     timeout=timeout + 30))
+
+    def __enter__(self) -> "CountingReceiver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.communicate()  # also closes its pipe

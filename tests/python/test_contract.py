@@ -7,6 +7,8 @@ import re
 import time
 import uuid
 
+from conftest import sql_rows
+
 # The original ten fields first, in this order; the delivery controls follow `type`.
 WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type",
                   "ordered", "rate_limit", "headers"]
@@ -122,15 +124,11 @@ def test_delete_is_soft_204_and_hides_the_webhook(api, brand, server):
     assert listed["info"] == {"count": 1, "total": 1}
     assert api.get(f"/brands/{brand}/webhooks/{gone['id']}").status_code == 404
 
-    # soft: the row is still in the file, with deleted_at set
-    import sqlite3
-
-    with sqlite3.connect(server.db) as db:
-        deleted_at, updated_at = db.execute(
-            "SELECT deleted_at, updated_at FROM webhooks WHERE id = ?", (gone["id"],)
-        ).fetchone()
-    assert deleted_at is not None and deleted_at == updated_at
-    assert deleted_at / 1e6 >= gone["created_at"]
+    # soft: the row is still in the database, with deleted_at set
+    [(deleted_at, updated_at)] = sql_rows(str(server.db), "SELECT deleted_at, updated_at FROM webhooks "
+                                                         f"WHERE id = '{gone['id']}'")
+    assert deleted_at not in (None, "") and deleted_at == updated_at
+    assert float(deleted_at) / 1e6 >= gone["created_at"]
 
 
 def test_delete_twice_unknown_or_foreign_is_404(api, brand):

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -16,15 +15,17 @@ import standardwebhooks
 
 import brandhooks
 from brandhooks import Config, Hub
+from conftest import sql_count
 from receivers import Receiver, self_signed_certificate, wait_until
 
 
 @pytest.fixture()
-def make_hub(tmp_path):
+def make_hub(new_database):
+    """make(**config) -> a delivering Hub on a new database of each backend (or config's db)."""
     hubs = []
 
     def make(**overrides) -> Hub:
-        settings = dict(db=str(tmp_path / f"hub{len(hubs)}.db"), deliver=True, allow_private=True,
+        settings = dict(db=new_database("hub"), deliver=True, allow_private=True,
                         retry_schedule="0,0.2,0.2", retry_jitter=0.0, request_timeout_ms=2000,
                         connect_timeout_ms=1000)
         settings.update(overrides)
@@ -289,10 +290,10 @@ def test_a_published_batch_starts_up_to_the_webhook_limit_at_once(make_hub):
         assert len(receiver.requests) == 4
 
 
-def test_leased_bodies_stay_within_the_memory_budget(make_hub, tmp_path):
+def test_leased_bodies_stay_within_the_memory_budget(make_hub, new_database):
     """Large events are not all taken into memory at once: the dispatcher leases at most
     64 MiB of bodies, whatever its room in deliveries."""
-    db = str(tmp_path / "budget.db")
+    db = new_database("budget")
     hub = make_hub(db=db, request_timeout_ms=10000)
     big = "x" * 1_000_000  # just under the 1 MiB body limit with the envelope
     with Receiver(lambda n: "hang") as receiver:
@@ -302,8 +303,7 @@ def test_leased_bodies_stay_within_the_memory_budget(make_hub, tmp_path):
             hub.publish(brand, "Deals", "Created", {"i": i, "big": big})
         receiver.wait_for(8)  # the lane's in-flight limit: the rest waits, leased or not
         time.sleep(0.3)
-        with sqlite3.connect(db) as conn:
-            leased = conn.execute("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL").fetchone()[0]
+        leased = sql_count(db, "SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL")
     # 64 MiB holds 67 of these bodies, and a claim always takes one more; without the budget
     # all 100 would be leased.
     assert 8 <= leased <= 68
@@ -456,8 +456,8 @@ def test_allow_list_opens_one_network(make_hub):
         receiver.wait_for(1)
 
 
-def test_stop_does_not_hang_and_requeues(make_hub, tmp_path):
-    db = str(tmp_path / "requeue.db")
+def test_stop_does_not_hang_and_requeues(make_hub, new_database):
+    db = new_database("requeue")
     hub = make_hub(db=db, request_timeout_ms=1000)
     with Receiver(lambda n: "hang" if n == 1 else 200) as receiver:
         brand = str(uuid.uuid4())

@@ -11,24 +11,24 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import re
-import sqlite3
 import time
 import uuid
-from typing import Dict, FrozenSet, Iterator, List, Tuple
+from typing import Callable, ContextManager, Dict, FrozenSet, Iterator, List, Tuple
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import brandhooks
-from conftest import ADMIN_TOKEN, Server
+from conftest import ADMIN_TOKEN, Server, backend_server, sql_count
 from receivers import Receiver, Received, wait_until
 
 FAST_RETRIES = ["--allow-private", "--retry-schedule", "0,0.2,0.2", "--retry-jitter", "0"]
 WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type"]
 STATE_FIELDS = ["id", "enabled", "disabled_at", "disabled_reason"]
 STATS_FIELDS = ["webhooks", "disabled_webhooks", "events", "pending", "delivered", "failed", "cancelled",
-                "due_now", "oldest_due_at"]
+                "due_now", "oldest_due_at", "node"]
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 # Events and deliveries get time-ordered ids (UUID v7): they are appended by the hundred thousand.
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -36,19 +36,25 @@ WAIT = 20  # seconds: the bound of every wait in this file
 
 
 @pytest.fixture(scope="module")
-def delivering(tmp_path_factory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("operations") / "ops.db", *FAST_RETRIES).start()
+def delivering(tmp_path_factory, new_database) -> Iterator[Server]:
+    server = backend_server(new_database, tmp_path_factory.mktemp("operations"), "ops", *FAST_RETRIES).start()
     yield server
     server.stop()
 
 
-@contextlib.contextmanager
-def fresh_server(db, *flags: str) -> Iterator[Server]:
-    server = Server(db, *flags).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture()
+def fresh_server(new_database, tmp_path) -> Callable[..., ContextManager[Server]]:
+    """fresh_server(name, *flags): a server of its own on a new database of each backend."""
+
+    @contextlib.contextmanager
+    def start(name: str, *flags: str) -> Iterator[Server]:
+        server = backend_server(new_database, tmp_path, name, *flags).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    return start
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -418,10 +424,10 @@ def test_rotation_with_default_grace_and_bad_grace(delivering):
 
 # --- recover -------------------------------------------------------------------------------
 
-def test_recover_queues_failed_deliveries_again(tmp_path):
+def test_recover_queues_failed_deliveries_again(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0", "--retry-jitter", "0"]
     brand = str(uuid.uuid4())
-    with fresh_server(tmp_path / "recover.db", *flags) as server, server.client() as api, \
+    with fresh_server("recover", *flags) as server, server.client() as api, \
             Receiver(lambda n: 500) as broken, Receiver() as healthy_a, Receiver() as healthy_b:
         hook_a = create_webhook(api, brand, broken.url("/a"))
         hook_b = create_webhook(api, brand, broken.url("/b"))
@@ -585,10 +591,10 @@ def test_redeliver_a_failed_delivery(delivering):
 
 # --- /metrics ------------------------------------------------------------------------------
 
-def test_metrics_count_what_happened(tmp_path):
+def test_metrics_count_what_happened(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0,0.2", "--retry-jitter", "0"]
     brand = str(uuid.uuid4())
-    with fresh_server(tmp_path / "metrics.db", *flags) as server, server.client() as api, \
+    with fresh_server("metrics", *flags) as server, server.client() as api, \
             Receiver(lambda n: 500 if n == 1 else 200) as receiver:
         with server.client(token=None) as anonymous:
             assert_error(anonymous.get("/metrics"), 401, "UnauthorizedAccess")
@@ -642,10 +648,10 @@ def test_metrics_count_what_happened(tmp_path):
         assert metric(samples, "brandhooks_oldest_due_age_seconds") == 0
 
 
-def test_metrics_count_a_410_and_failures(tmp_path):
+def test_metrics_count_a_410_and_failures(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0", "--retry-jitter", "0"]
     brand = str(uuid.uuid4())
-    with fresh_server(tmp_path / "gone.db", *flags) as server, server.client() as api, \
+    with fresh_server("gone", *flags) as server, server.client() as api, \
             Receiver(lambda n: 410) as gone, Receiver(lambda n: 503) as broken:
         gone_hook = create_webhook(api, brand, gone.url())
         broken_hook = create_webhook(api, brand, broken.url())
@@ -666,10 +672,10 @@ def test_metrics_count_a_410_and_failures(tmp_path):
 
 # --- /stats --------------------------------------------------------------------------------
 
-def test_stats_count_the_store(tmp_path):
+def test_stats_count_the_store(fresh_server):
     brand = str(uuid.uuid4())
     # No dispatcher: published deliveries stay pending and due.
-    with fresh_server(tmp_path / "stats.db", "--no-deliver") as server, server.client() as api:
+    with fresh_server("stats", "--no-deliver") as server, server.client() as api:
         with server.client(token=None) as anonymous:
             assert_error(anonymous.get("/stats"), 401, "UnauthorizedAccess")
         brand_token = api.post("/tokens", json={"brand": brand}).json()["data"]["token"]
@@ -679,7 +685,8 @@ def test_stats_count_the_store(tmp_path):
         empty = api.get("/stats").json()
         assert list(empty) == ["code", "data"] and list(empty["data"]) == STATS_FIELDS
         assert empty["data"] == {"webhooks": 0, "disabled_webhooks": 0, "events": 0, "pending": 0, "delivered": 0,
-                                 "failed": 0, "cancelled": 0, "due_now": 0, "oldest_due_at": None}
+                                 "failed": 0, "cancelled": 0, "due_now": 0, "oldest_due_at": None,
+                                 "node": f"{os.uname().nodename}:{server.proc.pid}"}  # the default node id
 
         a = create_webhook(api, brand, "https://example.com/a")
         b = create_webhook(api, brand, "https://example.com/b")
@@ -696,6 +703,7 @@ def test_stats_count_the_store(tmp_path):
 
         stats = api.get("/stats").json()["data"]
         oldest = stats.pop("oldest_due_at")
+        stats.pop("node")
         assert stats == {"webhooks": 3, "disabled_webhooks": 1, "events": 3, "pending": 4, "delivered": 0,
                          "failed": 0, "cancelled": 0, "due_now": 4}
         assert isinstance(oldest, float) and before - 1 <= oldest <= after + 1
@@ -789,12 +797,11 @@ def test_tokens_over_rest(delivering):
 
 # --- retention -----------------------------------------------------------------------------
 
-def test_retention_prunes_finished_deliveries(tmp_path):
-    db = tmp_path / "retention.db"
+def test_retention_prunes_finished_deliveries(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0", "--retry-jitter", "0",
              "--retention-s", "1", "--prune-interval-s", "1"]
     brand = str(uuid.uuid4())
-    with fresh_server(db, *flags) as server, server.client() as api, Receiver() as receiver:
+    with fresh_server("retention", *flags) as server, server.client() as api, Receiver() as receiver:
         hook = create_webhook(api, brand, receiver.url())
         ids = [publish(api, brand, payload={"i": i})["id"] for i in range(3)]
         lonely = publish(api, brand, topic="Contacts")  # no webhook: an event without deliveries
@@ -806,14 +813,12 @@ def test_retention_prunes_finished_deliveries(tmp_path):
         assert metric(samples, "brandhooks_deliveries_pruned_total") == 3
         assert metric(samples, "brandhooks_deliveries", state="delivered") == 0
 
-        with contextlib.closing(sqlite3.connect(db)) as connection:
-            assert connection.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0
-            assert connection.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
-            wait_until(lambda: connection.execute("SELECT count(*) FROM events").fetchone()[0] == 0,
-                       timeout=WAIT)
-            left = connection.execute("SELECT count(*) FROM events WHERE id IN (?, ?, ?, ?)",
-                                      (*ids, lonely["id"])).fetchone()[0]
-            assert left == 0
+        db = str(server.db)
+        assert sql_count(db, "SELECT count(*) FROM attempts") == 0
+        assert sql_count(db, "SELECT count(*) FROM deliveries") == 0
+        wait_until(lambda: sql_count(db, "SELECT count(*) FROM events") == 0, timeout=WAIT)
+        listed = ", ".join(f"'{event_id}'" for event_id in (*ids, lonely["id"]))  # UUIDs: safe to inline
+        assert sql_count(db, f"SELECT count(*) FROM events WHERE id IN ({listed})") == 0
         stats = api.get("/stats").json()["data"]
         assert stats["events"] == 0 and stats["delivered"] == 0 and stats["webhooks"] == 1
 
@@ -825,10 +830,10 @@ def test_retention_prunes_finished_deliveries(tmp_path):
 
 # --- more operator paths: in-flight redeliver, the third disable reason ----------------------
 
-def test_redeliver_while_in_flight_is_a_conflict(tmp_path):
+def test_redeliver_while_in_flight_is_a_conflict(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0,0.2", "--retry-jitter", "0", "--request-timeout-ms", "1500"]
     brand = str(uuid.uuid4())
-    with fresh_server(tmp_path / "inflight.db", *flags) as server, server.client() as api, \
+    with fresh_server("inflight", *flags) as server, server.client() as api, \
             Receiver(lambda n: "hang" if n == 1 else 200) as receiver:
         hook = create_webhook(api, brand, receiver.url())
         publish(api, brand)
@@ -841,12 +846,12 @@ def test_redeliver_while_in_flight_is_a_conflict(tmp_path):
         assert [(a["status"], a["error"]) for a in attempts] == [(None, "timeout"), (200, None)]
 
 
-def test_webhook_disabled_for_failing_too_long_is_re_enabled(tmp_path):
+def test_webhook_disabled_for_failing_too_long_is_re_enabled(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0,0.4,0.4,0.4,0.4,0.4,0.4,0.4", "--retry-jitter", "0",
              "--disable-after-s", "1"]
     brand = str(uuid.uuid4())
     mode = {"status": 500}
-    with fresh_server(tmp_path / "failing.db", *flags) as server, server.client() as api, \
+    with fresh_server("failing", *flags) as server, server.client() as api, \
             Receiver(lambda n: mode["status"]) as receiver:
         hook = create_webhook(api, brand, receiver.url())
         publish(api, brand)
@@ -907,10 +912,10 @@ def test_out_of_range_list_parameters_are_validation_errors(delivering, query):
     assert_error(response, 400, "Validation")
 
 
-def test_recover_on_a_disabled_webhook_loses_nothing(tmp_path):
+def test_recover_on_a_disabled_webhook_loses_nothing(fresh_server):
     flags = ["--allow-private", "--retry-schedule", "0", "--retry-jitter", "0"]
     brand = str(uuid.uuid4())
-    with fresh_server(tmp_path / "lost.db", *flags) as server, server.client() as api, \
+    with fresh_server("lost", *flags) as server, server.client() as api, \
             Receiver(lambda n: 500) as broken, Receiver() as healthy:
         hook = create_webhook(api, brand, broken.url())
         path = f"/brands/{brand}/webhooks/{hook['id']}"

@@ -141,6 +141,7 @@ struct Stats {
   std::int64_t cancelled = 0;
   std::int64_t due_now = 0;                   // pending, due, not being attempted (the queue)
   std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
+  std::string node;  // the node that answered (Config::node_id): nodes share the store, not this
 };
 
 struct DeliveryQuery {
