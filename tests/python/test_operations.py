@@ -25,7 +25,9 @@ from conftest import ADMIN_TOKEN, Server, backend_server, sql_count
 from receivers import Receiver, Received, wait_until
 
 FAST_RETRIES = ["--allow-private", "--retry-schedule", "0,0.2,0.2", "--retry-jitter", "0"]
-WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type"]
+# The original ten fields first; the delivery controls follow `type`.
+WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type",
+                  "ordered", "rate_limit", "headers"]
 STATE_FIELDS = ["id", "enabled", "disabled_at", "disabled_reason"]
 STATS_FIELDS = ["webhooks", "disabled_webhooks", "events", "pending", "delivered", "failed", "cancelled",
                 "due_now", "oldest_due_at", "node"]
