@@ -155,11 +155,22 @@ struct Dispatcher::Impl {
   // join their lanes and start as the limits allow.
   void take_leased(std::vector<DueDelivery>& due) {
     leased += due.size();
-    waiting += due.size();
+    for (const auto& d : due) leased_bytes += d.body->size();
+    queue(due, now_micros());
+  }
+
+  // Leased deliveries join their lanes; a throttled webhook's delivery whose send slot has not
+  // come yet waits in `paced` until then (the store thread lets it go).
+  void queue(std::vector<DueDelivery>& due, std::int64_t now) {
     std::vector<std::int64_t> touched;  // each lane once, in order of first appearance
     std::unordered_set<std::int64_t> seen;
     for (auto& d : due) {
-      leased_bytes += d.body->size();
+      if (d.not_before > now) {
+        std::int64_t at = d.not_before;
+        paced.emplace(at, std::move(d));
+        continue;
+      }
+      ++waiting;
       std::int64_t seq = d.webhook_seq;
       if (seen.insert(seq).second) touched.push_back(seq);
       WebhookLane& lane = lanes[seq];
@@ -167,6 +178,16 @@ struct Dispatcher::Impl {
       if (lane.waiting.size() == kQueuedPerWebhook) ++saturated;
     }
     for (std::int64_t seq : touched) fill(lanes[seq], seq);
+  }
+
+  // Throttled deliveries whose send slot has come join their lanes.
+  void release_paced(std::int64_t now) {
+    std::vector<DueDelivery> due;
+    while (!paced.empty() && paced.begin()->first <= now) {
+      due.push_back(std::move(paced.begin()->second));
+      paced.erase(paced.begin());
+    }
+    if (!due.empty()) queue(due, now);
   }
 
   // Sends the lane's waiting deliveries as far as its limit and the global one allow; a lane
@@ -326,6 +347,7 @@ struct Dispatcher::Impl {
     AttemptRecord r;
     r.delivery_seq = f.delivery.seq;
     r.webhook_seq = f.delivery.webhook_seq;
+    r.ordered = f.delivery.target && f.delivery.target->ordered;
     Attempt& a = r.attempt;
     a.number = f.delivery.attempts_made + 1;
     a.started_at = f.started_at;
@@ -369,6 +391,7 @@ struct Dispatcher::Impl {
         std::unique_lock lock(mutex);
         while (true) {  // outcomes wait for a full batch or kRecordInterval; the rest goes at once
           std::int64_t now = now_micros();
+          if (!draining) release_paced(now);
           bool batch_ready = now >= commit_retry_at &&
                              (to_record.size() >= kRecordBatch ||
                               (!to_record.empty() && now >= first_to_record + kRecordInterval));
@@ -386,6 +409,7 @@ struct Dispatcher::Impl {
           // A claim due already but not worthwhile waits for room: finishing attempts ask.
           std::int64_t until = std::min(next_prune, next_renew);
           if (next_claim_at > now) until = std::min(until, next_claim_at);
+          if (!paced.empty() && !draining) until = std::min(until, paced.begin()->first);
           if (!to_record.empty()) {
             until = std::min(until, std::max(first_to_record + kRecordInterval, commit_retry_at));
           }
@@ -472,12 +496,17 @@ struct Dispatcher::Impl {
       }
     }
     std::int64_t first_retry = INT64_MAX;
+    bool ordered = false;
     for (const auto& r : records) {
       if (r.new_state == DeliveryState::pending && r.next_at) first_retry = std::min(first_retry, *r.next_at);
+      ordered = ordered || r.ordered;
     }
-    if (first_retry != INT64_MAX) {  // claim the retry when it falls due, not at the next poll
+    if (first_retry != INT64_MAX || ordered) {
       std::lock_guard lock(mutex);
+      // Claim the retry when it falls due, not at the next poll.
       next_claim_at = std::min(next_claim_at, first_retry);
+      // An ordered webhook's next delivery may go now that this outcome is committed.
+      if (ordered) claim_soon = true;
     }
     return true;
   }
@@ -553,6 +582,7 @@ struct Dispatcher::Impl {
   std::size_t saturated = 0; // lanes with kQueuedPerWebhook or more waiting
   int in_flight = 0;
   std::deque<std::int64_t> ready;  // lanes with work that wait for a global slot
+  std::multimap<std::int64_t, DueDelivery> paced;  // by send slot: leased, not yet in a lane
   bool draining = false;
   std::vector<AttemptRecord> to_record;  // outcomes for the next commit
   std::vector<std::string> to_log;       // and their log lines

@@ -62,6 +62,7 @@ struct WebhookTarget {
   std::string url;
   std::vector<std::string> keys;  // hex: the newest first, then those still valid after a rotation
   std::string header_lines;       // the custom headers, "Name: value\r\n" each (checked when set)
+  bool ordered = false;  // one delivery at a time, in publish order (claims enforce it)
 };
 
 // A delivery handed to the dispatcher (leased by this node until its attempt is recorded).
@@ -74,6 +75,7 @@ struct DueDelivery {
   std::shared_ptr<const WebhookTarget> target;
   std::shared_ptr<const std::string> body;
   std::int64_t event_created_at = 0;
+  std::int64_t not_before = 0;  // a throttled webhook's send slot (store_common.hpp Pace)
 };
 
 // How much more a dispatcher may hold leased: deliveries, and bytes of their bodies (a body
@@ -91,6 +93,7 @@ struct AttemptRecord {
   DeliveryState new_state = DeliveryState::pending;  // pending (a retry), delivered or failed
   std::optional<std::int64_t> next_at;  // with pending
   std::string disable_reason;           // non-empty: disable the webhook now (410 Gone)
+  bool ordered = false;                 // its webhook's next delivery waits for this commit
 };
 
 struct RecordResult {
@@ -147,7 +150,8 @@ class Store {
   // --- events and deliveries ----------------------------------------------------------------
   // Stores each event and one pending delivery per matching webhook (live, enabled, of the
   // event's topic, of the brand or one of its ancestors) in one transaction.
-  // Deliveries that are due at once are stored already leased and returned in `leased`, as
+  // Deliveries that are due at once (and not of an ordered or throttled webhook, which only
+  // claims may lease) are stored already leased and returned in `leased`, as
   // far as `room` goes, for a dispatcher in this process that has room for them: they skip
   // the claim round trip. (A crash before they are sent: another node takes them over once
   // the lease expires, or this node releases them when it starts again.)
@@ -167,12 +171,16 @@ class Store {
   // Leases up to `limit` due deliveries (oldest due first) whose bodies add up to at most
   // `max_bytes` (the first is always taken), skipping `skip_webhooks`; those of deleted or
   // disabled webhooks are cancelled instead. Due: pending with next_at <= now, which includes
-  // deliveries whose lease expired (taken over, marked taken_over).
+  // deliveries whose lease expired (taken over, marked taken_over). An ordered webhook gives
+  // at most its oldest pending delivery, and only while no other of its deliveries is held; a
+  // throttled one gives those whose send slot (not_before) is near and leaves the rest
+  // waiting until their slot comes (store_common.hpp, kOrderedTurn and Pace).
   virtual std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
                                              const std::vector<std::int64_t>& skip_webhooks,
                                              std::size_t max_bytes = SIZE_MAX) = 0;
   // The earliest time a claim may find something: the earliest due time of a free pending
-  // delivery, or the earliest expiry of another node's lease.
+  // delivery, or the earliest expiry of another node's lease (an ordered webhook's delivery
+  // counts only when it is that webhook's turn).
   virtual std::optional<std::int64_t> next_due_at() = 0;
   // Writes attempts and delivery states in one transaction (group commit), keeps each
   // webhook's failure streak, and disables webhooks failing since before `disable_before`.

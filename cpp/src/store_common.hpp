@@ -94,6 +94,21 @@ inline constexpr const char* kFailedSince =
 inline constexpr const char* kRequeue =
     "UPDATE deliveries SET state = 'pending', next_at = ?1, updated_at = ?1 WHERE seq = ?2";
 
+// --- delivery controls (docs/delivery.md, "Ordered webhooks" and "Throttled webhooks") ---
+// An ordered webhook's delivery d may be claimed at ?1 (now) only when no earlier delivery of
+// its webhook is pending (publish order = delivery seq order) and no later one is held (leased
+// by a node that still renews it, e.g. claimed before an older one was redelivered). So one
+// delivery per ordered webhook is in flight, across all nodes; the claim applies it to the
+// deliveries of webhooks in kOrderedWebhooks only.
+inline constexpr const char* kOrderedTurn =
+    "(NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_seq = d.webhook_seq AND o.state = 'pending' "
+    "             AND o.seq < d.seq) "
+    " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_seq = d.webhook_seq AND o.state = 'pending' "
+    "             AND o.seq > d.seq AND o.lease_owner IS NOT NULL AND o.next_at > ?1))";
+inline constexpr const char* kOrderedWebhooks = "SELECT seq FROM webhooks WHERE ordered AND deleted_at IS NULL";
+// A throttled webhook's next free send slot (kept in the store: every node takes from it).
+inline constexpr const char* kSetNextSlot = "UPDATE webhooks SET rate_next_at = ?1 WHERE seq = ?2";
+
 // --- idempotency keys (IdempotentBatch) ---
 // Stores key ?2 of brand ?1 (request hash ?3, at ?4) unless the brand has it already.
 inline constexpr const char* kAddKey =
@@ -123,6 +138,39 @@ inline constexpr const char* kCountEvents = "SELECT count(*) FROM events";
 inline constexpr const char* kDeliveryCounts = "SELECT state, n FROM delivery_counts";
 
 }  // namespace store_sql
+
+// A throttled webhook (rate_limit N per second) sends one delivery per send slot, 1/N s apart
+// (rounded up, so never more than N in a second), across all nodes: a claim takes each
+// delivery's slot from the webhook's row (rate_next_at, locked by the claim's transaction),
+// reserving at most kPaceHorizon ahead; the dispatcher holds the delivery until its slot
+// (DueDelivery::not_before). What lies beyond the horizon stays free and waits, due when
+// its slot would come, so a throttled backlog costs other webhooks' claims nothing.
+inline constexpr std::int64_t kPaceHorizon = 250'000;
+
+class Pace {
+ public:
+  Pace(int rate_limit, std::optional<std::int64_t> next_slot)
+      : interval_((1'000'000 + rate_limit - 1) / rate_limit), next_slot_(next_slot.value_or(0)) {}
+  // The send slot of one more delivery claimed at `now`, or nullopt beyond the horizon.
+  std::optional<std::int64_t> take(std::int64_t now) {
+    std::int64_t slot = std::max(next_slot_, now);
+    if (slot > now + kPaceHorizon) return std::nullopt;
+    next_slot_ = slot + interval_;
+    taken_ = true;
+    return slot;
+  }
+  // When the `n`th (0-based) delivery left waiting by this claim falls due for a slot.
+  std::int64_t waiting_due(std::int64_t now, std::int64_t n) const {
+    return std::max(next_slot_, now) + n * interval_ - kPaceHorizon;
+  }
+  bool taken() const { return taken_; }
+  std::int64_t next_slot() const { return next_slot_; }
+
+ private:
+  std::int64_t interval_;
+  std::int64_t next_slot_;
+  bool taken_ = false;
+};
 
 // Why record_attempts disables a webhook that has not stopped failing.
 inline constexpr const char* kFailingTooLong = "failing without a successful delivery for too long";

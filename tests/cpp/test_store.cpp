@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -793,6 +794,228 @@ TEST_F(StoreFile, AFullDiskIsUnavailableAndRecoversByItself) {
   EXPECT_NO_THROW(store->check_writable());
   big.id = "after";
   EXPECT_NO_THROW(store->insert_events({big}));
+}
+
+// --- delivery controls: ordered and throttled webhooks, across nodes ---------------------------
+
+namespace {
+std::vector<std::string> ids_of(const std::vector<DueDelivery>& due) {
+  std::vector<std::string> ids;
+  for (const auto& d : due) ids.push_back(d.id);
+  return ids;
+}
+
+std::vector<DueDelivery> of_webhook(const std::vector<DueDelivery>& due, std::int64_t webhook_seq) {
+  std::vector<DueDelivery> out;
+  for (const auto& d : due) {
+    if (d.webhook_seq == webhook_seq) out.push_back(d);
+  }
+  return out;
+}
+
+// Control columns are set directly here (the Hub, REST and CLI side is tested in Python);
+// `(1=1)` is true on both backends.
+class Controls : public Nodes {
+ public:
+  void set(const std::string& webhook, const std::string& assignment) {
+    std::string sql = "UPDATE webhooks SET " + assignment + " WHERE id = '" + webhook + "'";
+    if (GetParam() == Backend::pg) {
+      pg_query(config_.db, sql);
+      return;
+    }
+    SQLite::Database db(config_.db, SQLite::OPEN_READWRITE);
+    db.exec(sql);
+  }
+  std::int64_t seq_of(const std::string& webhook) {
+    return std::stoll(scalar("SELECT seq FROM webhooks WHERE id = '" + webhook + "'"));
+  }
+  // The ids of webhook `w`'s deliveries in publish order.
+  std::vector<std::string> published(const std::string& w) {
+    std::vector<std::string> ids;
+    for (const auto& row : query("SELECT d.id FROM deliveries d JOIN webhooks w ON w.seq = d.webhook_seq "
+                                 "WHERE w.id = '" + w + "' ORDER BY d.seq")) {
+      ids.push_back(row[0]);
+    }
+    return ids;
+  }
+};
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Backends, Controls, ::testing::Values(Backend::sqlite, Backend::pg), backend_test_name);
+
+// One at a time, oldest first, across two nodes; a retry holds the later ones back, a final
+// failure lets the next one go; an unordered webhook of the topic is not held back at all.
+TEST_P(Controls, AnOrderedWebhookGivesOnlyItsOldestPendingDeliveryAndOnlyWhenNoneIsHeld) {
+  auto a = node("a");
+  auto b = node("b");
+  a->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  a->insert_webhook(make_webhook("u", kBrand, "Deals"));
+  set("w", "ordered = (1=1)");
+  std::int64_t w = seq_of("w"), u = seq_of("u");
+  // Published due at once with room to hand over: only the unordered ones are handed over.
+  std::vector<DueDelivery> handed;
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 3; ++i) events.push_back(event_for(kBrand, "Deals", 1));
+  a->insert_events(events, LeaseRoom{100, SIZE_MAX}, &handed);
+  EXPECT_EQ(handed.size(), 3u);
+  EXPECT_TRUE(of_webhook(handed, w).empty());
+  auto order = published("w");
+  ASSERT_EQ(order.size(), 3u);
+
+  auto first = a->claim_due(100, 10, {});
+  ASSERT_EQ(ids_of(first), std::vector<std::string>{order[0]});
+  EXPECT_TRUE(first[0].target->ordered);
+  EXPECT_TRUE(b->claim_due(100, 10, {}).empty());  // held by a: nothing of w for b
+  EXPECT_TRUE(a->claim_due(100, 10, {}).empty());
+
+  // A failed attempt with a retry at 500 holds the later ones back until then.
+  a->record_attempts({outcome(first[0], DeliveryState::pending, 500, 500)}, 110, 0);
+  EXPECT_TRUE(b->claim_due(200, 10, {}).empty());
+  auto retry = b->claim_due(500, 10, {});
+  ASSERT_EQ(ids_of(retry), std::vector<std::string>{order[0]});
+  EXPECT_EQ(retry[0].attempts_made, 1);
+  EXPECT_TRUE(a->claim_due(500, 10, {}).empty());
+  // Failed for good: the next one goes (on either node).
+  b->record_attempts({outcome(retry[0], DeliveryState::failed, std::nullopt, 500)}, 510, 0);
+  auto second = a->claim_due(600, 10, {});
+  ASSERT_EQ(ids_of(second), std::vector<std::string>{order[1]});
+  a->record_attempts({outcome(second[0], DeliveryState::delivered, std::nullopt, 200)}, 610, 0);
+  EXPECT_EQ(ids_of(b->claim_due(700, 10, {})), std::vector<std::string>{order[2]});
+  (void)u;
+}
+
+// A redelivered (or recovered) delivery takes its place in publish order again: it goes after
+// the delivery in flight and before every later one still waiting.
+TEST_P(Controls, ARedeliveredOrderedDeliveryGoesBeforeTheLaterOnes) {
+  auto a = node("a");
+  a->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  set("w", "ordered = (1=1)");
+  a->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10)});
+  auto order = published("w");
+  auto first = a->claim_due(100, 10, {});
+  a->record_attempts({outcome(first.at(0), DeliveryState::delivered, std::nullopt, 200)}, 110, 0);
+  auto second = a->claim_due(200, 10, {});
+  ASSERT_EQ(ids_of(second), std::vector<std::string>{order[1]});
+  ASSERT_TRUE(a->redeliver(kBrand, order[0], 210));
+  auto b = node("b");
+  EXPECT_TRUE(b->claim_due(300, 10, {}).empty());  // the second is still in flight
+  a->record_attempts({outcome(second[0], DeliveryState::delivered, std::nullopt, 200)}, 310, 0);
+  EXPECT_EQ(ids_of(b->claim_due(400, 10, {})), std::vector<std::string>{order[0]});
+}
+
+// A node that stops renewing loses its ordered delivery to another node, which takes that one
+// over (never a later one).
+TEST_P(Controls, AnExpiredOrderedLeaseIsTakenOverInOrder) {
+  auto a = node("a");
+  auto b = node("b");
+  a->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  set("w", "ordered = (1=1)");
+  a->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10)});
+  auto order = published("w");
+  ASSERT_EQ(a->claim_due(100, 10, {}).size(), 1u);
+  EXPECT_EQ(b->next_due_at(), 100 + kLease);
+  auto taken = b->claim_due(100 + kLease, 10, {});
+  ASSERT_EQ(ids_of(taken), std::vector<std::string>{order[0]});
+  EXPECT_TRUE(taken[0].taken_over);
+}
+
+// Two nodes claiming and recording as fast as they can (one thread each): never two
+// deliveries of the ordered webhook held at once, and attempted exactly in publish order.
+TEST_P(Controls, TwoNodesNeverHoldTwoDeliveriesOfAnOrderedWebhook) {
+  constexpr int kEvents = 40;
+  {
+    auto setup = node("setup");
+    setup->insert_webhook(make_webhook("w", kBrand, "Deals"));
+    set("w", "ordered = (1=1)");
+    std::vector<EventRecord> events;
+    for (int i = 0; i < kEvents; ++i) events.push_back(event_for(kBrand, "Deals", 10));
+    setup->insert_events(events);
+  }
+  auto order = published("w");
+  std::atomic<int> held{0}, most_held{0}, done{0};
+  std::mutex attempted_mutex;
+  std::vector<std::string> attempted;
+  std::atomic<bool> failed{false};
+  auto run = [&](const std::string& id) {
+    auto store = node(id);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (done.load() < kEvents && std::chrono::steady_clock::now() < deadline) {
+      std::vector<DueDelivery> due;
+      try {
+        due = store->claim_due(100, 10, {});
+      } catch (const std::exception&) {
+        continue;  // a busy database: claim again
+      }
+      if (due.empty()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      if (due.size() != 1) failed = true;
+      int now_held = ++held;
+      int seen = most_held.load();
+      while (now_held > seen && !most_held.compare_exchange_weak(seen, now_held)) {
+      }
+      {
+        std::lock_guard lock(attempted_mutex);
+        attempted.push_back(due[0].id);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(300));  // the "attempt"
+      --held;
+      while (true) {
+        try {
+          store->record_attempts({outcome(due[0], DeliveryState::delivered, std::nullopt, 200)}, 110, 0);
+          break;
+        } catch (const std::exception&) {
+        }
+      }
+      ++done;
+    }
+  };
+  std::thread ta(run, "a"), tb(run, "b");
+  ta.join();
+  tb.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_EQ(most_held.load(), 1);
+  EXPECT_EQ(done.load(), kEvents);
+  EXPECT_EQ(attempted, order);
+}
+
+// rate_limit N: each delivery takes the webhook's next send slot, 1/N s after the last one, on
+// whichever node claims it; a claim reserves at most kPaceHorizon ahead and leaves the rest
+// waiting (free, due when their slot comes near); an unthrottled webhook is not held back.
+TEST_P(Controls, AThrottledWebhookTakesSendSlotsSharedByAllNodes) {
+  auto a = node("a");
+  auto b = node("b");
+  a->insert_webhook(make_webhook("t", kBrand, "Deals"));
+  a->insert_webhook(make_webhook("u", kBrand, "Deals"));
+  set("t", "rate_limit = 4");  // a slot every 250 ms
+  std::int64_t t = seq_of("t"), u = seq_of("u");
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 10; ++i) events.push_back(event_for(kBrand, "Deals", 1));
+  std::vector<DueDelivery> handed;
+  a->insert_events(events, LeaseRoom{100, SIZE_MAX}, &handed);
+  EXPECT_EQ(handed.size(), 10u);  // the unthrottled webhook's, at once
+  EXPECT_TRUE(of_webhook(handed, t).empty());
+
+  constexpr std::int64_t kNow = 1'000'000;  // before the handed-over leases expire
+  auto first = a->claim_due(kNow, 100, {});
+  ASSERT_EQ(first.size(), 2u);  // slots at now and now + 250 ms: within the horizon
+  EXPECT_EQ(first[0].not_before, kNow);
+  EXPECT_EQ(first[1].not_before, kNow + 250'000);
+  EXPECT_TRUE(of_webhook(first, u).empty());
+  // The rest waits, free, until its slot comes near; then b takes the next slot.
+  EXPECT_TRUE(b->claim_due(kNow + 100'000, 100, {}).empty());
+  EXPECT_EQ(b->next_due_at(), kNow + 250'000);
+  auto next = b->claim_due(kNow + 250'000, 100, {});
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].not_before, kNow + 500'000);
+  // Much later, the pace starts again from then (no burst for the time it was idle).
+  auto later = a->claim_due(kNow + 10'000'000, 100, {});
+  ASSERT_EQ(later.size(), 2u);
+  EXPECT_EQ(later[0].not_before, kNow + 10'000'000);
+  EXPECT_EQ(later[1].not_before, kNow + 10'250'000);
+  EXPECT_EQ(a->stats(0).pending, 20);  // nothing dropped or failed
+  expect_counts_match(*a, "throttled");
 }
 
 // Idempotency keys: stored with the events, found again, expired by age and pruned with retention.

@@ -25,6 +25,7 @@ from conftest import ADMIN_TOKEN, Server, backend_server, sql_count
 from receivers import Receiver, Received, wait_until
 
 FAST_RETRIES = ["--allow-private", "--retry-schedule", "0,0.2,0.2", "--retry-jitter", "0"]
+# The original ten fields first; the delivery controls follow `type`.
 WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type",
                   "ordered", "rate_limit", "headers"]
 STATE_FIELDS = ["id", "enabled", "disabled_at", "disabled_reason"]

@@ -134,6 +134,8 @@ class PgStore final : public Store {
                                          bool include_deleted);
   std::vector<std::string> lineage_in(Connection& c, const std::string& brand);
   // Where each webhook's deliveries attempted at `now` go; null for a deleted or disabled one.
+  void keep_controlled(Connection& c, std::int64_t now, std::vector<std::int64_t> controlled_seqs,
+                       std::vector<DueDelivery>& found, std::vector<std::int64_t>& event_of);
   std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets_in(Connection& c,
                                                                          const std::vector<std::int64_t>& webhooks,
                                                                          std::int64_t now);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "brandhooks/crypto.hpp"
+#include "clock.hpp"
 #include "pg/pg_store.hpp"
 #include "validation.hpp"
 
@@ -21,7 +22,7 @@ constexpr const char* kMatching =
     "  SELECT $1::text, 0"
     "  UNION ALL SELECT b.parent, up.depth + 1 FROM brands b JOIN up ON b.id = up.id"
     "  WHERE b.parent IS NOT NULL AND up.depth < 1000) "
-    "SELECT seq FROM webhooks w WHERE topic = $2 AND deleted_at IS NULL AND disabled_at IS NULL "
+    "SELECT seq, ordered OR rate_limit IS NOT NULL FROM webhooks w WHERE topic = $2 AND deleted_at IS NULL AND disabled_at IS NULL "
     "AND brand IN (SELECT id FROM up) "
     "AND (w.tags IS NULL OR w.tags = '[]'::jsonb OR w.tags ?| ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) "
     "ORDER BY seq";
@@ -143,14 +144,15 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
     batch.claim(keys);
     const std::vector<EventRecord>& events = batch.events();
     // Events of one brand, topic and tags match the same webhooks: asked once per call.
-    std::map<std::string, std::vector<std::int64_t>> matched;
-    std::vector<const std::vector<std::int64_t>*> webhooks_of;
+    // Webhook seq, and whether only claims may lease its deliveries (ordered or throttled).
+    std::map<std::string, std::vector<std::pair<std::int64_t, bool>>> matched;
+    std::vector<const std::vector<std::pair<std::int64_t, bool>>*> webhooks_of;
     for (const auto& e : events) {
       std::string tags = e.tags_json.value_or("[]");
       auto [found, fresh] = matched.try_emplace(e.brand + '\n' + e.topic + '\n' + tags);
       if (fresh) {
         auto rows = c.exec(kMatching, Params().add(e.brand).add(e.topic).add(tags));
-        for (int i = 0; i < rows.rows(); ++i) found->second.push_back(rows.int64(i, 0));
+        for (int i = 0; i < rows.rows(); ++i) found->second.emplace_back(rows.int64(i, 0), rows.boolean(i, 1));
       }
       webhooks_of.push_back(&found->second);
     }
@@ -173,8 +175,8 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
     results.reserve(events.size());
     for (std::size_t i = 0; i < events.size(); ++i) {
       const EventRecord& e = events[i];
-      for (std::int64_t webhook : *webhooks_of[i]) {
-        bool hand = leased && handed_count < room.deliveries && handed_bytes + e.body.size() <= room.bytes &&
+      for (auto [webhook, claims_only] : *webhooks_of[i]) {
+        bool hand = leased && !claims_only && handed_count < room.deliveries && handed_bytes + e.body.size() <= room.bytes &&
                     e.first_attempt_at <= e.created_at;
         if (hand) {
           ++handed_count;
@@ -267,16 +269,19 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
     // an event's body travels once however many of its deliveries were claimed.
     auto rows = c.exec(
         "SELECT d.seq, d.id, d.attempts, d.event_seq, octet_length(e.body), d.webhook_seq, e.created_at, "
-        "       d.lease_owner IS NOT NULL "
+        "       d.lease_owner IS NOT NULL, "
+        "       (SELECT w.ordered OR w.rate_limit IS NOT NULL FROM webhooks w WHERE w.seq = d.webhook_seq) "
         "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
         "WHERE d.state = 'pending' AND d.next_at <= $1 "
         "AND (d.lease_owner IS NULL OR d.lease_owner <> $4) "
         "AND NOT (d.webhook_seq = ANY($2::bigint[])) "
+        "AND (d.webhook_seq NOT IN (" + std::string(store_sql::kOrderedWebhooks) + ") OR " +
+            pg::numbered(store_sql::kOrderedTurn) + ") "
         "ORDER BY d.next_at, d.seq LIMIT $3 "
         "FOR UPDATE OF d SKIP LOCKED",
         Params().add(now).int_array(skip_webhooks).add(static_cast<std::int64_t>(limit)).add(holder_.node));
     std::vector<DueDelivery> found;
-    std::vector<std::int64_t> webhooks, event_of, events;
+    std::vector<std::int64_t> webhooks, event_of, events, controlled;
     std::size_t claimed_bytes = 0;
     for (int i = 0; i < rows.rows(); ++i) {
       auto size = static_cast<std::size_t>(rows.int64(i, 4));
@@ -291,9 +296,14 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
       d.event_created_at = rows.int64(i, 6);
       d.taken_over = rows.boolean(i, 7);
       webhooks.push_back(d.webhook_seq);
+      if (rows.boolean(i, 8)) controlled.push_back(d.webhook_seq);
       found.push_back(std::move(d));
     }
     if (found.empty()) return found;
+    if (!controlled.empty()) {
+      keep_controlled(c, now, controlled, found, event_of);
+      if (found.empty()) return found;
+    }
     events = event_of;
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
@@ -335,12 +345,87 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
   });
 }
 
+// The claim's rules for ordered and throttled webhooks (`controlled_seqs`, as the candidates'
+// select saw them), race-free across nodes: their rows are locked (FOR NO KEY UPDATE SKIP
+// LOCKED: a webhook another claim holds right now is left to it; publishes, which only share
+// its key, do not conflict) and read afresh, so two claims of one webhook run one after the
+// other and the second sees what the first leased. Under the lock an ordered webhook's
+// candidate is checked again (kOrderedTurn, a new snapshot) and a throttled webhook's
+// deliveries take their send slots (Pace). Drops from `found` (and `event_of`) what must not
+// be leased now; those beyond the horizon wait, due when their slot comes near.
+void PgStore::keep_controlled(Connection& c, std::int64_t now, std::vector<std::int64_t> controlled_seqs,
+                              std::vector<DueDelivery>& found, std::vector<std::int64_t>& event_of) {
+  std::sort(controlled_seqs.begin(), controlled_seqs.end());
+  controlled_seqs.erase(std::unique(controlled_seqs.begin(), controlled_seqs.end()), controlled_seqs.end());
+  auto locked = c.exec("SELECT seq, ordered, rate_limit, rate_next_at FROM webhooks "
+                       "WHERE seq = ANY($1::bigint[]) ORDER BY seq FOR NO KEY UPDATE SKIP LOCKED",
+                       Params().int_array(controlled_seqs));
+  std::set<std::int64_t> unlocked(controlled_seqs.begin(), controlled_seqs.end());
+  std::set<std::int64_t> ordered;
+  std::map<std::int64_t, Pace> paces;
+  for (int i = 0; i < locked.rows(); ++i) {
+    std::int64_t seq = locked.int64(i, 0);
+    unlocked.erase(seq);
+    if (locked.boolean(i, 1)) ordered.insert(seq);
+    if (!locked.is_null(i, 2)) {
+      std::optional<std::int64_t> next_slot;
+      if (!locked.is_null(i, 3)) next_slot = locked.int64(i, 3);
+      paces.emplace(seq, Pace(static_cast<int>(locked.int64(i, 2)), next_slot));
+    }
+  }
+  std::set<std::int64_t> turn;  // ordered webhooks' candidates whose turn it is
+  std::vector<std::int64_t> ordered_candidates;
+  for (const auto& d : found) {
+    if (ordered.count(d.webhook_seq)) ordered_candidates.push_back(d.seq);
+  }
+  if (!ordered_candidates.empty()) {
+    auto rows = c.exec("SELECT d.seq FROM deliveries d WHERE d.seq = ANY($2::bigint[]) AND d.state = 'pending' AND " +
+                           pg::numbered(store_sql::kOrderedTurn),
+                       Params().add(now).int_array(ordered_candidates));
+    for (int i = 0; i < rows.rows(); ++i) turn.insert(rows.int64(i, 0));
+  }
+  std::vector<DueDelivery> kept;
+  std::vector<std::int64_t> kept_events, waiting, waiting_due;
+  std::map<std::int64_t, std::int64_t> left_waiting;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    DueDelivery& d = found[i];
+    if (unlocked.count(d.webhook_seq)) continue;  // another claim holds the webhook: next time
+    if (ordered.count(d.webhook_seq) && !turn.count(d.seq)) continue;
+    if (auto pace = paces.find(d.webhook_seq); pace != paces.end()) {
+      std::optional<std::int64_t> slot = pace->second.take(now);
+      if (!slot) {
+        waiting.push_back(d.seq);
+        waiting_due.push_back(pace->second.waiting_due(now, left_waiting[d.webhook_seq]++));
+        continue;
+      }
+      d.not_before = *slot;
+    }
+    kept.push_back(std::move(d));
+    kept_events.push_back(event_of[i]);
+  }
+  if (!waiting.empty()) {
+    c.exec("UPDATE deliveries d SET next_at = u.next_at FROM unnest($1::bigint[], $2::bigint[]) AS u(seq, next_at) "
+           "WHERE d.seq = u.seq",
+           Params().int_array(waiting).int_array(waiting_due));
+  }
+  for (const auto& [webhook, pace] : paces) {
+    if (pace.taken()) c.exec(pg::numbered(store_sql::kSetNextSlot), Params().add(pace.next_slot()).add(webhook));
+  }
+  found = std::move(kept);
+  event_of = std::move(kept_events);
+}
+
 std::optional<std::int64_t> PgStore::next_due_at() {
   return read([&](Connection& c) -> std::optional<std::int64_t> {
     // As claim_due sees them: this node's own leases are never due to it.
-    auto rows = c.exec("SELECT next_at FROM deliveries WHERE state = 'pending' "
-                       "AND (lease_owner IS NULL OR lease_owner <> $1) ORDER BY next_at, seq LIMIT 1",
-                       Params().add(holder_.node));
+    // An ordered webhook's waiting deliveries count once it is their turn (a finished attempt
+    // asks for a claim), so that they do not make the dispatcher claim in a loop meanwhile.
+    auto rows = c.exec("SELECT next_at FROM deliveries d WHERE state = 'pending' "
+                       "AND (lease_owner IS NULL OR lease_owner <> $2) "
+                       "AND (d.webhook_seq NOT IN (" + std::string(store_sql::kOrderedWebhooks) + ") OR " +
+                           pg::numbered(store_sql::kOrderedTurn) + ") "
+                       "ORDER BY next_at, seq LIMIT 1",
+                       Params().add(now_micros()).add(holder_.node));
     if (rows.rows() == 0) return std::nullopt;
     return rows.int64(0, 0);
   });

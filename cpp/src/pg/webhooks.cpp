@@ -186,7 +186,7 @@ std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> PgStore::targets_in
   auto rows = c.exec(
       "SELECT seq, id, brand, url, key, "
       "       (SELECT coalesce(json_agg(k.key ORDER BY k.id DESC), '[]') FROM webhook_keys k "
-      "        WHERE k.webhook_seq = w.seq AND k.expires_at > $2), headers "
+      "        WHERE k.webhook_seq = w.seq AND k.expires_at > $2), headers, ordered "
       "FROM webhooks w WHERE seq = ANY($1::bigint[]) AND deleted_at IS NULL AND disabled_at IS NULL",
       Params().int_array(webhooks).add(now));
   for (int i = 0; i < rows.rows(); ++i) {
@@ -197,6 +197,7 @@ std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> PgStore::targets_in
     target->keys.push_back(rows.text(i, 4));
     for (auto& key : strings_from_json(rows.text(i, 5))) target->keys.push_back(std::move(key));
     if (!rows.is_null(i, 6)) target->header_lines = header_lines_from_json(rows.text(i, 6));
+    target->ordered = rows.boolean(i, 7);
     targets[rows.int64(i, 0)] = std::move(target);
   }
   return targets;

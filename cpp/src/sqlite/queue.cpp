@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "brandhooks/crypto.hpp"
+#include "clock.hpp"
 #include "sqlite/sqlite_store.hpp"
 
 namespace brandhooks::sqlite {
@@ -61,7 +62,7 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
     const std::vector<EventRecord>& events = batch.events();
     // A webhook with tags matches only events sharing one of them; without tags, all.
     SQLite::Statement& matching = prepare(
-        "SELECT seq FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
+        "SELECT seq, ordered OR rate_limit IS NOT NULL FROM webhooks w WHERE topic = ?1 AND deleted_at IS NULL "
         "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?2)) "
         "AND (w.tags IS NULL OR w.tags = '[]' OR EXISTS (SELECT 1 FROM json_each(w.tags) t "
         "     WHERE t.value IN (SELECT value FROM json_each(?3)))) ORDER BY seq");
@@ -78,7 +79,8 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
     std::int64_t created = 0;
     std::size_t handed_bytes = 0;
     // Events of one brand, topic and tags match the same webhooks: asked once per call.
-    std::map<std::string, std::vector<std::int64_t>> matched;
+    // Webhook seq, and whether only claims may lease its deliveries (ordered or throttled).
+    std::map<std::string, std::vector<std::pair<std::int64_t, bool>>> matched;
     for (const auto& e : events) {
       std::string tags = e.tags_json.value_or("[]");
       auto [found, fresh_match] = matched.try_emplace(e.brand + '\n' + e.topic + '\n' + tags);
@@ -88,10 +90,12 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
         matching.bind(1, e.topic);
         matching.bind(2, it->second);
         matching.bind(3, tags);
-        while (matching.executeStep()) found->second.push_back(matching.getColumn(0).getInt64());
+        while (matching.executeStep()) {
+          found->second.emplace_back(matching.getColumn(0).getInt64(), matching.getColumn(1).getInt() != 0);
+        }
         matching.reset();
       }
-      const std::vector<std::int64_t>& webhooks = found->second;
+      const auto& webhooks = found->second;
 
       add_event.bind(1, e.id);
       add_event.bind(2, e.brand);
@@ -105,8 +109,8 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
       std::int64_t event_seq = db_.getLastInsertRowid();
 
       std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
-      for (std::int64_t webhook : webhooks) {
-        bool hand_over = leased && leased->size() < room.deliveries &&
+      for (auto [webhook, claims_only] : webhooks) {
+        bool hand_over = leased && !claims_only && leased->size() < room.deliveries &&
                          handed_bytes + e.body.size() <= room.bytes && e.first_attempt_at <= e.created_at;
         std::string id = uuid_v7();
         add_delivery.bindNoCopy(1, id);  // alive until exec(): SQLite need not copy it
@@ -172,6 +176,8 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
         "WHERE d.state = 'pending' AND d.next_at <= ?1 "
         "AND (d.lease_owner IS NULL OR d.lease_owner <> ?4) "
         "AND d.webhook_seq NOT IN (SELECT value FROM json_each(?2)) "
+        "AND (d.webhook_seq NOT IN (" + std::string(store_sql::kOrderedWebhooks) + ") OR " +
+        store_sql::kOrderedTurn + ") "
         "ORDER BY d.next_at, d.seq LIMIT ?3");
     q.bind(1, now);
     q.bind(2, nlohmann::json(skip_webhooks).dump());
@@ -204,8 +210,11 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
 
     // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
     std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
+    std::map<std::int64_t, std::optional<Pace>> paces;  // throttled webhooks: their send slots
+    std::map<std::int64_t, std::int64_t> left_waiting;  // per throttled webhook, this claim
     SQLite::Statement& lease = prepare(lease_sql::kTake);
     SQLite::Statement& cancel = prepare(store_sql::kCancelDelivery);
+    SQLite::Statement& wait = prepare("UPDATE deliveries SET next_at = ?1 WHERE seq = ?2");
     std::vector<DueDelivery> due;
     due.reserve(rows.size());
     StateCounts counts;
@@ -221,12 +230,33 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
         continue;
       }
       d.target = target->second;
+      auto [pace, fresh_pace] = paces.try_emplace(d.webhook_seq);
+      if (fresh_pace) pace->second = pace_locked(d.webhook_seq);
+      if (pace->second) {
+        std::optional<std::int64_t> slot = pace->second->take(now);
+        if (!slot) {  // beyond the horizon: free, due when its slot comes near
+          wait.bind(1, pace->second->waiting_due(now, left_waiting[d.webhook_seq]++));
+          wait.bind(2, d.seq);
+          wait.exec();
+          wait.reset();
+          continue;
+        }
+        d.not_before = *slot;
+      }
       lease.bind(1, holder_.node);
       lease.bind(2, holder_.expiry(now));
       lease.bind(3, d.seq);
       lease.exec();
       lease.reset();
       due.push_back(std::move(d));
+    }
+    SQLite::Statement& set_slot = prepare(store_sql::kSetNextSlot);
+    for (const auto& [webhook, pace] : paces) {
+      if (!pace || !pace->taken()) continue;
+      set_slot.bind(1, pace->next_slot());
+      set_slot.bind(2, webhook);
+      set_slot.exec();
+      set_slot.reset();
     }
     save_counts(counts);
     tx.commit();
@@ -237,10 +267,16 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
 std::optional<std::int64_t> SqliteStore::next_due_at() {
   return guarded([&]() -> std::optional<std::int64_t> {
     // As claim_due sees them: this node's own leases are never due to it.
-    SQLite::Statement& q = prepare("SELECT next_at FROM deliveries INDEXED BY deliveries_due "
-                                   "WHERE state = 'pending' AND (lease_owner IS NULL OR lease_owner <> ?) "
-                                   "ORDER BY next_at, seq LIMIT 1");
-    q.bind(1, holder_.node);
+    // An ordered webhook's waiting deliveries count once it is their turn (a finished attempt
+    // asks for a claim), so that they do not make the dispatcher claim in a loop meanwhile.
+    SQLite::Statement& q = prepare(
+        "SELECT next_at FROM deliveries d INDEXED BY deliveries_due "
+        "WHERE state = 'pending' AND (lease_owner IS NULL OR lease_owner <> ?2) "
+        "AND (d.webhook_seq NOT IN (" + std::string(store_sql::kOrderedWebhooks) + ") OR " +
+        store_sql::kOrderedTurn + ") "
+        "ORDER BY next_at, seq LIMIT 1");
+    q.bind(1, now_micros());  // which leases are still held
+    q.bind(2, holder_.node);
     if (!q.executeStep()) return std::nullopt;
     return q.getColumn(0).getInt64();
   });
@@ -330,7 +366,7 @@ std::shared_ptr<const WebhookTarget> SqliteStore::target_locked(std::int64_t web
   SQLite::Statement& q = prepare(
       "SELECT url, key, deleted_at IS NULL AND disabled_at IS NULL, "
       "       (SELECT json_group_array(k.key) FROM webhook_keys k "
-      "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand, headers "
+      "        WHERE k.webhook_seq = w.seq AND k.expires_at > ?2), id, brand, headers, ordered "
       "FROM webhooks w WHERE seq = ?1");
   q.bind(1, webhook_seq);
   q.bind(2, now);
@@ -341,11 +377,26 @@ std::shared_ptr<const WebhookTarget> SqliteStore::target_locked(std::int64_t web
     target->brand = q.getColumn(5).getString();
     target->url = q.getColumn(0).getString();
     target->keys.push_back(q.getColumn(1).getString());
+    target->ordered = q.getColumn(7).getInt() != 0;
     for (auto& key : strings_from_json(q.getColumn(3).getString())) target->keys.push_back(std::move(key));
     if (!q.getColumn(6).isNull()) target->header_lines = header_lines_from_json(q.getColumn(6).getString());
   }
   q.reset();
   return target;
+}
+
+// The send slots of a throttled webhook; nullopt for one without rate_limit.
+std::optional<Pace> SqliteStore::pace_locked(std::int64_t webhook_seq) {
+  SQLite::Statement& q = prepare("SELECT rate_limit, rate_next_at FROM webhooks WHERE seq = ?1");
+  q.bind(1, webhook_seq);
+  std::optional<Pace> pace;
+  if (q.executeStep() && !q.getColumn(0).isNull()) {
+    std::optional<std::int64_t> next_slot;
+    if (!q.getColumn(1).isNull()) next_slot = q.getColumn(1).getInt64();
+    pace.emplace(q.getColumn(0).getInt(), next_slot);
+  }
+  q.reset();
+  return pace;
 }
 
 // Disables a webhook (when `force`, or when it has failed since before `failing_before`) and

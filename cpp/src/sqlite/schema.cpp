@@ -138,6 +138,14 @@ const char* const kMigrations[] = {
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
     )sql",
+    // 7: delivery controls, the claims' side (docs/delivery.md, "Ordered webhooks" and
+    // "Throttled webhooks"): a throttled webhook's next free send slot, the ordered webhooks
+    // without a scan, and each webhook's pending deliveries in publish order.
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN rate_next_at INTEGER;
+    CREATE INDEX webhooks_ordered ON webhooks(seq) WHERE ordered;
+    CREATE INDEX deliveries_pending_by_webhook ON deliveries(webhook_seq, seq) WHERE state = 'pending';
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -164,6 +164,7 @@ class SqliteStore final : public Store {
   // queue.cpp
   std::int64_t update_own_leases(const char* sql, std::int64_t time);
   std::shared_ptr<const WebhookTarget> target_locked(std::int64_t webhook_seq, std::int64_t now);
+  std::optional<Pace> pace_locked(std::int64_t webhook_seq);
   bool disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
                        const std::string& reason, std::int64_t now, bool force, std::int64_t failing_before,
                        StateCounts& counts);
