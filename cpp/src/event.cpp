@@ -95,6 +95,9 @@ ParsedEvents parse_events_json(std::string_view body, const std::string& brand) 
                             "not valid Unicode");
     }
     throw BadRequestError("request body must be valid JSON");
+  } catch (const nlohmann::json::out_of_range&) {
+    // Valid JSON grammar, but a number no double holds (the fuzzer's 11e308).
+    throw ValidationError("request body has a number too large for a 64-bit float (such as 1e400)");
   }
   ParsedEvents out;
   if (!parsed.is_array()) {

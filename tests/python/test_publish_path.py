@@ -155,6 +155,16 @@ def test_bodies_that_are_not_json_are_400_bad_request(api: httpx.Client, brand: 
     assert deliveries(api, brand, hook) == 0
 
 
+@pytest.mark.parametrize("content", [
+    b'{"topic": "Deals", "event": "Created", "payload": {"d": 11e308}}',
+    b'[{"topic": "Deals", "event": "Created", "payload": {}}, {"topic": "Deals", "event": "Created", "payload": [-1e400]}]',
+])
+def test_numbers_no_double_holds_are_400_validation(api: httpx.Client, brand: str, hook: Dict[str, Any],
+                                                    content: bytes) -> None:
+    assert "too large" in assert_error(post(api, brand, content), 400, "Validation")
+    assert deliveries(api, brand, hook) == 0
+
+
 @pytest.mark.parametrize("content", [b"1", b'"event"', b"null", b"true"])
 def test_json_that_is_not_an_event_is_400_validation(api: httpx.Client, brand: str, content: bytes) -> None:
     assert "JSON object" in assert_error(post(api, brand, content), 400, "Validation")
