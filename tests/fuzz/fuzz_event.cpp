@@ -56,7 +56,7 @@ void tags(const std::vector<std::string>& list) {
 // and a payload that must be a JSON object; what is accepted becomes a body that parses back
 // with the six keys in order and the payload unchanged.
 void event(const std::string& name, const std::string& payload) {
-  EventInput input{"", "Deals", name, payload, std::nullopt};
+  EventInput input{"", "Deals", name, payload, std::nullopt, std::nullopt};
   std::string body;
   try {
     check_event_name(name);
