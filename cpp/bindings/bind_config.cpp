@@ -63,6 +63,8 @@ void bind_config(py::module_& m) {
   field(cls, fields, "log_level", &Config::log_level,
         "delivery log on stderr from this level: debug, info (every attempt), warning, error, off");
   cls.attr("FIELDS") = py::tuple(fields);
+  m.def("is_postgres_url", &is_postgres_url, py::arg("db"),
+        "Whether a db value names PostgreSQL (a postgresql:// or postgres:// URL); else a SQLite file.");
   m.def("parse_duration", &parse_duration, py::arg("text"),
         "Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).");
 

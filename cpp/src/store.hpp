@@ -240,8 +240,6 @@ class Store {
   virtual void finish_import() = 0;
 };
 
-// A postgresql:// or postgres:// URL (PostgreSQL); anything else is a SQLite file.
-bool is_postgres_url(std::string_view db);
 // The backend Config::db names: PostgreSQL for a URL, SQLite otherwise. Throws
 // UnavailableError when the PostgreSQL server cannot be reached.
 std::unique_ptr<Store> open_store(const Config& config);

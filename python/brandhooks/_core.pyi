@@ -687,6 +687,10 @@ class Migration:
         """
         Rows to move in all.
         """
+def is_postgres_url(db: str) -> bool:
+    """
+    Whether a db value names PostgreSQL (a postgresql:// or postgres:// URL); else a SQLite file.
+    """
 def parse_duration(text: str) -> int:
     """
     Microseconds in a duration such as 250ms, 5s, 5m, 2h, 1d or 1.5 (seconds).

@@ -6,18 +6,13 @@ from __future__ import annotations
 import os
 import re
 
-#: What selects PostgreSQL (docs/scaling.md); anything else is a SQLite file.
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+from ._core import is_postgres_url
 
 # The password of a URL's user info (scheme://user:password@host) and a password given as a
 # query parameter (?password=... or &sslpassword=...), wherever such a URL appears in a text.
 _USERINFO_PASSWORD = re.compile(r"(postgres(?:ql)?://[^\s:@/?#]*:)[^\s@/?#]*@", re.IGNORECASE)
 _PARAMETER_PASSWORD = re.compile(r"((?:\?|&|\b)(?:ssl)?password=)[^&\s'\"]*", re.IGNORECASE)
 REDACTED = "***"
-
-
-def is_postgres(db: str) -> bool:
-    return db.lower().startswith(POSTGRES_SCHEMES)
 
 
 def redact(text: str) -> str:
@@ -29,7 +24,7 @@ def redact(text: str) -> str:
 def describe(db: str) -> str:
     """The database as the serve banner names it: the URL without its password, or the
     SQLite file's absolute path."""
-    if is_postgres(db):
+    if is_postgres_url(db):  # the core's test, the one that picks the store
         return "PostgreSQL " + redact(db)
     if db == ":memory:" or db.startswith("file:"):
         return db

@@ -84,4 +84,8 @@ struct Config {
   std::string log_level = "warning";
 };
 
+// Whether Config::db names PostgreSQL: a postgresql:// or postgres:// URL; anything else is a
+// SQLite file. The one test of it (the Hub opens the store by it; Python describes `db` by it).
+bool is_postgres_url(std::string_view db);
+
 }  // namespace brandhooks
