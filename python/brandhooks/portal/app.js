@@ -240,7 +240,7 @@ function renderWebhooks() {
 function webhookCard(webhook) {
   const titleId = `webhook-${webhook.id}`;
   const stateLine = el("p", { class: "state", text: "Checking whether it is enabled…" });
-  const lastLine = el("p", { class: "muted", text: "Looking for the last success…" });
+  const lastLine = el("p", { class: "muted last", text: "Looking for the last success…" });
   const message = el("p", { class: "status", role: "status" });
   const settings = [];
   if (webhook.ordered) settings.push("ordered");
@@ -254,6 +254,7 @@ function webhookCard(webhook) {
     return node;
   };
   const toggle = button("Disable", () => toggleEnabled(webhook, toggle, message));
+  toggle.classList.add("toggle");
   const card = el("li", { class: "card webhook", "data-webhook": webhook.id },
     el("h3", { id: titleId },
       el("span", { class: "topic", text: webhook.topic }), " ",
@@ -521,9 +522,16 @@ async function loadDeliveries() {
     status.textContent = total > deliveries.length
       ? `The newest ${deliveries.length} of ${total} deliveries` : `${total} deliver${total === 1 ? "y" : "ies"}`;
   }
-  // While some are on their way, look again shortly.
+  // While some are on their way, look again shortly; once all are settled, the webhook's card
+  // catches up (its last success, or a disabling).
   if (deliveries.some((delivery) => delivery.state === "pending")) {
     state.pollTimer = setTimeout(loadDeliveries, 1000);
+  } else {
+    const card = document.querySelector(`li.webhook[data-webhook="${webhook.id}"]`);
+    if (card) {
+      loadLastSuccess(webhook, card.querySelector(".last"));
+      loadWebhookState(webhook, card.querySelector(".state"), card.querySelector(".toggle"));
+    }
   }
 }
 
