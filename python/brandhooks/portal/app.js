@@ -2,6 +2,7 @@
 // Only the public REST API (api.js); data from users (urls, tags, response bodies) is only ever
 // set as textContent, never parsed as HTML.
 
+import { mountActivity } from "./activity.js";
 import { api, ApiError, clearToken, getToken, setToken } from "./api.js";
 
 // A portal link carries its token in the fragment (#token=...): move it to sessionStorage and
@@ -20,6 +21,7 @@ const state = {
   pickerRoot: null,   // the brand whose descendants the picker lists
   brand: null,        // the brand on display
   webhooks: [],
+  activity: null,     // the charts of the brand on display (activity.js)
   open: null,         // the webhook whose deliveries are on display
   deliveriesRun: 0,   // increases on every load: a late answer of an older load is dropped
   expiryTimer: 0,
@@ -149,7 +151,7 @@ function updateExpiry() {
 }
 
 function showSignIn(message) {
-  for (const id of ["session", "brand", "webhooks", "deliveries"]) $(id).hidden = true;
+  for (const id of ["session", "brand", "webhooks", "deliveries", "activity"]) $(id).hidden = true;
   $("signin").hidden = false;
   notice(message);
   $("token-input").focus();
@@ -159,7 +161,8 @@ function signOut(message) {
   clearToken();
   clearInterval(state.expiryTimer);
   clearTimeout(state.pollTimer);
-  Object.assign(state, { session: null, pickerRoot: null, brand: null, webhooks: [], open: null });
+  Object.assign(state, { session: null, pickerRoot: null, brand: null, webhooks: [], activity: null, open: null });
+  $("activity").replaceChildren();
   state.deliveriesRun += 1;
   $("webhook-list").replaceChildren();
   $("delivery-list").replaceChildren();
@@ -212,9 +215,13 @@ async function loadWebhooks() {
   status.textContent = "Loading webhooks…";
   try {
     const { data } = await call("GET", brandPath("/webhooks"));
-    state.webhooks = data;
+    // In place: the charts hold this list (their latency rows are named by its urls).
+    state.webhooks.splice(0, state.webhooks.length, ...data);
   } catch (error) {
     section.hidden = true;
+    $("activity").hidden = true;
+    $("activity").replaceChildren();
+    state.activity = null;
     const forbidden = error instanceof ApiError && error.http === 403;
     show($("brand-error"), forbidden
       ? `This token cannot see brand ${state.brand}: ${describe(error)}`
@@ -225,7 +232,22 @@ async function loadWebhooks() {
     section.removeAttribute("aria-busy");
   }
   renderWebhooks();
+  showActivity();
   return true;
+}
+
+// The charts of the brand's delivery attempts: mounted once per brand, then refreshed.
+async function showActivity() {
+  const section = $("activity");
+  section.hidden = false;
+  if (state.activity && state.activity.brand === state.brand) {
+    await state.activity.refresh();
+    return;
+  }
+  const brand = state.brand;
+  state.activity = { brand, refresh: async () => {} };
+  const mounted = await mountActivity(section, { api: call, brand, webhooks: state.webhooks });
+  if (state.activity && state.activity.brand === brand) state.activity.refresh = () => mounted.refresh();
 }
 
 function renderWebhooks() {
@@ -528,6 +550,7 @@ async function loadDeliveries() {
     state.pollTimer = setTimeout(loadDeliveries, 1000);
   } else {
     const card = document.querySelector(`li.webhook[data-webhook="${webhook.id}"]`);
+    if (state.activity) state.activity.refresh();
     if (card) {
       loadLastSuccess(webhook, card.querySelector(".last"));
       loadWebhookState(webhook, card.querySelector(".state"), card.querySelector(".toggle"));
