@@ -178,9 +178,14 @@ def test_another_brands_token_cannot_see_this_brand(portal_server: Server, page:
     screenshot("8-forbidden")
 
 
-def test_the_admin_token_picks_a_brand(portal_server: Server, page: Any, brand: str) -> None:
+def test_the_admin_token_picks_a_brand_with_the_keyboard(portal_server: Server, page: Any, brand: str,
+                                                         screenshot: Screenshot) -> None:
     page.goto(f"{portal_server.url}/portal")
-    page.get_by_label("API token").fill(ADMIN_TOKEN)
+    expect(page.get_by_label("API token")).to_be_focused()
+    screenshot("0-sign-in")
+    # The focus is visible: a 3 px ring on whatever has it.
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineWidth") == "3px"
+    page.keyboard.type(ADMIN_TOKEN)
     page.keyboard.press("Enter")
     expect(page.locator("#session-text")).to_contain_text("admin")
     expect(page.get_by_label("Brand id")).to_be_focused()
