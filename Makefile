@@ -16,6 +16,9 @@ ARGS        ?=
 APT_PACKAGES := build-essential cmake ninja-build python3-dev python3-venv libboost-dev \
                 libsqlitecpp-dev libsqlite3-dev libssl-dev libgtest-dev nlohmann-json3-dev libc-ares-dev \
                 pkg-config openssl wrk ccache postgresql libpq-dev
+# The portal's browser tests (`make test`) drive Debian's Chromium through Playwright (PyPI),
+# never a downloaded browser.
+BROWSER_PACKAGES := chromium chromium-driver
 # `make fuzz` also needs clang and its libFuzzer runtime (nothing else does).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -110,6 +113,7 @@ python-build: cpp-build
 	@$(call use_generator,$(CPP_BUILD)); set -x; \
 	$(PY) -m pip install -q $(call pip_build,$(CPP_BUILD),$(CMAKE_OPTIONS)) ".$(PIP_EXTRAS)"
 
+test: APT_PACKAGES += $(BROWSER_PACKAGES)
 test: cpp-test consumer-test python-test
 
 cpp-test: cpp-build
@@ -127,6 +131,7 @@ consumer-test: cpp-build
 	$(BUILD)/consumer/consumer $(BUILD)/consumer/consumer.db
 
 python-test: PIP_EXTRAS := [test]
+python-test: APT_PACKAGES += $(BROWSER_PACKAGES)
 python-test: python-build
 	@echo "== pytest"
 	$(PY) -m pytest

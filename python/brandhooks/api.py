@@ -16,6 +16,7 @@ import logging
 import math
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Set, Tuple, Union
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
@@ -617,6 +618,32 @@ class PublishFastPath:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+# --- the portal: static files of the package (python/brandhooks/portal) ---------------------
+
+PORTAL_DIR = FilePath(__file__).with_name("portal")
+PORTAL_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+#: Every portal answer: nothing but this server's own files runs or loads (no inline script or
+#: style, no framing, no form posting anywhere), and no URL leaks to another site.
+PORTAL_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # Small files that change with the package: the browser asks again each time.
+    "Cache-Control": "no-cache",
+}
+
+
+def portal_file(name: str) -> Response:
+    """One file of the portal by its bare name; only the package's own files exist (no path)."""
+    path = PORTAL_DIR / name
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*\.[a-z]+", name) or path.suffix not in PORTAL_TYPES or not path.is_file():
+        raise ApiError(404, "ResourceNotFound", "no such portal file")
+    return Response(path.read_bytes(), media_type=PORTAL_TYPES[path.suffix], headers=PORTAL_HEADERS)
+
+
 # --- the app -----------------------------------------------------------------------------
 
 def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) -> FastAPI:
@@ -640,6 +667,15 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
             return RedirectResponse("/docs", status_code=307)
         return ok({"name": "brandhooks", "version": __version__, "docs": "/docs",
                    "openapi": "/openapi.json", "health": "/healthz", "metrics": "/metrics"})
+
+    @app.get("/portal", include_in_schema=False)
+    def portal() -> Response:
+        """The brand portal: a page over this same API (docs/portal.md)."""
+        return portal_file("index.html")
+
+    @app.get("/portal/{name}", include_in_schema=False)
+    def portal_asset(name: str) -> Response:
+        return portal_file(name)
 
     @app.get("/healthz", tags=["service"], responses={200: {"model": HealthEnvelope}, **_errors(500)})
     def healthz() -> JSONResponse:
