@@ -20,9 +20,13 @@ export async function mountActivity(element, { api, brand, webhooks = [] }) {
   let stats = null; // the last answer, redrawn when the width changes
   let generation = 0; // only the newest refresh() draws
 
+  let drawnWidth = 0;
   function draw() {
     if (!stats) return;
-    body.replaceChildren(...render(stats, webhooks, Math.max(300, Math.round(element.clientWidth || 640))));
+    drawnWidth = element.clientWidth;
+    const open = [...body.querySelectorAll("details")].map((d) => d.open); // kept across redraws
+    body.replaceChildren(...render(stats, webhooks, Math.max(300, Math.round(drawnWidth || 640))));
+    body.querySelectorAll("details").forEach((d, i) => { d.open = open[i] ?? false; });
   }
 
   async function refresh() {
@@ -53,17 +57,11 @@ export async function mountActivity(element, { api, brand, webhooks = [] }) {
 
   refreshButton.addEventListener("click", () => refresh());
   // Labels keep their pixel size: the charts are drawn for the width they get.
-  let drawnWidth = 0;
   new ResizeObserver(() => {
-    const width = element.clientWidth;
-    if (stats && Math.abs(width - drawnWidth) > 24) {
-      drawnWidth = width;
-      draw();
-    }
+    if (Math.abs(element.clientWidth - drawnWidth) > 24) draw();
   }).observe(element);
 
   await refresh();
-  drawnWidth = element.clientWidth;
   return { refresh };
 }
 

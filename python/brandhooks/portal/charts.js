@@ -1,5 +1,5 @@
 // Charts of the portal's activity section: pure functions (gaps, ticks, stacking, labels) and
-// two SVG builders. No library, no innerHTML: every text from the API (urls come from users)
+// two SVG builders. No library and no markup parsing: every text from the API (urls come from users)
 // goes through textContent.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -259,12 +259,26 @@ export function latencyChart(items, { width, label }) {
   return svg;
 }
 
-/** A table: caption, header cells and rows of cell texts (all via textContent). */
+/** A table: caption, header cells and rows of cell texts (all via textContent), the first
+ *  cell of a row its header. In a box that scrolls sideways when the screen is narrower. */
 export function table(caption, headers, rows, footer = null) {
-  const cells = (tag, texts) => h("tr", {}, ...texts.map((t, i) => h(i === 0 && tag === "td" ? "th" : tag, { textContent: String(t), ...(i === 0 && tag === "td" ? { scope: "row" } : {}) })));
-  return h("table", { className: "activity-table" },
-    h("caption", { textContent: caption }),
-    h("thead", {}, h("tr", {}, ...headers.map((t) => h("th", { textContent: t, scope: "col" })))),
-    h("tbody", {}, ...rows.map((r) => cells("td", r))),
-    footer ? h("tfoot", {}, cells("td", footer)) : null);
+  const row = (texts) => h("tr", {}, ...texts.map((text, i) => {
+    const cell = h(i ? "td" : "th", { textContent: String(text) });
+    if (i) cell.style.whiteSpace = "nowrap";
+    else {
+      cell.scope = "row";
+      Object.assign(cell.style, { overflowWrap: "anywhere", minWidth: "10em" }); // a long url wraps
+    }
+    return cell;
+  }));
+  const box = h("div", { className: "activity-table", tabIndex: 0 },
+    h("table", {},
+      h("caption", { textContent: caption }),
+      h("thead", {}, h("tr", {}, ...headers.map((text) => h("th", { textContent: text, scope: "col" })))),
+      h("tbody", {}, ...rows.map(row)),
+      footer ? h("tfoot", {}, row(footer)) : null));
+  box.setAttribute("role", "region");
+  box.setAttribute("aria-label", caption);
+  box.style.overflowX = "auto";
+  return box;
 }
