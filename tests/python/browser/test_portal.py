@@ -141,7 +141,7 @@ def test_a_brand_manages_its_webhook_through_a_portal_link(
 
 
 def test_an_expired_link_is_refused_clearly(portal_server: Server, page: Any, brand: str,
-                                            screenshot: Screenshot) -> None:
+                                            screenshot: Screenshot, problems: Problems) -> None:
     link = portal_link(portal_server, brand, expires_in=60)
     # Its hour has come: the token expires at its creation (the server reads it from the store).
     sql_rows(str(portal_server.db), f"UPDATE api_tokens SET expires_at = created_at WHERE id = '{link['token_id']}'")
@@ -151,10 +151,12 @@ def test_an_expired_link_is_refused_clearly(portal_server: Server, page: Any, br
     assert "token" not in page.url
     assert page.evaluate("sessionStorage.length") == 0
     screenshot("7-expired-link")
+    assert problems.messages == []
 
 
 def test_another_brands_token_cannot_see_this_brand(portal_server: Server, page: Any, brand: str,
-                                                    receiver: SwitchableReceiver, screenshot: Screenshot) -> None:
+                                                    receiver: SwitchableReceiver, screenshot: Screenshot,
+                                                    problems: Problems) -> None:
     other, child = portal_link(portal_server, str(uuid.uuid4())), str(uuid.uuid4())
     with portal_server.client() as admin:
         assert admin.post(f"/brands/{brand}/webhooks", json={"topic": "Deals", "url": receiver.url("/secret")}).status_code == 200
@@ -176,10 +178,11 @@ def test_another_brands_token_cannot_see_this_brand(portal_server: Server, page:
     expect(page.locator("#webhooks")).to_be_hidden()
     assert receiver.url("/secret") not in page.content()
     screenshot("8-forbidden")
+    assert problems.messages == []
 
 
 def test_the_admin_token_picks_a_brand_with_the_keyboard(portal_server: Server, page: Any, brand: str,
-                                                         screenshot: Screenshot) -> None:
+                                                         screenshot: Screenshot, problems: Problems) -> None:
     page.goto(f"{portal_server.url}/portal")
     expect(page.get_by_label("API token")).to_be_focused()
     screenshot("0-sign-in")
@@ -192,3 +195,4 @@ def test_the_admin_token_picks_a_brand_with_the_keyboard(portal_server: Server, 
     page.keyboard.type(brand)
     page.keyboard.press("Enter")
     expect(page.locator("#webhooks-status")).to_contain_text("No webhooks yet")
+    assert problems.messages == []
