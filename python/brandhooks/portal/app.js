@@ -108,15 +108,18 @@ function parseHeaders(text) {
 
 async function signIn() {
   let session;
+  show($("page-status"), "Signing in…");
   try {
     session = (await api("GET", "/tokens/current")).data;
   } catch (error) {
+    show($("page-status"), "");
     clearToken();
     showSignIn(error instanceof ApiError && error.http === 401
       ? `This link or token cannot sign in: ${describe(error)}. Ask for a new portal link, or paste a valid token.`
       : `Could not sign in: ${describe(error)}`);
     return;
   }
+  show($("page-status"), "");
   state.session = session;
   $("signin").hidden = true;
   $("session").hidden = false;
