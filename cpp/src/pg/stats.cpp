@@ -54,15 +54,14 @@ DeliveryStats PgStore::delivery_stats(const std::string& brand, std::int64_t sin
   // One transaction (REPEATABLE READ): the three queries see the same rows.
   return transact([&](Connection& c) {
     c.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    auto window = [&] { return Params().add(brand).add(since).add(until); };
     std::vector<MinuteStats> minutes;
-    auto per_minute = c.exec(pg::numbered(store_sql::kStatsMinutes), window());
+    auto per_minute = c.exec(pg::numbered(store_sql::kStatsMinutes), Params().add(brand).add(since).add(until));
     for (int i = 0; i < per_minute.rows(); ++i) {
       minutes.push_back({per_minute.int64(i, 0),
                          {per_minute.int64(i, 1), per_minute.int64(i, 2), per_minute.int64(i, 3)}});
     }
     std::vector<std::pair<std::int64_t, WebhookStats>> webhooks;
-    auto per_webhook = c.exec(pg::numbered(store_sql::kStatsWebhooks), window());
+    auto per_webhook = c.exec(pg::numbered(store_sql::kStatsWebhooks), Params().add(brand).add(since).add(until));
     for (int i = 0; i < per_webhook.rows(); ++i) {
       WebhookStats w;
       w.webhook = per_webhook.text(i, 1);
@@ -70,7 +69,7 @@ DeliveryStats PgStore::delivery_stats(const std::string& brand, std::int64_t sin
       webhooks.emplace_back(per_webhook.int64(i, 0), std::move(w));
     }
     std::map<std::int64_t, LatencyHistogram> latency;
-    auto buckets = c.exec(kStatsBuckets, window());
+    auto buckets = c.exec(kStatsBuckets, Params().add(brand).add(since).add(until));
     for (int i = 0; i < buckets.rows(); ++i) {
       latency[buckets.int64(i, 0)].add(static_cast<int>(buckets.int64(i, 1)), buckets.int64(i, 2));
     }
