@@ -132,6 +132,22 @@ const char* const kMigrations[] = {
     ALTER TABLE api_tokens ADD COLUMN expires_at bigint;
     CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
     )sql",
+    // 5: SQLite's version 9: delivery statistics per webhook and minute, sharded as
+    // delivery_counts (each pooled connection adds to its own row, so that nodes recording the
+    // same webhook's outcomes at once never wait on one row); the reads sum the shards.
+    R"sql(
+    CREATE TABLE attempt_minutes (
+      webhook_seq bigint NOT NULL,
+      minute      bigint NOT NULL,
+      shard       integer NOT NULL DEFAULT 0,
+      succeeded   bigint NOT NULL,
+      failed      bigint NOT NULL,
+      errors      bigint NOT NULL,
+      latency     integer[] NOT NULL,
+      PRIMARY KEY (webhook_seq, minute, shard)
+    );
+    CREATE INDEX attempt_minutes_by_minute ON attempt_minutes(minute);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
