@@ -3,12 +3,14 @@ loopback receiver: what a brand's person does with a portal link, and what they 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import uuid
 from typing import Any
 
-from conftest import ADMIN_TOKEN, Server, sql_rows
+from conftest import ADMIN_TOKEN, Server
 
 from .conftest import Problems, Screenshot, SwitchableReceiver, sync_api
 
@@ -144,7 +146,8 @@ def test_an_expired_link_is_refused_clearly(portal_server: Server, page: Any, br
                                             screenshot: Screenshot, problems: Problems) -> None:
     link = portal_link(portal_server, brand, expires_in=60)
     # Its hour has come: the token expires at its creation (the server reads it from the store).
-    sql_rows(str(portal_server.db), f"UPDATE api_tokens SET expires_at = created_at WHERE id = '{link['token_id']}'")
+    with contextlib.closing(sqlite3.connect(portal_server.db, timeout=10)) as db, db:
+        db.execute("UPDATE api_tokens SET expires_at = created_at WHERE id = ?", (link["token_id"],))
     page.goto(link["url"])
     expect(page.locator("#notice")).to_contain_text("This link or token cannot sign in: token expired (401 UnauthorizedAccess)")
     expect(page.locator("#signin")).to_be_visible()
