@@ -368,7 +368,7 @@ async function toggleEnabled(webhook, node, message) {
 async function sendTest(webhook, node, message) {
   try {
     const { data } = await busy(node, () => call("POST", webhookPath(webhook, "/test")));
-    show(message, `Test event sent: delivery ${data.id} is ${data.state}.`);
+    show(message, `Test event sent (delivery ${data.id}): follow it under Deliveries.`);
     await openDeliveries(webhook, false);
   } catch (error) {
     show(message, `Could not send a test event: ${describe(error)}`, true);
