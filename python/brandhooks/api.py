@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -58,6 +59,22 @@ BrandId = Annotated[str, Path(description="brand UUID", json_schema_extra={"form
 WebhookId = Annotated[str, Path(description="webhook UUID", json_schema_extra={"format": "uuid"})]
 DeliveryId = Annotated[str, Path(description="delivery UUID", json_schema_extra={"format": "uuid"})]
 TokenId = Annotated[str, Path(description="token UUID", json_schema_extra={"format": "uuid"})]
+
+
+class _TokenIdConvertor(Convertor[str]):
+    """A token id in a path: anything but "current". GET /tokens/current is a resource of its
+    own, so DELETE /tokens/current is 405 (Allow: GET), not the revocation of a token "current"."""
+
+    regex = "(?!current$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("token_id", _TokenIdConvertor())
 
 # The input rules of the core, written for the OpenAPI description so that a schema-driven
 # client (or fuzzer) finds exactly what the server accepts. Lengths count characters (code
@@ -488,9 +505,9 @@ def integer_field(body: Fields, name: str) -> Optional[int]:
     low, high = _bound(field, "ge"), _bound(field, "le")
     if low is None or high is None:
         raise LookupError(f"{body.model.__name__}.{name} declares no bounds (ge=, le=)")
-    if value is None and (field.is_required() or field.default is not None):
-        raise ValidationError(f"{name} must be an integer between {low:g} and {high:g}")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+    if value is None and not field.is_required() and field.default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationError(f"{name} must be an integer between {low:g} and {high:g}")
     return value
 
@@ -916,7 +933,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         """The bearer's own token (any valid token): its brand (null: admin) and expiry."""
         return ok(hub.current_token(bearer_token(request)).to_dict())
 
-    @app.delete("/tokens/{token_id}", tags=["tokens"], status_code=204, response_class=Response,
+    @app.delete("/tokens/{token_id:token_id}", tags=["tokens"], status_code=204, response_class=Response,
                 responses={204: {"description": "revoked"}, **_errors(400, 401, 403, 404)})
     def revoke_token(token_id: TokenId, admin: AdminAccess) -> Response:
         hub.revoke_token(token_id)
@@ -975,7 +992,7 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         starts with the server's public_url, or else the address this request was sent to; the
         token is in its fragment (#token=...), which browsers never send to a server."""
         expires_in = integer_field(request_fields(body, PortalLinkCreate, optional=True), "expires_in")
-        assert expires_in is not None  # the model's default
+        assert expires_in is not None  # its default is a number, so integer_field refuses null
         link = hub.create_portal_link(bearer_token(request), brand, expires_in, request_base(request))
         return ok(link.to_dict())
 

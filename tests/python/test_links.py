@@ -101,6 +101,27 @@ def test_expires_in_bounds_and_null(api, brand):
     assert listed[longest["id"]]["expires_at"] == longest["expires_at"]
 
 
+def test_expired_tokens_are_pruned_with_retention(new_database):
+    """Hub.prune (which the dispatcher runs every prune_interval_s) deletes tokens that expired
+    more than retention_s ago; one that expired within it stays, refused as expired."""
+    from brandhooks import Config, Hub, UnauthorizedError
+
+    db = new_database("prune-tokens")
+    with Hub(Config(db=db, retention_s=3600)) as hub:
+        old = hub.create_token(None, "old", expires_in=60)
+        recent = hub.create_token(None, "recent", expires_in=60)
+        kept = hub.create_token(None, "kept")
+        now = int(time.time() * 1e6)
+        sql_execute(db, f"UPDATE api_tokens SET expires_at = {now - 7200 * 10**6} WHERE id = '{old.info.id}'")
+        sql_execute(db, f"UPDATE api_tokens SET expires_at = {now - 60 * 10**6} WHERE id = '{recent.info.id}'")
+        hub.prune()
+        assert [t.id for t in hub.list_tokens()] == [recent.info.id, kept.info.id]
+        with pytest.raises(UnauthorizedError, match="token expired"):
+            hub.authenticate(recent.secret)
+        with pytest.raises(UnauthorizedError, match="invalid or revoked token"):
+            hub.authenticate(old.secret)
+
+
 # --- GET /tokens/current -----------------------------------------------------------------------
 
 def test_current_token_of_an_admin_and_of_a_brand(server, api, brand):
@@ -118,6 +139,11 @@ def test_current_token_of_an_admin_and_of_a_brand(server, api, brand):
         refused(anonymous.get("/tokens/current"), 401, "UnauthorizedAccess")
     with bearer(server, "bh_" + "0" * 64) as client:
         refused(client.get("/tokens/current"), 401, "UnauthorizedAccess")
+    # A resource of its own: not a token id that DELETE /tokens/{id} would try to revoke.
+    response = api.delete("/tokens/current")
+    refused(response, 405, "BadRequest")
+    assert response.headers["allow"] == "GET"
+    assert api.get("/tokens/current").status_code == 200
 
 
 # --- POST /brands/{id}/portal-links ------------------------------------------------------------
