@@ -296,6 +296,14 @@ class Client:
     def redeliver(self, brand: str, delivery_id: str) -> Delivery:
         return Delivery.from_json(self._data("POST", f"/brands/{brand}/deliveries/{delivery_id}/redeliver"))
 
+    def send_test_event(self, brand: str, webhook_id: str) -> Delivery:
+        """Publish a test event to this webhook only; its delivery (pending)."""
+        return Delivery.from_json(self._data("POST", f"/brands/{brand}/webhooks/{webhook_id}/test"))
+
+    def delivery_stats(self, brand: str, hours: int = 24) -> Dict[str, Any]:
+        """Attempts per minute by outcome and p50/p99 per live webhook over the last `hours` (1 to 24)."""
+        return self._data("GET", f"/brands/{brand}/delivery-stats", params={"hours": hours})
+
     def recover(self, brand: str, webhook_id: str, since: float, limit: Optional[int] = None) -> Dict[str, Any]:
         """Queue again the webhook's failed deliveries created since `since` (Unix seconds)."""
         body: Dict[str, Any] = {"since": since}

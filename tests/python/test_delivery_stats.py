@@ -17,7 +17,8 @@ import httpx
 import pytest
 import standardwebhooks
 
-from conftest import NewDatabase, Server, backend_server, free_port
+from brandhooks import Client
+from conftest import ADMIN_TOKEN, NewDatabase, Server, backend_server, free_port
 from receivers import Receiver, wait_until
 
 FINAL = ("delivered", "failed")
@@ -181,6 +182,17 @@ def test_a_brand_without_webhooks_has_empty_stats(stats_server: Server, brand: s
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["minutes"] == [] and data["webhooks"] == []
+
+
+def test_the_client_sends_test_events_and_reads_the_stats(stats_server: Server, brand: str) -> None:
+    with Receiver() as receiver, Client(stats_server.url, ADMIN_TOKEN) as client:
+        hook = client.create_webhook(brand, "Contacts", receiver.url())
+        delivery = client.send_test_event(brand, hook.id)
+        assert delivery.webhook == hook.id and delivery.event_type == "Test"
+        receiver.wait_for(1)
+        wait_until(lambda: client.delivery(brand, delivery.id).state == "delivered", timeout=30)
+        stats = client.delivery_stats(brand, hours=1)
+    assert stats["webhooks"][0]["succeeded"] == 1 and sum(m["succeeded"] for m in stats["minutes"]) == 1
 
 
 def test_the_hub_answers_the_same_record(tmp_path: Path) -> None:

@@ -49,9 +49,8 @@ struct Keys {
     q.reset();
   }
 };
-}  // namespace
 
-namespace {
+// What publishing writes (insert_events, insert_test_event).
 constexpr const char* kAddEvent =
     "INSERT INTO events (id, brand, topic, event, body, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kAddDelivery =
