@@ -147,6 +147,29 @@ void bind_records(py::module_& m) {
       .def("__iter__", [](const Page<Webhook>& p) { return py::make_iterator(p.items.begin(), p.items.end()); },
            py::keep_alive<0, 1>());
 
+  py::class_<MinuteStats>(m, "MinuteStats", "Attempts of one minute by outcome (Hub.delivery_stats).")
+      .def_property_readonly("at", [](const MinuteStats& s) { return s.at / 1'000'000; }, "the minute's start, Unix seconds")
+      .def_property_readonly("succeeded", [](const MinuteStats& s) { return s.counts.succeeded; })
+      .def_property_readonly("failed", [](const MinuteStats& s) { return s.counts.failed; })
+      .def_property_readonly("errors", [](const MinuteStats& s) { return s.counts.errors; });
+  py::class_<WebhookStats>(m, "WebhookStats", "A webhook's attempts in the window, with p50/p99 durations (ms).")
+      .def_readonly("webhook", &WebhookStats::webhook)
+      .def_property_readonly("attempts", [](const WebhookStats& s) { return s.counts.total(); })
+      .def_property_readonly("succeeded", [](const WebhookStats& s) { return s.counts.succeeded; })
+      .def_property_readonly("failed", [](const WebhookStats& s) { return s.counts.failed; })
+      .def_property_readonly("errors", [](const WebhookStats& s) { return s.counts.errors; })
+      .def_readonly("p50_ms", &WebhookStats::p50_ms)
+      .def_readonly("p99_ms", &WebhookStats::p99_ms);
+  py::class_<DeliveryStats>(m, "DeliveryStats",
+                            "Delivery attempts of a brand's live webhooks per minute and per webhook.")
+      .def_property_readonly("since", [](const DeliveryStats& s) { return s.since / 1'000'000; },
+                             "start of the first minute, Unix seconds")
+      .def_property_readonly("until", [](const DeliveryStats& s) { return s.until / 1'000'000; },
+                             "end of the current minute, Unix seconds")
+      .def_readonly("minutes", &DeliveryStats::minutes, "minutes with attempts, oldest first")
+      .def_readonly("webhooks", &DeliveryStats::webhooks, "every live webhook of the brand, in listing order")
+      .def("to_json", py::overload_cast<const DeliveryStats&>(&to_json))
+      .def("to_dict", &record_dict<DeliveryStats>, "As the API answers GET /brands/{id}/delivery-stats.");
   py::class_<Brand>(m, "Brand", "A brand (tenant) and its parent in the brand tree.")
       .def_readonly("id", &Brand::id)
       .def_readonly("parent", &Brand::parent)
@@ -454,6 +477,12 @@ void bind_hub(py::module_& m) {
       .def("redeliver", &Hub::redeliver, py::arg("brand"), py::arg("delivery_id"), release_gil())
       .def("recover", &Hub::recover, py::arg("brand"), py::arg("webhook_id"), py::arg("since"),
            py::arg("limit") = 100000, release_gil())
+      .def("send_test_event", &Hub::send_test_event, py::arg("brand"), py::arg("webhook_id"), release_gil(),
+           "Publish a test event to that webhook only (event \"Test\"); returns its delivery. NotFoundError "
+           "for an unknown or deleted webhook, ConflictError when it is disabled.")
+      .def("delivery_stats", &Hub::delivery_stats, py::arg("brand"), py::arg("hours") = 24, release_gil(),
+           "Attempts of the brand's live webhooks over the last `hours` (1..24), per minute by outcome and "
+           "per webhook with p50/p99 durations.")
       .def("prune", &Hub::prune, release_gil())
       .def("stats", &Hub::stats, release_gil())
       .def("check_storage", &Hub::check_storage, release_gil(),

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
 
 #include "address_policy.hpp"
 #include "brandhooks/crypto.hpp"
@@ -14,6 +15,7 @@
 #include "lease.hpp"
 #include "retry.hpp"
 #include "store.hpp"
+#include "store_common.hpp"
 #include "validation.hpp"
 
 namespace brandhooks {
@@ -331,6 +333,33 @@ RecoverResult Hub::recover(const std::string& brand, const std::string& webhook_
                                 static_cast<std::int64_t>(since_s * 1e6), limit, now_micros());
   if (result.queued > 0) wake_dispatcher();
   return result;
+}
+
+Delivery Hub::send_test_event(const std::string& brand, const std::string& webhook_id) {
+  Webhook webhook = get_webhook(brand, webhook_id);  // NotFoundError: unknown or deleted
+  if (webhook.disabled_at) throw ConflictError("the webhook is disabled: enable it first");
+  EventInput input;
+  input.brand = webhook.brand;
+  input.topic = webhook.topic;
+  input.event = "Test";
+  input.payload_json = nlohmann::ordered_json{{"test", true},
+                                              {"message", "a test event sent on request"},
+                                              {"webhook", webhook.id}}
+                           .dump();
+  EventRecord record = prepare_event(input, now_micros());
+  // Checked again in the transaction: the webhook may have been deleted or disabled meanwhile.
+  std::string delivery_id = store_->insert_test_event(record, webhook.id);
+  ++metrics_->events_published;
+  ++metrics_->deliveries_created;
+  wake_dispatcher();
+  return get_delivery(webhook.brand, delivery_id);
+}
+
+DeliveryStats Hub::delivery_stats(const std::string& brand, std::int64_t hours) {
+  if (hours < 1 || hours > 24) throw ValidationError("hours must be an integer between 1 and 24");
+  std::string id = normalize_uuid(brand, "brand id");
+  std::int64_t until = minute_of(now_micros()) + kMinuteUs;  // the end of the current minute
+  return store_->delivery_stats(id, until - hours * 60 * kMinuteUs, until);
 }
 
 std::int64_t Hub::prune() {

@@ -111,6 +111,33 @@ constexpr FieldSpec kBrand[] = {
     {"parent", "uuid", true, "the parent brand; null for a root brand"},
 };
 
+constexpr FieldSpec kStatsMinute[] = {
+    {"at", "integer", false, "the minute's start, Unix seconds"},
+    {"succeeded", "integer", false, "attempts answered with a 2xx"},
+    {"failed", "integer", false, "attempts answered with another status"},
+    {"errors", "integer", false,
+     "attempts without an answer (timeout, dns, blocked, connect, tls, network, protocol)"},
+};
+
+constexpr FieldSpec kWebhookStats[] = {
+    {"webhook", "uuid", false, "webhook id"},
+    {"attempts", "integer", false, "attempts in the window: succeeded + failed + errors"},
+    {"succeeded", "integer", false, "attempts answered with a 2xx"},
+    {"failed", "integer", false, "attempts answered with another status"},
+    {"errors", "integer", false, "attempts without an answer"},
+    {"p50_ms", "number", true,
+     "median attempt duration in milliseconds, within 9% (log-scale histogram); null without attempts"},
+    {"p99_ms", "number", true, "99th percentile of the attempt durations, as p50_ms; null without attempts"},
+};
+
+constexpr FieldSpec kDeliveryStats[] = {
+    {"since", "integer", false, "start of the window's first minute, Unix seconds"},
+    {"until", "integer", false, "end of the current minute (the window's end), Unix seconds"},
+    {"bucket_seconds", "integer", false, "always 60: the counts are per minute"},
+    {"minutes", "stats_minute[]", false, "the minutes with attempts, oldest first (no entry: none)"},
+    {"webhooks", "webhook_stats[]", false, "every live webhook of the brand, in the order of the webhook listing"},
+};
+
 struct Record {
   std::string_view name;
   std::span<const FieldSpec> fields;
@@ -119,7 +146,8 @@ constexpr Record kRecords[] = {
     {"webhook", kWebhook},     {"attempt", kAttempt},     {"delivery", kDelivery},
     {"webhook_state", kWebhookState}, {"published", kPublished}, {"recovered", kRecovered},
     {"token", kToken},         {"new_token", kNewToken},  {"stats", kStats},
-    {"brand", kBrand},
+    {"brand", kBrand},         {"delivery_stats", kDeliveryStats}, {"stats_minute", kStatsMinute},
+    {"webhook_stats", kWebhookStats},
 };
 constexpr auto kRecordNames = [] {
   std::array<std::string_view, std::size(kRecords)> names{};
@@ -240,5 +268,18 @@ std::string to_json(const Stats& s) {
 }
 
 std::string to_json(const Brand& b) { return dump(record(kBrand, {b.id, nullable(b.parent)})); }
+
+std::string to_json(const DeliveryStats& s) {
+  json minutes = json::array();
+  for (const auto& m : s.minutes) {
+    minutes.push_back(record(kStatsMinute, {m.at / 1'000'000, m.counts.succeeded, m.counts.failed, m.counts.errors}));
+  }
+  json webhooks = json::array();
+  for (const auto& w : s.webhooks) {
+    webhooks.push_back(record(kWebhookStats, {w.webhook, w.counts.total(), w.counts.succeeded, w.counts.failed,
+                                              w.counts.errors, nullable(w.p50_ms), nullable(w.p99_ms)}));
+  }
+  return dump(record(kDeliveryStats, {s.since / 1'000'000, s.until / 1'000'000, 60, minutes, webhooks}));
+}
 
 }  // namespace brandhooks

@@ -103,7 +103,9 @@ struct RecordResult {
 
 // What a migration (migration.hpp) moves: a table's columns, the key first, and its rows.
 // store_common.cpp lists the tables and builds the SQL both backends run for them.
-enum class ColumnType { integer, text, bytes, json };  // json: text on SQLite, jsonb on PostgreSQL
+// json: text on SQLite, jsonb on PostgreSQL; counts: a JSON array of integers on SQLite, an
+// integer[] on PostgreSQL (moved as the JSON text).
+enum class ColumnType { integer, text, bytes, json, counts };
 
 struct MovedColumn {
   const char* name;
@@ -158,6 +160,11 @@ class Store {
   // With `claims`, the idempotency keys are stored (or found) in the same transaction, under a
   // unique constraint: of two concurrent requests with one key, on any nodes, one commits its
   // events and the other replays its answer (see IdempotencyClaim).
+  // A test event (Hub::send_test_event) and one delivery of it to webhook `webhook_id` only,
+  // due at the event's first_attempt_at, in one transaction; returns the delivery's id.
+  // NotFoundError unless the webhook is a live webhook of the event's brand, ConflictError
+  // when it is disabled.
+  virtual std::string insert_test_event(const EventRecord& event, const std::string& webhook_id) = 0;
   virtual std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events,
                                                    LeaseRoom room = {},
                                                    std::vector<DueDelivery>* leased = nullptr,
@@ -185,7 +192,8 @@ class Store {
   // Writes attempts and delivery states in one transaction (group commit), keeps each
   // webhook's failure streak, and disables webhooks failing since before `disable_before`.
   // An outcome is written only while this node holds the delivery's lease for that attempt;
-  // others (the lease was taken over) are dropped and counted in `lost`.
+  // others (the lease was taken over) are dropped and counted in `lost`. The written ones are
+  // added to the per-minute statistics (attempt_minutes, MinuteRollup) in the same transaction.
   virtual RecordResult record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
                                        std::int64_t disable_before) = 0;
   virtual Page<Delivery> list_deliveries(const DeliveryQuery& query) = 0;
@@ -203,6 +211,11 @@ class Store {
   // deliveries went.
   virtual std::int64_t prune(std::int64_t before) = 0;
   virtual Stats stats(std::int64_t now) = 0;
+  // The attempts of the brand's live webhooks in the minutes [since, until) (minute starts);
+  // p50/p99 from the summed histograms. Every live webhook is listed, in listing order.
+  virtual DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) = 0;
+  // Removes the statistics of minutes before `before`. Returns how many rows went.
+  virtual std::int64_t prune_stats(std::int64_t before) = 0;
 
   // --- webhook changes ------------------------------------------------------------------------
   virtual std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
@@ -249,8 +262,13 @@ std::unique_ptr<Store> open_sqlite_store(const Config& config);
 void check_sqlite_database(const std::string& path);
 
 // Retention: prunes what finished more than `retention_s` before `now` (microseconds).
+// The delivery statistics are kept 24 h (the longest window) and a margin, whatever the
+// retention, and pruned with it.
+inline constexpr std::int64_t kAttemptMinutesKeptUs = 25 * 3600 * 1'000'000LL;
 inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::int64_t now) {
-  return store.prune(now - retention_s * 1'000'000);
+  std::int64_t removed = store.prune(now - retention_s * 1'000'000);
+  store.prune_stats(now - kAttemptMinutesKeptUs);
+  return removed;
 }
 
 // The schema version this build writes; a file with a higher version is refused.

@@ -36,6 +36,23 @@ DeliveryState stored_delivery_state(const std::string& name) {
   throw StorageError("database holds an unknown delivery state '" + name + "'");
 }
 
+DeliveryStats delivery_stats_of(std::int64_t since, std::int64_t until, std::vector<MinuteStats> minutes,
+                                const std::vector<std::pair<std::int64_t, WebhookStats>>& webhooks,
+                                const std::map<std::int64_t, LatencyHistogram>& latency) {
+  DeliveryStats stats;
+  stats.since = since;
+  stats.until = until;
+  stats.minutes = std::move(minutes);
+  for (const auto& [seq, w] : webhooks) {
+    WebhookStats& out = stats.webhooks.emplace_back(w);
+    if (auto found = latency.find(seq); found != latency.end()) {
+      out.p50_ms = found->second.percentile_ms(0.50);
+      out.p99_ms = found->second.percentile_ms(0.99);
+    }
+  }
+  return stats;
+}
+
 const std::vector<MovedTable>& moved_tables() {
   using enum ColumnType;
   static const std::vector<MovedTable> tables = {
@@ -73,6 +90,12 @@ const std::vector<MovedTable>& moved_tables() {
        "idempotency_keys",
        {{"brand", text}, {"key", text}, {"request_hash", bytes}, {"results", text}, {"created_at", integer}},
        2},
+      // PostgreSQL's shard column is left out: the moved rows land in shard 0 (its default).
+      {"attempt minutes",
+       "attempt_minutes",
+       {{"webhook_seq", integer}, {"minute", integer}, {"succeeded", integer}, {"failed", integer},
+        {"errors", integer}, {"latency", counts}},
+       2},
   };
   return tables;
 }
@@ -102,11 +125,32 @@ std::string parameters(std::size_t from, std::size_t n) {
   return out;
 }
 
+// What an export selects: the columns, with PostgreSQL's integer[] as JSON text.
+std::string select_list(const MovedTable& t, Dialect dialect) {
+  std::string out;
+  for (std::size_t i = 0; i < t.columns.size(); ++i) {
+    if (i) out += ", ";
+    std::string name(column_name(t.columns[i], dialect));
+    out += t.columns[i].type == ColumnType::counts && dialect == Dialect::postgres
+               ? "array_to_json(" + name + ")::text"
+               : name;
+  }
+  return out;
+}
+
+// The import's value of column i from parameter ?(i + 1): JSON text back to integer[].
+std::string value_of_parameter(const MovedTable& t, std::size_t i, Dialect dialect) {
+  std::string p = "?" + std::to_string(i + 1);
+  return t.columns[i].type == ColumnType::counts && dialect == Dialect::postgres
+             ? "translate(" + p + ", '[]', '{}')::integer[]"
+             : p;
+}
+
 }  // namespace
 
 std::string export_sql(const MovedTable& t, bool first_batch, Dialect dialect) {
   std::string keys = column_list(t, dialect, t.keys);
-  std::string sql = "SELECT " + column_list(t, dialect) + " FROM " + t.table;
+  std::string sql = "SELECT " + select_list(t, dialect) + " FROM " + t.table;
   std::vector<std::string> conditions;
   if (*t.where) conditions.emplace_back(t.where);
   // A row value compares column by column: (a, b) > (x, y) is a > x OR (a = x AND b > y).
@@ -121,7 +165,7 @@ std::string import_sql(const MovedTable& t, Dialect dialect) {
     std::string sql = std::string("UPDATE ") + t.table + " SET ";
     for (std::size_t i = t.keys; i < t.columns.size(); ++i) {
       if (i > t.keys) sql += ", ";
-      sql += std::string(column_name(t.columns[i], dialect)) + " = ?" + std::to_string(i + 1);
+      sql += std::string(column_name(t.columns[i], dialect)) + " = " + value_of_parameter(t, i, dialect);
     }
     sql += " WHERE ";
     for (std::size_t i = 0; i < t.keys; ++i) {
@@ -131,9 +175,10 @@ std::string import_sql(const MovedTable& t, Dialect dialect) {
     return sql;
   }
   // PostgreSQL generates identity columns (seq) unless told to keep the values given.
+  std::string values;
+  for (std::size_t i = 0; i < t.columns.size(); ++i) values += (i ? ", " : "") + value_of_parameter(t, i, dialect);
   return std::string("INSERT INTO ") + t.table + " (" + column_list(t, dialect) + ")" +
-         (dialect == Dialect::postgres ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" +
-         parameters(1, t.columns.size()) + ")";
+         (dialect == Dialect::postgres ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" + values + ")";
 }
 
 std::string count_sql(const MovedTable& t) {

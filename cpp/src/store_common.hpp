@@ -18,6 +18,7 @@
 
 #include "brandhooks/errors.hpp"
 #include "brandhooks/model.hpp"
+#include "latency.hpp"
 #include "lease.hpp"
 #include "store.hpp"
 
@@ -402,6 +403,60 @@ class FailureStreaks {
  private:
   std::map<std::int64_t, Streak> streaks_;
 };
+
+// --- delivery statistics (docs/delivery.md, "Delivery statistics") ---------------------------
+// attempt_minutes holds, per webhook and minute (and on PostgreSQL per counter shard, so that
+// concurrent transactions never wait on one hot row), the attempts by outcome and a histogram
+// of their durations. record_attempts folds each batch of outcomes into one row per webhook
+// and minute (MinuteRollup) and adds it in the same transaction.
+inline constexpr std::int64_t kMinuteUs = 60'000'000;
+
+inline std::int64_t minute_of(std::int64_t micros) { return micros - micros % kMinuteUs; }
+
+// One batch of recorded attempts, per (webhook seq, minute start), in that order.
+class MinuteRollup {
+ public:
+  struct Row {
+    OutcomeCounts counts;
+    LatencyHistogram latency;
+  };
+  void add(std::int64_t webhook_seq, const Attempt& a) {
+    Row& row = rows_[{webhook_seq, minute_of(a.started_at)}];
+    if (a.error != AttemptError::none || !a.status) {
+      ++row.counts.errors;
+    } else if (*a.status >= 200 && *a.status < 300) {
+      ++row.counts.succeeded;
+    } else {
+      ++row.counts.failed;
+    }
+    row.latency.add_duration(a.duration_us);
+  }
+  const std::map<std::pair<std::int64_t, std::int64_t>, Row>& rows() const { return rows_; }
+
+ private:
+  std::map<std::pair<std::int64_t, std::int64_t>, Row> rows_;
+};
+
+namespace store_sql {
+// ?1 brand, ?2 from, ?3 until (minute starts): attempts per minute of the brand's live webhooks.
+inline constexpr const char* kStatsMinutes =
+    "SELECT m.minute, sum(m.succeeded), sum(m.failed), sum(m.errors) "
+    "FROM webhooks w JOIN attempt_minutes m ON m.webhook_seq = w.seq "
+    "WHERE w.brand = ?1 AND w.deleted_at IS NULL AND m.minute >= ?2 AND m.minute < ?3 "
+    "GROUP BY m.minute ORDER BY m.minute";
+// The same per live webhook, every one of them, in listing order (seq).
+inline constexpr const char* kStatsWebhooks =
+    "SELECT w.seq, w.id, coalesce(sum(m.succeeded), 0), coalesce(sum(m.failed), 0), coalesce(sum(m.errors), 0) "
+    "FROM webhooks w LEFT JOIN attempt_minutes m ON m.webhook_seq = w.seq AND m.minute >= ?2 AND m.minute < ?3 "
+    "WHERE w.brand = ?1 AND w.deleted_at IS NULL GROUP BY w.seq, w.id ORDER BY w.seq";
+inline constexpr const char* kPruneAttemptMinutes = "DELETE FROM attempt_minutes WHERE minute < ?1";
+}  // namespace store_sql
+
+// The answer of Store::delivery_stats from its three queries: `webhooks` rows (seq, id,
+// counts) in order, `minutes` and the summed histogram buckets per webhook seq.
+DeliveryStats delivery_stats_of(std::int64_t since, std::int64_t until, std::vector<MinuteStats> minutes,
+                                const std::vector<std::pair<std::int64_t, WebhookStats>>& webhooks,
+                                const std::map<std::int64_t, LatencyHistogram>& latency);
 
 // --- moving a database (migration.hpp) -------------------------------------------------------
 

@@ -487,6 +487,79 @@ class WebhookPage:
     @property
     def total(self) -> int:
         ...
+class MinuteStats:
+    """
+    Attempts of one minute by outcome (Hub.delivery_stats).
+    """
+    @property
+    def at(self) -> int:
+        """
+        the minute's start, Unix seconds
+        """
+    @property
+    def errors(self) -> int:
+        ...
+    @property
+    def failed(self) -> int:
+        ...
+    @property
+    def succeeded(self) -> int:
+        ...
+class WebhookStats:
+    """
+    A webhook's attempts in the window, with p50/p99 durations (ms).
+    """
+    @property
+    def attempts(self) -> int:
+        ...
+    @property
+    def errors(self) -> int:
+        ...
+    @property
+    def failed(self) -> int:
+        ...
+    @property
+    def p50_ms(self) -> float | None:
+        ...
+    @property
+    def p99_ms(self) -> float | None:
+        ...
+    @property
+    def succeeded(self) -> int:
+        ...
+    @property
+    def webhook(self) -> str:
+        ...
+class DeliveryStats:
+    """
+    Delivery attempts of a brand's live webhooks per minute and per webhook.
+    """
+    def to_json(self) -> str:
+        ...
+    def to_dict(self) -> dict[str, typing.Any]:
+        """
+        As the API answers GET /brands/{id}/delivery-stats.
+        """
+    @property
+    def minutes(self) -> list[MinuteStats]:
+        """
+        minutes with attempts, oldest first
+        """
+    @property
+    def since(self) -> int:
+        """
+        start of the first minute, Unix seconds
+        """
+    @property
+    def until(self) -> int:
+        """
+        end of the current minute, Unix seconds
+        """
+    @property
+    def webhooks(self) -> list[WebhookStats]:
+        """
+        every live webhook of the brand, in listing order
+        """
 class Brand:
     """
     A brand (tenant) and its parent in the brand tree.
@@ -599,6 +672,10 @@ class Hub:
         """
         Registers url for topic events of brand; ordered, rate_limit (deliveries per second) and headers (sent with every attempt) are its delivery controls.
         """
+    def delivery_stats(self, brand: str, hours: typing.SupportsInt | typing.SupportsIndex = 24) -> DeliveryStats:
+        """
+        Attempts of the brand's live webhooks over the last `hours` (1..24), per minute by outcome and per webhook with p50/p99 durations.
+        """
     def delete_webhook(self, brand: str, webhook_id: str) -> Webhook:
         ...
     def ensure_admin_token(self, secret: str, label: str = '') -> TokenInfo:
@@ -645,6 +722,10 @@ class Hub:
         ...
     def rotate_key(self, brand: str, webhook_id: str, grace_seconds: typing.SupportsInt | typing.SupportsIndex = 86400) -> Webhook:
         ...
+    def send_test_event(self, brand: str, webhook_id: str) -> Delivery:
+        """
+        Publish a test event to that webhook only (event "Test"); returns its delivery. NotFoundError for an unknown or deleted webhook, ConflictError when it is disabled.
+        """
     def set_brand_parent(self, brand: str, parent: str | None) -> Brand:
         ...
     def stats(self) -> Stats:

@@ -90,6 +90,7 @@ RecoveredEnvelope = records.envelope("recovered")
 TokenEnvelope = records.envelope("new_token")
 TokenListEnvelope = records.envelope("token", listed=True)
 StatsEnvelope = records.envelope("stats")
+DeliveryStatsEnvelope = records.envelope("delivery_stats")
 BrandEnvelope = records.envelope("brand")
 
 
@@ -823,6 +824,30 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
     def redeliver(brand: BrandAccess, delivery_id: DeliveryId) -> JSONResponse:
         """A new attempt now, whatever the delivery's state."""
         return ok(hub.redeliver(brand, delivery_id).to_dict(), status=202)
+
+    @app.post(
+        "/brands/{brand}/webhooks/{webhook_id}/test", tags=["webhooks"], status_code=202,
+        responses={202: {"model": DeliveryEnvelope}, **_errors(400, 401, 403, 404, 409)},
+    )
+    def send_test_event(brand: BrandAccess, webhook_id: WebhookId) -> JSONResponse:
+        """Publish a test event to this webhook only (event `Test`, the webhook's topic, payload
+        `{"test": true, "message": ..., "webhook": <id>}`), delivered and signed as any event; answers
+        its delivery. 409 when the webhook is disabled."""
+        return ok(hub.send_test_event(brand, webhook_id).to_dict(), status=202)
+
+    @app.get(
+        "/brands/{brand}/delivery-stats", tags=["deliveries"],
+        responses={200: {"model": DeliveryStatsEnvelope}, **_errors(400, 401, 403)},
+    )
+    def delivery_stats(
+        brand: BrandAccess,
+        hours: Optional[str] = Query(None, description="the window in hours, an integer from 1 to 24 (default 24)",
+                                     json_schema_extra={"pattern": r"^(?=[0-9]{1,18}$)0*(?:[1-9]|1[0-9]|2[0-4])$"}),
+    ) -> JSONResponse:
+        """Delivery attempts of the brand's live webhooks over the last `hours` whole minutes (the
+        current one included): per minute by outcome, and per webhook with p50/p99 durations."""
+        window = count_param(hours, "hours")
+        return ok(hub.delivery_stats(brand, 24 if window is None else window).to_dict())
 
     @app.get("/stats", tags=["service"], responses={200: {"model": StatsEnvelope}, **_errors(401, 403)})
     def stats(admin: AdminAccess) -> JSONResponse:

@@ -45,6 +45,11 @@ def answers(server: Server) -> Dict[str, List[Dict[str, Any]]]:
             assert time.monotonic() < deadline, "no attempt within 60 s"
             time.sleep(0.1)
         seen["delivery"] += [*listed, data("GET", f"/brands/{brand}/deliveries/{listed[0]['id']}")]
+        stats = data("GET", f"/brands/{brand}/delivery-stats")
+        seen["delivery_stats"].append(stats)
+        seen["stats_minute"] += stats["minutes"]
+        seen["webhook_stats"] += stats["webhooks"]
+        seen["delivery"].append(data("POST", f"/brands/{brand}/webhooks/{hook['id']}/test"))
         seen["attempt"] += [a for d in seen["delivery"] for a in d["attempts"]]
         seen["recovered"].append(data("POST", f"/brands/{brand}/webhooks/{hook['id']}/recover", json={"since": 0}))
         seen["new_token"].append(data("POST", "/tokens", json={"brand": brand, "label": "shapes"}))
@@ -178,7 +183,8 @@ def test_every_core_record_converts_through_its_table(tmp_path: Path) -> None:
     pairs: List[Any] = [(hook, "webhook"), (issued, "new_token"), (issued.info, "token"), (result, "published"),
                         (hub.stats(), "stats"), (hub.set_brand_parent(brand, None), "brand"),
                         (hub.recover(brand, hook.id, 0), "recovered"),
-                        (hub.list_deliveries(brand, hook.id).items[0], "delivery")]
+                        (hub.list_deliveries(brand, hook.id).items[0], "delivery"),
+                        (hub.send_test_event(brand, hook.id), "delivery"), (hub.delivery_stats(brand), "delivery_stats")]
     for value, record in pairs:
         assert list(value.to_dict()) == list(records.names(record)), record
         assert json.loads(value.to_json()) == value.to_dict(), record  # the answer's bytes are the core's

@@ -117,6 +117,16 @@ class Hub {
   // the webhook is disabled (enable it first); NotFoundError when it is deleted.
   RecoverResult recover(const std::string& brand, const std::string& webhook_id, double since_s,
                         std::int64_t limit = 100000);
+  // Publishes a test event to that webhook only: topic = the webhook's, event "Test", payload
+  // {"test":true,"message":"a test event sent on request","webhook":"<id>"}; the event and its
+  // one delivery commit in one transaction, then the dispatcher wakes (the webhook's ordering,
+  // rate limit and signing apply as to any delivery). Returns the delivery. NotFoundError for
+  // an unknown or deleted webhook of the brand, ConflictError when it is disabled.
+  Delivery send_test_event(const std::string& brand, const std::string& webhook_id);
+  // Delivery attempts of the brand's live webhooks in the last `hours` (1..24) whole minutes
+  // (the current one included), per minute by outcome and per webhook with p50/p99 durations.
+  // ValidationError for hours out of range.
+  DeliveryStats delivery_stats(const std::string& brand, std::int64_t hours = 24);
   // Removes finished deliveries older than config.retention_s now (the dispatcher also does
   // it every config.prune_interval_s). Returns how many went.
   std::int64_t prune();

@@ -152,6 +152,37 @@ struct DeliveryQuery {
   std::int64_t limit = 100;
 };
 
+// Delivery attempts of a brand's live webhooks over a window of whole minutes (from the
+// per-minute rollup the dispatcher writes with each batch of outcomes; docs/delivery.md,
+// "Delivery statistics"). Outcomes: succeeded (a 2xx answer), failed (another answer), errors
+// (no answer: timeout, dns, blocked, connect, tls, network, protocol).
+struct OutcomeCounts {
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;
+  std::int64_t errors = 0;
+  std::int64_t total() const { return succeeded + failed + errors; }
+};
+
+struct MinuteStats {
+  std::int64_t at = 0;  // the minute's start, Unix microseconds (a whole minute)
+  OutcomeCounts counts;
+};
+
+struct WebhookStats {
+  std::string webhook;  // id
+  OutcomeCounts counts;
+  // Attempt durations, estimated from a log-scale histogram (latency.hpp); none without attempts.
+  std::optional<double> p50_ms;
+  std::optional<double> p99_ms;
+};
+
+struct DeliveryStats {
+  std::int64_t since = 0;  // start of the first minute, Unix microseconds
+  std::int64_t until = 0;  // end of the current minute
+  std::vector<MinuteStats> minutes;    // only minutes with attempts, oldest first
+  std::vector<WebhookStats> webhooks;  // every live webhook of the brand, in listing order
+};
+
 // A brand (tenant) and its place in the brand tree.
 struct Brand {
   std::string id;                     // UUID, lowercase
@@ -208,7 +239,7 @@ struct FieldSpec {
 };
 
 // The records to_json writes: webhook, attempt, delivery, webhook_state, published, recovered,
-// token, new_token, stats, brand.
+// token, new_token, stats, brand, delivery_stats (with its stats_minute and webhook_stats).
 std::span<const std::string_view> record_names();
 // A record's fields in the order to_json writes them; std::out_of_range for an unknown record.
 std::span<const FieldSpec> record_fields(std::string_view record);
@@ -226,6 +257,8 @@ std::string to_json(const TokenInfo& token);       // "token", never the secret
 std::string to_json(const IssuedToken& token);     // "new_token": the token's fields and its secret
 std::string to_json(const Stats& stats);
 std::string to_json(const Brand& brand);
+// "delivery_stats": {"since","until","bucket_seconds","minutes":[stats_minute],"webhooks":[webhook_stats]}.
+std::string to_json(const DeliveryStats& stats);
 // `url` with any user[:password]@ replaced by "***@", for logs and reprs (urls registered
 // before credentials were refused may still hold them).
 std::string redact_url(std::string_view url);

@@ -3,7 +3,7 @@
 // methods live by concern in this folder: schema.cpp (opening, migrations, the transaction
 // wrappers' helpers), webhooks.cpp (webhooks, keys, the brand tree), queue.cpp (publish,
 // claims, leases, attempt outcomes), deliveries.cpp (the delivery log, redeliver, recover),
-// retention.cpp (prune, stats), tokens.cpp (API tokens, check_writable), migrate.cpp (moving a
+// retention.cpp (prune, stats), stats.cpp (delivery statistics), tokens.cpp (API tokens, check_writable), migrate.cpp (moving a
 // database).
 #include <cstdint>
 #include <map>
@@ -33,6 +33,7 @@ class PgStore final : public Store {
   std::optional<std::string> brand_parent(const std::string& brand) override;
   std::vector<std::string> brand_lineage(const std::string& brand) override;
 
+  std::string insert_test_event(const EventRecord& event, const std::string& webhook_id) override;
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
                                            std::vector<DueDelivery>* leased,
                                            std::vector<IdempotencyClaim>* claims) override;
@@ -51,6 +52,9 @@ class PgStore final : public Store {
                         std::int64_t limit, std::int64_t now) override;
   std::int64_t prune(std::int64_t before) override;
   Stats stats(std::int64_t now) override;
+  // stats.cpp: delivery statistics per minute
+  DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) override;
+  std::int64_t prune_stats(std::int64_t before) override;
 
   std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
                                         const WebhookPatch& patch, std::int64_t now) override;
@@ -140,6 +144,8 @@ class PgStore final : public Store {
                                                                          const std::vector<std::int64_t>& webhooks,
                                                                          std::int64_t now);
   void save_counts(Connection& c, const StateCounts& counts);
+  // stats.cpp: adds a batch's rollup to this connection's shard (inside record_attempts).
+  void add_attempt_minutes(Connection& c, const MinuteRollup& rollup);
   // Cancels the waiting (not held) deliveries of the webhook; adds them to `counts`.
   void cancel_waiting(Connection& c, std::int64_t webhook_seq, std::int64_t now, StateCounts& counts);
   std::optional<Delivery> find_delivery_in(Connection& c, const std::string& brand, const std::string& id);

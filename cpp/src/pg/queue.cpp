@@ -134,6 +134,27 @@ struct Keys {
 };
 }  // namespace
 
+std::string PgStore::insert_test_event(const EventRecord& e, const std::string& webhook_id) {
+  return transact([&](Connection& c) {
+    auto found = c.exec("SELECT seq, disabled_at IS NOT NULL FROM webhooks WHERE id = $1 AND brand = $2 "
+                        "AND deleted_at IS NULL",
+                        Params().add(webhook_id).add(e.brand));
+    if (found.rows() == 0) throw NotFoundError("webhook not found");
+    if (found.boolean(0, 1)) throw ConflictError("the webhook is disabled: enable it first");
+    auto event = c.exec(kAddEvent, Params().add(e.id).add(e.brand).add(e.topic).add(e.event).bytes(e.body)
+                                       .add(e.created_at).add(e.tags_json));
+    std::string id = uuid_v7();
+    // No lease: the dispatcher claims it (ordered and throttled webhooks' rules apply).
+    c.exec("INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at) "
+           "VALUES ($1, $2, $3, 'pending', $4, $5, $5)",
+           Params().add(id).add(event.int64(0, 0)).add(found.int64(0, 0)).add(e.first_attempt_at).add(e.created_at));
+    StateCounts counts;
+    counts.add(DeliveryState::pending, 1);
+    save_counts(c, counts);
+    return id;
+  });
+}
+
 std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>& all_events, LeaseRoom room,
                                                   std::vector<DueDelivery>* leased,
                                                   std::vector<IdempotencyClaim>* claims) {
@@ -462,6 +483,7 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
 
     FailureStreaks streaks;
     StateCounts counts;
+    MinuteRollup rollup;
     auto disable = [&](std::int64_t webhook, const std::string& reason, bool force, std::int64_t failing_before) {
       auto changed = c.exec(pg::numbered(store_sql::kDisableWebhook),
                             Params().add(now).add(reason).add(now).add(webhook).add(force ? 1 : 0).add(failing_before));
@@ -475,6 +497,7 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
         continue;
       }
       counts.move(DeliveryState::pending, r.new_state);
+      rollup.add(r.webhook_seq, r.attempt);
       streaks.add(r.webhook_seq, r.new_state, r.attempt.started_at);
       if (!r.disable_reason.empty()) disable(r.webhook_seq, r.disable_reason, true, 0);
     }
@@ -488,6 +511,7 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
       // Already disabled (410 above) or not failing long enough: nothing happens.
       disable(webhook, kFailingTooLong, false, disable_before);
     }
+    add_attempt_minutes(c, rollup);
     save_counts(c, counts);
     return result;
   });

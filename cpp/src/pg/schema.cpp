@@ -127,6 +127,22 @@ const char* const kMigrations[] = {
     CREATE INDEX webhooks_ordered ON webhooks(seq) WHERE ordered;
     CREATE INDEX deliveries_pending_by_webhook ON deliveries(webhook_seq, seq) WHERE state = 'pending';
     )sql",
+    // 4: SQLite's version 8: delivery statistics per webhook and minute, sharded as
+    // delivery_counts (each pooled connection adds to its own row, so that nodes recording the
+    // same webhook's outcomes at once never wait on one row); the reads sum the shards.
+    R"sql(
+    CREATE TABLE attempt_minutes (
+      webhook_seq bigint NOT NULL,
+      minute      bigint NOT NULL,
+      shard       integer NOT NULL DEFAULT 0,
+      succeeded   bigint NOT NULL,
+      failed      bigint NOT NULL,
+      errors      bigint NOT NULL,
+      latency     integer[] NOT NULL,
+      PRIMARY KEY (webhook_seq, minute, shard)
+    );
+    CREATE INDEX attempt_minutes_by_minute ON attempt_minutes(minute);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -51,6 +51,54 @@ struct Keys {
 };
 }  // namespace
 
+namespace {
+constexpr const char* kAddEvent =
+    "INSERT INTO events (id, brand, topic, event, body, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* kAddDelivery =
+    "INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, lease_owner) "
+    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)";
+}  // namespace
+
+std::string SqliteStore::insert_test_event(const EventRecord& e, const std::string& webhook_id) {
+  return guarded([&] {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement& find = prepare(
+        "SELECT seq, disabled_at IS NOT NULL FROM webhooks WHERE id = ?1 AND brand = ?2 AND deleted_at IS NULL");
+    find.bind(1, webhook_id);
+    find.bind(2, e.brand);
+    if (!find.executeStep()) throw NotFoundError("webhook not found");
+    std::int64_t webhook = find.getColumn(0).getInt64();
+    if (find.getColumn(1).getInt() != 0) throw ConflictError("the webhook is disabled: enable it first");
+    find.reset();
+    SQLite::Statement& add_event = prepare(kAddEvent);
+    add_event.bind(1, e.id);
+    add_event.bind(2, e.brand);
+    add_event.bind(3, e.topic);
+    add_event.bind(4, e.event);
+    add_event.bind(5, e.body.data(), static_cast<int>(e.body.size()));
+    add_event.bind(6, e.created_at);
+    bind_optional(add_event, 7, e.tags_json);
+    add_event.exec();
+    add_event.reset();
+    std::string id = uuid_v7();
+    SQLite::Statement& add_delivery = prepare(kAddDelivery);
+    add_delivery.bind(1, id);
+    add_delivery.bind(2, db_.getLastInsertRowid());
+    add_delivery.bind(3, webhook);
+    add_delivery.bind(4, e.first_attempt_at);  // no lease: the dispatcher claims it
+    add_delivery.bind(5, e.created_at);
+    add_delivery.bind(6, e.created_at);
+    add_delivery.bind(7);
+    add_delivery.exec();
+    add_delivery.reset();
+    StateCounts counts;
+    counts.add(DeliveryState::pending, 1);
+    save_counts(counts);
+    tx.commit();
+    return id;
+  });
+}
+
 std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRecord>& all_events, LeaseRoom room,
                                                       std::vector<DueDelivery>* leased,
                                                       std::vector<IdempotencyClaim>* claims) {
@@ -66,11 +114,8 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
         "AND disabled_at IS NULL AND brand IN (SELECT value FROM json_each(?2)) "
         "AND (w.tags IS NULL OR w.tags = '[]' OR EXISTS (SELECT 1 FROM json_each(w.tags) t "
         "     WHERE t.value IN (SELECT value FROM json_each(?3)))) ORDER BY seq");
-    SQLite::Statement& add_event = prepare(
-        "INSERT INTO events (id, brand, topic, event, body, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    SQLite::Statement& add_delivery = prepare(
-        "INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, lease_owner) "
-        "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)");
+    SQLite::Statement& add_event = prepare(kAddEvent);
+    SQLite::Statement& add_delivery = prepare(kAddDelivery);
     // What a handed-over delivery needs of its webhook, read once per webhook and call.
     std::map<std::int64_t, std::shared_ptr<const WebhookTarget>> targets;
     std::map<std::string, std::string> lineage_json;  // brand -> JSON array of it and its ancestors
@@ -298,6 +343,7 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
     SQLite::Statement& cancel = prepare(store_sql::kCancelWaiting);
     FailureStreaks streaks;
     StateCounts counts;
+    MinuteRollup rollup;
     for (const auto& r : records) {
       const Attempt& a = r.attempt;
       delivery.bind(1, a.number);
@@ -324,6 +370,7 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
       attempt.bindNoCopy(8, a.response.data(), static_cast<int>(a.response.size()));
       attempt.exec();
       attempt.reset();
+      rollup.add(r.webhook_seq, a);
 
       streaks.add(r.webhook_seq, r.new_state, a.started_at);
       if (!r.disable_reason.empty()) {
@@ -346,6 +393,7 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
       result.disabled +=
           disable_webhook(disable, cancel, webhook, kFailingTooLong, now, false, disable_before, counts);
     }
+    add_attempt_minutes(rollup);
     save_counts(counts);
     tx.commit();
     return result;

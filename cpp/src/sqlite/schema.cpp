@@ -146,6 +146,22 @@ const char* const kMigrations[] = {
     CREATE INDEX webhooks_ordered ON webhooks(seq) WHERE ordered;
     CREATE INDEX deliveries_pending_by_webhook ON deliveries(webhook_seq, seq) WHERE state = 'pending';
     )sql",
+    // 8: delivery statistics (docs/delivery.md, "Delivery statistics"): attempts per webhook and
+    // minute by outcome, with a histogram of their durations (a JSON array of counts, latency.hpp),
+    // written with each batch of outcomes; pruned 25 h after the minute. Starts empty: attempts
+    // made before the upgrade are not counted.
+    R"sql(
+    CREATE TABLE attempt_minutes (
+      webhook_seq INTEGER NOT NULL,
+      minute      INTEGER NOT NULL,
+      succeeded   INTEGER NOT NULL,
+      failed      INTEGER NOT NULL,
+      errors      INTEGER NOT NULL,
+      latency     TEXT NOT NULL,
+      PRIMARY KEY (webhook_seq, minute)
+    ) WITHOUT ROWID;
+    CREATE INDEX attempt_minutes_by_minute ON attempt_minutes(minute);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

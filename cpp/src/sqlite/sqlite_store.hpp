@@ -3,7 +3,7 @@
 // guarded by a mutex (SQLiteCpp statements are not thread-safe), schema versioned with PRAGMA
 // user_version. The class is declared here once; its methods live by concern in
 // connection.cpp, schema.cpp, brands.cpp, webhooks.cpp, queue.cpp, deliveries.cpp,
-// retention.cpp, tokens.cpp and migrate.cpp.
+// retention.cpp, stats.cpp, tokens.cpp and migrate.cpp.
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
@@ -80,6 +80,7 @@ class SqliteStore final : public Store {
   std::vector<std::string> brand_lineage(const std::string& brand) override;
 
   // queue.cpp: publishing, leases, claims and recording attempts
+  std::string insert_test_event(const EventRecord& event, const std::string& webhook_id) override;
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, LeaseRoom room,
                                            std::vector<DueDelivery>* leased,
                                            std::vector<IdempotencyClaim>* claims) override;
@@ -102,6 +103,10 @@ class SqliteStore final : public Store {
   // retention.cpp: pruning and the operators' counts
   std::int64_t prune(std::int64_t before) override;
   Stats stats(std::int64_t now) override;
+
+  // stats.cpp: delivery statistics per minute
+  DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) override;
+  std::int64_t prune_stats(std::int64_t before) override;
 
   // tokens.cpp
   bool insert_token(const TokenRecord& token) override;
@@ -168,6 +173,9 @@ class SqliteStore final : public Store {
   bool disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,
                        const std::string& reason, std::int64_t now, bool force, std::int64_t failing_before,
                        StateCounts& counts);
+
+  // stats.cpp: adds a batch's rollup (inside record_attempts' transaction)
+  void add_attempt_minutes(const MinuteRollup& rollup);
 
   // deliveries.cpp
   Delivery read_delivery(SQLite::Statement& q);
