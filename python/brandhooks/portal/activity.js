@@ -23,7 +23,7 @@ export async function mountActivity(element, { api, brand, webhooks = [] }) {
   let drawnWidth = 0;
   function draw() {
     if (!stats) return;
-    drawnWidth = element.clientWidth;
+    drawnWidth = body.clientWidth; // the section's content box (without its padding)
     const open = [...body.querySelectorAll("details")].map((d) => d.open); // kept across redraws
     body.replaceChildren(...render(stats, webhooks, Math.max(300, Math.round(drawnWidth || 640))));
     body.querySelectorAll("details").forEach((d, i) => { d.open = open[i] ?? false; });
@@ -58,8 +58,8 @@ export async function mountActivity(element, { api, brand, webhooks = [] }) {
   refreshButton.addEventListener("click", () => refresh());
   // Labels keep their pixel size: the charts are drawn for the width they get.
   new ResizeObserver(() => {
-    if (Math.abs(element.clientWidth - drawnWidth) > 24) draw();
-  }).observe(element);
+    if (Math.abs(body.clientWidth - drawnWidth) > 24) draw();
+  }).observe(body);
 
   await refresh();
   return { refresh };

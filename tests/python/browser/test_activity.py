@@ -3,6 +3,7 @@
 The module tests load the two modules, as the browser gets them, from a loopback page that
 serves python/brandhooks/portal, and mount the section with an `api` function that answers a
 given delivery-stats record (or error): they check what the section draws from the numbers.
+The last test draws real attempts of a real `brandhooks serve` through the portal's api.js.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+
+from conftest import Server, free_port
+from receivers import Receiver, wait_until
 
 PORTAL = Path(__file__).resolve().parents[3] / "python" / "brandhooks" / "portal"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "portal-screenshots"
@@ -409,3 +414,102 @@ def test_no_markup_from_data_in_the_modules() -> None:
         source = (PORTAL / name).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, f"{name} uses {sink}"
+
+
+# --- against a real server -------------------------------------------------------------------
+
+def test_charts_of_real_attempts(portal_server: Server, browser: Any, problems: Any, brand: str) -> None:
+    """Real attempts (2xx, 500, connection refused) through a real `brandhooks serve`, drawn by
+    the modules the server serves, called through the portal's own api.js with a brand token."""
+    hostile = 'https://idle.example/"><img/src=x/onerror=window.pwned=1>'
+    with Receiver() as ok, Receiver(lambda n: 500) as failing, portal_server.client() as admin:
+        def create(url: str) -> Dict[str, Any]:
+            answer = admin.post(f"/brands/{brand}/webhooks", json={"topic": "Deals", "url": url})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["data"]
+
+        def send(hook: Dict[str, Any], times: int) -> None:
+            for _ in range(times):
+                answer = admin.post(f"/brands/{brand}/webhooks/{hook['id']}/test")
+                assert answer.status_code == 202, answer.text
+                ids.append(answer.json()["data"]["id"])
+
+        def settled() -> bool:
+            states = [admin.get(f"/brands/{brand}/deliveries/{i}").json()["data"]["state"] for i in ids]
+            return all(state in ("delivered", "failed") for state in states)
+
+        ids: List[str] = []
+        hooks = [create(ok.url("/ok")), create(failing.url("/fail")),
+                 create(f"http://127.0.0.1:{free_port()}/refused"), create(hostile)]
+        send(hooks[0], 3)
+        send(hooks[1], 2)
+        send(hooks[2], 1)
+        wait_until(settled, timeout=30)
+        expected = admin.get(f"/brands/{brand}/delivery-stats").json()["data"]
+        token = admin.post("/tokens", json={"brand": brand, "label": "activity test"}).json()["data"]
+
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.messages.append(f"page error: {error}"))
+        # A CSP violation is a console error; the 401 at the end is "Failed to load resource".
+        page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
+                and problems.messages.append(message.text))
+        try:
+            page.goto(portal_server.url + "/portal")
+            page.evaluate("""async ([token, brand, webhooks]) => {
+                const { api, setToken } = await import("/portal/api.js");
+                const { mountActivity } = await import("/portal/activity.js");
+                setToken(token);
+                const section = document.createElement("section");
+                section.id = "activity-e2e";
+                document.querySelector("main").prepend(section);
+                window.handle = await mountActivity(section, { api, brand, webhooks });
+            }""", [token["token"], brand, hooks])
+            section = page.locator("#activity-e2e")
+            summary_label = "6 attempts in 24 h: 3 succeeded, 2 failed, 1 error"
+            assert section.locator("svg.activity-attempts").get_attribute("aria-label") == summary_label
+            assert section.locator(".activity-bar").count() == len(expected["minutes"]) >= 1
+            footer = page.evaluate("() => [...document.querySelector('#activity-e2e table tfoot tr').cells].map(c => c.textContent)")
+            assert footer == ["Total", "3", "2", "1", "6"]
+            minutes = page.evaluate("""() => [...document.querySelector('#activity-e2e table').tBodies[0].rows]
+                                       .map(r => [...r.cells].map(c => c.textContent))""")
+            assert [[int(n) for n in row[1:]] for row in minutes] == [
+                [m["succeeded"], m["failed"], m["errors"], m["succeeded"] + m["failed"] + m["errors"]]
+                for m in expected["minutes"]]
+            assert [row[0] for row in minutes] == [
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(m["at"])) for m in expected["minutes"]]
+
+            latency = page.evaluate("""() => [...document.querySelectorAll('#activity-e2e table')[1].tBodies[0].rows]
+                                       .map(r => [...r.cells].map(c => c.textContent))""")
+            assert [row[:5] for row in latency] == [
+                [hooks[0]["url"], "3", "3", "0", "0"], [hooks[1]["url"], "2", "0", "2", "0"],
+                [hooks[2]["url"], "1", "0", "0", "1"], [hostile, "0", "0", "0", "0"]]
+            assert all(row[5].endswith("ms") or row[5].endswith(" s") for row in latency[:3])
+            assert latency[3][5:] == ["–", "–"]
+            assert section.locator(".activity-none").all_text_contents() == ["no attempts"]
+            assert section.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+
+            # refresh() shows a new attempt; a revoked token's 401 is shown from the envelope.
+            send(hooks[0], 1)
+            wait_until(settled, timeout=30)
+            page.evaluate("window.handle.refresh()")
+            assert section.locator("svg.activity-attempts").get_attribute("aria-label") == (
+                "7 attempts in 24 h: 4 succeeded, 2 failed, 1 error")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            for width in (1280, 375):
+                page.set_viewport_size({"width": width, "height": 900})
+                # Redrawn for its width (wait_for_function evaluates a string: the portal's CSP forbids it).
+                wait_until(lambda: page.evaluate("""() => {
+                    const svg = document.querySelector('#activity-e2e svg.activity-attempts');
+                    return Math.abs(svg.viewBox.baseVal.width - svg.getBoundingClientRect().width) <= 24;
+                }"""))
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                section.screenshot(path=str(SCREENSHOTS / f"activity-real-{width}.png"))
+            assert admin.delete(f"/tokens/{token['id']}").status_code == 204
+            page.evaluate("window.handle.refresh()")
+            alert = section.locator("[role=alert]").text_content()
+            assert alert.startswith("Could not load the delivery activity: ") and alert.endswith("(UnauthorizedAccess)")
+            assert section.locator("svg").count() == 0
+        finally:
+            context.close()
+    assert problems.messages == []
