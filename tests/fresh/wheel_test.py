@@ -99,8 +99,14 @@ def main() -> int:
         brandhooks.verify(body, headers, hook["key"])  # the package's own check (Standard Webhooks too)
         assert json.loads(body)["payload"] == {"deal": 42}
         assert headers["User-Agent"] == f"brandhooks/{brandhooks.__version__}", headers["User-Agent"]
+        # The portal's files ship in the wheel: the page and each module it loads are served.
+        for path, kind in (("/portal", "text/html"), ("/portal/app.js", "text/javascript"),
+                           ("/portal/api.js", "text/javascript"), ("/portal/activity.js", "text/javascript"),
+                           ("/portal/charts.js", "text/javascript"), ("/portal/style.css", "text/css")):
+            with urllib.request.urlopen(api + path, timeout=30) as response:
+                assert response.headers["Content-Type"].startswith(kind) and response.read(), path
         print(f"wheel test: brandhooks {brandhooks.__version__}: a signed delivery arrived over HTTPS "
-              f"(CA from the system store), signature verified")
+              f"(CA from the system store), signature verified; the portal is served")
         return 0
     finally:
         server.terminate()

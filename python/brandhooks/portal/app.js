@@ -594,12 +594,12 @@ function attemptsTable(delivery) {
     const ok = attempt.status !== null && attempt.status >= 200 && attempt.status < 300;
     const result = attempt.status !== null ? `HTTP ${attempt.status}` : `error: ${attempt.error}`;
     return el("tr", { class: ok ? "ok" : "bad" },
-      el("td", { text: String(attempt.number) }),
-      el("td", { text: when(attempt.started_at) }),
-      el("td", {}, el("span", { class: `badge ${ok ? "ok" : "bad"}`, text: result }),
+      el("td", { "data-label": "Attempt", text: String(attempt.number) }),
+      el("td", { "data-label": "Time", text: when(attempt.started_at) }),
+      el("td", { "data-label": "Result" }, el("span", { class: `badge ${ok ? "ok" : "bad"}`, text: result }),
         attempt.detail ? el("span", { class: "detail", text: ` ${attempt.detail}` }) : null),
-      el("td", { text: `${attempt.duration_ms.toFixed(1)} ms` }),
-      el("td", {}, attempt.response
+      el("td", { "data-label": "Duration", text: `${attempt.duration_ms.toFixed(1)} ms` }),
+      el("td", { "data-label": "Response" }, attempt.response
         ? el("pre", { class: "excerpt", text: attempt.response }) : el("span", { class: "muted", text: "(empty)" })));
   });
   return el("div", { class: "table-wrap" },

@@ -22,6 +22,8 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 800}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the [test] extra installs playwright")
+# Generous waits: deliveries go through a real dispatcher on a shared 2-core machine.
+sync_api.expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
