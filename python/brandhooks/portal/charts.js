@@ -165,7 +165,7 @@ export function legend(sums) {
 const FONT = { "font-size": 12, "font-family": "inherit", fill: "currentColor" };
 
 /** Stacked bars of attempts per bucket. `rows` is the filled series (fillMinutes); returns
- *  {svg, at(x) -> row index under the viewBox x, x(index) -> bar centre, cursor(index)}. */
+ *  {svg, at(x): the row index under viewBox x, cursor(index): a dashed line on that row}. */
 export function attemptsChart(rows, { width, height = 220, bucketSeconds = 60, label }) {
   const m = { top: 10, right: 12, bottom: 26, left: 40 };
   const plotW = Math.max(1, width - m.left - m.right);
@@ -212,7 +212,7 @@ export function attemptsChart(rows, { width, height = 220, bucketSeconds = 60, l
     cursor(i) {
       cursorLine.setAttribute("x1", x(i));
       cursorLine.setAttribute("x2", x(i));
-      cursorLine.setAttribute("visibility", i === null ? "hidden" : "visible");
+      cursorLine.setAttribute("visibility", "visible");
     },
   };
 }

@@ -404,6 +404,14 @@ def test_redraws_when_the_width_changes(browser: Any, files_url: str, problems: 
         assert page.locator("#activity .activity-bar").count() == 5
         # A redraw keeps what the reader opened.
         assert page.evaluate("[...document.querySelectorAll('#activity details')].map(d => d.open)") == [True, False]
+        # Mounted again in the same element (the page does so for another brand): only the new
+        # section draws, on later resizes too.
+        mount(page, {"data": stats(minutes=MINUTES[:2])})
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_function(
+            "document.querySelector('#activity svg.activity-attempts').viewBox.baseVal.width > 1000")
+        assert page.locator("#activity .activity-bar").count() == 2
+        assert page.locator("#activity h2").count() == 1
     finally:
         page.context.close()
 
