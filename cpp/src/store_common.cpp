@@ -91,7 +91,7 @@ const std::vector<MovedTable>& moved_tables() {
        {{"brand", text}, {"key", text}, {"request_hash", bytes}, {"results", text}, {"created_at", integer}},
        2},
       // PostgreSQL's shard column is left out: the moved rows land in shard 0 (its default).
-      {"attempt minutes",
+      {"attempt stats",
        "attempt_minutes",
        {{"webhook_seq", integer}, {"minute", integer}, {"succeeded", integer}, {"failed", integer},
         {"errors", integer}, {"latency", counts}},

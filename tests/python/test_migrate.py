@@ -35,6 +35,9 @@ def snapshot(hub: Hub, brands: List[str], hooks: List[Any]) -> Dict[str, Any]:
         "parents": {b: hub.brand_parent(b) for b in brands},
         "tokens": [t.to_dict() for t in hub.list_tokens()],
         "stats": {k: v for k, v in hub.stats().to_dict().items() if k not in ("due_now", "oldest_due_at")},
+        # The per-minute delivery statistics (the window's bounds move with the clock).
+        "delivery_stats": {b: {k: v for k, v in hub.delivery_stats(b).to_dict().items() if k not in ("since", "until")}
+                           for b in brands},
     }
 
 
@@ -96,6 +99,9 @@ def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path,
         assert counts["previous keys"] == ["1", "1"] and counts["tokens"] == ["3", "3"]
         assert counts["brand parents"] == ["1", "1"] and counts["attempts"] == ["9", "9"]
         assert counts["publish keys"] == ["1", "1"]
+        # One row per webhook and minute of its 9 attempts: 2, or 3-4 across a minute's end.
+        assert counts["attempt stats"][0] == counts["attempt stats"][1] and int(counts["attempt stats"][0]) >= 2
+        assert sum(m["failed"] for m in before["snapshot"]["delivery_stats"][before["brands"][0]]["minutes"]) == 6
         assert "every count matches" in done.stderr
 
         ok, office = before["ok"], before["brands"][0]
