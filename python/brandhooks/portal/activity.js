@@ -23,7 +23,7 @@ export async function mountActivity(element, { api, brand, webhooks = [] }) {
   let drawnWidth = 0;
   function draw() {
     if (!stats) return;
-    drawnWidth = element.clientWidth;
+    drawnWidth = body.clientWidth; // the section's content box (without its padding)
     const open = [...body.querySelectorAll("details")].map((d) => d.open); // kept across redraws
     body.replaceChildren(...render(stats, webhooks, Math.max(300, Math.round(drawnWidth || 640))));
     body.querySelectorAll("details").forEach((d, i) => { d.open = open[i] ?? false; });
@@ -57,9 +57,11 @@ export async function mountActivity(element, { api, brand, webhooks = [] }) {
 
   refreshButton.addEventListener("click", () => refresh());
   // Labels keep their pixel size: the charts are drawn for the width they get.
-  new ResizeObserver(() => {
-    if (Math.abs(element.clientWidth - drawnWidth) > 24) draw();
-  }).observe(element);
+  const observer = new ResizeObserver(() => {
+    if (!body.isConnected) observer.disconnect(); // the page mounted the section afresh
+    else if (Math.abs(body.clientWidth - drawnWidth) > 24) draw();
+  });
+  observer.observe(body);
 
   await refresh();
   return { refresh };
@@ -80,7 +82,7 @@ export function render(stats, webhooks, width) {
 function attemptsSection(rows, stats, sums, hours, width) {
   const label = summary(sums, hours);
   const chart = attemptsChart(rows, { width, bucketSeconds: stats.bucket_seconds, label });
-  const readout = h("p", { className: "activity-readout", textContent: "Point at or focus the chart, then use the arrow keys, to read a minute." });
+  const readout = h("p", { className: "activity-readout", textContent: "Point at or tap the chart, or focus it and use the arrow keys, to read a minute." });
   readout.setAttribute("aria-live", "polite");
 
   // One readout for the pointer and the keyboard; the arrow keys step through the minutes with
@@ -103,16 +105,17 @@ function attemptsSection(rows, stats, sums, hours, width) {
     End: () => busy.at(-1),
   };
   chart.svg.addEventListener("keydown", (event) => {
-    if (!(event.key in keys)) return;
+    if (!Object.hasOwn(keys, event.key)) return;
     event.preventDefault();
     show(keys[event.key]());
   });
   chart.svg.addEventListener("focus", () => current === null && show(busy[0]));
-  chart.svg.addEventListener("pointermove", (event) => {
-    const box = chart.svg.getBoundingClientRect();
-    const viewX = ((event.clientX - box.left) / box.width) * chart.svg.viewBox.baseVal.width;
-    show(chart.at(viewX));
-  });
+  for (const type of ["pointermove", "pointerdown"]) { // a mouse, or a finger on a phone
+    chart.svg.addEventListener(type, (event) => {
+      const box = chart.svg.getBoundingClientRect();
+      show(chart.at(((event.clientX - box.left) / box.width) * chart.svg.viewBox.baseVal.width));
+    });
+  }
 
   const busyRows = busy.map((i) => rows[i]);
   const numbers = h("details", { className: "activity-numbers" },

@@ -165,7 +165,7 @@ export function legend(sums) {
 const FONT = { "font-size": 12, "font-family": "inherit", fill: "currentColor" };
 
 /** Stacked bars of attempts per bucket. `rows` is the filled series (fillMinutes); returns
- *  {svg, at(x) -> row index under the viewBox x, x(index) -> bar centre, cursor(index)}. */
+ *  {svg, at(x): the row index under viewBox x, cursor(index): a dashed line on that row}. */
 export function attemptsChart(rows, { width, height = 220, bucketSeconds = 60, label }) {
   const m = { top: 10, right: 12, bottom: 26, left: 40 };
   const plotW = Math.max(1, width - m.left - m.right);
@@ -176,7 +176,7 @@ export function attemptsChart(rows, { width, height = 220, bucketSeconds = 60, l
   const top = ticks[ticks.length - 1];
   const y = (v) => m.top + plotH - (v / top) * plotH;
   const slot = plotW / Math.max(1, rows.length);
-  const barW = Math.max(slot, 2); // a lone attempt stays visible at 1440 minutes on 375 px
+  const barW = Math.max(slot, 3); // a lone attempt stays visible at 1440 minutes on 375 px
   const x = (i) => m.left + i * slot + slot / 2;
   const { defs, fill } = outcomePatterns();
 
@@ -212,7 +212,7 @@ export function attemptsChart(rows, { width, height = 220, bucketSeconds = 60, l
     cursor(i) {
       cursorLine.setAttribute("x1", x(i));
       cursorLine.setAttribute("x2", x(i));
-      cursorLine.setAttribute("visibility", i === null ? "hidden" : "visible");
+      cursorLine.setAttribute("visibility", "visible");
     },
   };
 }
@@ -233,11 +233,12 @@ export function latencyChart(items, { width, label }) {
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": label, class: "activity-latency" });
   svg.style.display = "block";
   svg.style.maxWidth = "100%";
-  const axisY = height - m.bottom;
   const axes = s("g", { "aria-hidden": "true" });
   for (const t of ticks) {
-    axes.append(s("line", { x1: x(t), x2: x(t), y1: m.top, y2: axisY, stroke: "currentColor", "stroke-opacity": t ? 0.15 : 0.6 }),
-      s("text", { ...FONT, x: x(t), y: height - 6, "text-anchor": "middle" }, t ? formatMs(t) : "0"));
+    // Grid lines beside the bars only, not across the url above them.
+    items.forEach((_, i) => axes.append(s("line", { x1: x(t), x2: x(t), y1: m.top + i * rowH + 16, y2: m.top + (i + 1) * rowH,
+      stroke: "currentColor", "stroke-opacity": t ? 0.15 : 0.6 })));
+    axes.append(s("text", { ...FONT, x: x(t), y: height - 6, "text-anchor": "middle" }, t ? formatMs(t) : "0"));
   }
   svg.append(axes);
   items.forEach((w, i) => {

@@ -3,6 +3,7 @@
 The module tests load the two modules, as the browser gets them, from a loopback page that
 serves python/brandhooks/portal, and mount the section with an `api` function that answers a
 given delivery-stats record (or error): they check what the section draws from the numbers.
+The last test draws real attempts of a real `brandhooks serve` through the portal's api.js.
 """
 
 from __future__ import annotations
@@ -10,23 +11,21 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from conftest import Server, free_port
+from receivers import Receiver, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
 PORTAL = Path(__file__).resolve().parents[3] / "python" / "brandhooks" / "portal"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "portal-screenshots"
 
-if not CHROMIUM.exists():
-    pytest.skip("needs Debian's chromium (make test installs it)", allow_module_level=True)
-
 HARNESS = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>activity</title><style>body { font-family: sans-serif; margin: 0; padding: 8px; }</style></head>
+<title>activity</title><link rel="icon" href="data:,"><style>body { font-family: sans-serif; margin: 0; padding: 8px; }</style></head>
 <body><main><section id="activity"></section></main>
 <script type="module">
 import * as charts from "/portal/charts.js";
@@ -116,47 +115,39 @@ def files_url() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
-
-
-def open_page(browser: Any, files_url: str, width: int = 1280) -> Any:
+def open_page(browser: Any, files_url: str, problems: Any, width: int = 1280) -> Any:
+    """The harness page in the viewer's time zone UTC (the times shown are then known)."""
     context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="UTC")
     page = context.new_page()
-    errors: List[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
+    page.on("pageerror", lambda error: problems.messages.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and problems.messages.append(message.text))
     page.goto(files_url + "/harness")
     page.wait_for_function("window.ready === true")
     return page
 
 
 @pytest.fixture()
-def page(browser: Any, files_url: str) -> Iterator[Any]:
-    page = open_page(browser, files_url)
+def harness(browser: Any, files_url: str, problems: Any) -> Iterator[Any]:
+    page = open_page(browser, files_url, problems)
     yield page
-    assert page.errors == []
     page.context.close()
+    assert problems.messages == []
 
 
-def mount(page: Any, answer: Dict[str, Any], webhooks: List[Dict[str, str]] = WEBHOOKS) -> None:
-    page.evaluate("([a, b, w]) => window.mount(a, b, w)", [answer, BRAND, webhooks])
+def mount(harness: Any, answer: Dict[str, Any], webhooks: List[Dict[str, str]] = WEBHOOKS) -> None:
+    harness.evaluate("([a, b, w]) => window.mount(a, b, w)", [answer, BRAND, webhooks])
 
 
-def table_rows(page: Any, index: int = 0) -> List[List[str]]:
-    return page.evaluate(
+def table_rows(harness: Any, index: int = 0) -> List[List[str]]:
+    return harness.evaluate(
         """(i) => [...document.querySelectorAll('#activity table')[i].tBodies[0].rows]
                    .map(r => [...r.cells].map(c => c.textContent))""", index)
 
 
 # --- the pure functions --------------------------------------------------------------------
 
-def test_pure_functions(page: Any) -> None:
-    result = page.evaluate("""() => {
+def test_pure_functions(harness: Any) -> None:
+    result = harness.evaluate("""() => {
       const c = window.charts;
       const filled = c.fillMinutes([{at: 120, succeeded: 2, failed: 1, errors: 0}], 0, 300, 60);
       return {
@@ -205,15 +196,15 @@ def test_pure_functions(page: Any) -> None:
 
 # --- the section -----------------------------------------------------------------------------
 
-def test_attempts_chart_draws_the_numbers(page: Any) -> None:
-    mount(page, {"data": stats()})
-    assert page.evaluate("window.calls") == [["GET", f"/brands/{BRAND}/delivery-stats"]]
-    chart = page.locator("#activity svg.activity-attempts")
+def test_attempts_chart_draws_the_numbers(harness: Any) -> None:
+    mount(harness, {"data": stats()})
+    assert harness.evaluate("window.calls") == [["GET", f"/brands/{BRAND}/delivery-stats"]]
+    chart = harness.locator("#activity svg.activity-attempts")
     assert chart.get_attribute("role") == "img"
     assert chart.get_attribute("aria-label") == "312 attempts in 24 h: 300 succeeded, 10 failed, 2 errors"
 
     # One stacked bar per minute with attempts, one segment per outcome it has, at its minute.
-    bars = page.evaluate("""() => [...document.querySelectorAll('#activity .activity-bar')].map(g => ({
+    bars = harness.evaluate("""() => [...document.querySelectorAll('#activity .activity-bar')].map(g => ({
         at: +g.dataset.at,
         segments: [...g.querySelectorAll('rect')].map(r => ({outcome: r.dataset.outcome,
             x: +r.getAttribute('x'), y: +r.getAttribute('y'), height: +r.getAttribute('height')}))}))""")
@@ -231,33 +222,33 @@ def test_attempts_chart_draws_the_numbers(page: Any) -> None:
     assert xs == sorted(xs)
     assert (xs[2] - xs[1]) * 699 == pytest.approx(xs[3] - xs[2], rel=0.01)
     # A y axis from 0 to 100 (the tallest bar) in nice steps, hours on the time axis.
-    texts = page.evaluate("() => [...document.querySelectorAll('#activity svg.activity-attempts text')].map(t => t.textContent)")
+    texts = harness.evaluate("() => [...document.querySelectorAll('#activity svg.activity-attempts text')].map(t => t.textContent)")
     assert texts[:4] == ["0", "50", "100", "150"] or texts[:3] == ["0", "50", "100"]
     assert "12:00" in texts and all(t.endswith(":00") for t in texts if ":" in t)
 
-    legend = page.locator("#activity .activity-legend li").all_text_contents()
+    legend = harness.locator("#activity .activity-legend li").all_text_contents()
     assert [t.strip() for t in legend] == ["Succeeded: 300", "Failed: 10", "Errors: 2"]
 
     # The numbers behind it: the minutes with attempts, each with its total, and the sums.
-    assert table_rows(page) == [
+    assert table_rows(harness) == [
         ["2026-11-29 00:59", "100", "0", "0", "100"],
         ["2026-11-29 05:54", "90", "5", "1", "96"],
         ["2026-11-29 05:55", "0", "3", "0", "3"],
         ["2026-11-29 17:34", "60", "2", "0", "62"],
         ["2026-11-30 00:53", "50", "0", "1", "51"],
     ]
-    footer = page.evaluate("() => [...document.querySelector('#activity table tfoot tr').cells].map(c => c.textContent)")
+    footer = harness.evaluate("() => [...document.querySelector('#activity table tfoot tr').cells].map(c => c.textContent)")
     assert footer == ["Total", "300", "10", "2", "312"]
 
 
-def test_latency_chart(page: Any) -> None:
-    mount(page, {"data": stats()})
-    chart = page.locator("#activity svg.activity-latency")
+def test_latency_chart(harness: Any) -> None:
+    mount(harness, {"data": stats()})
+    chart = harness.locator("#activity svg.activity-latency")
     assert chart.get_attribute("role") == "img"
     label = chart.get_attribute("aria-label")
     assert label == (f"Attempt latency per webhook: {WEBHOOKS[0]['url']} p50 42 ms, p99 311 ms; "
                      f"{WEBHOOKS[1]['url']} p50 120 ms, p99 2.4 s; {WEBHOOKS[2]['url']} no attempts")
-    rows = page.evaluate("""() => [...document.querySelectorAll('#activity .activity-latency-row')].map(g => ({
+    rows = harness.evaluate("""() => [...document.querySelectorAll('#activity .activity-latency-row')].map(g => ({
         title: g.querySelector('.activity-url title').textContent,
         shown: g.querySelector('.activity-url').lastChild.textContent,
         none: g.querySelector('.activity-none')?.textContent ?? null,
@@ -272,102 +263,102 @@ def test_latency_chart(page: Any) -> None:
     assert rows[0]["p99"] / rows[0]["p50"] == pytest.approx(310.5 / 42, rel=0.02)
     assert rows[1]["p99"] / rows[0]["p99"] == pytest.approx(2400 / 310.5, rel=0.02)
     assert rows[2]["p50"] == rows[2]["p99"] == -1
-    assert table_rows(page, 1) == [
+    assert table_rows(harness, 1) == [
         [WEBHOOKS[0]["url"], "250", "245", "4", "1", "42 ms", "311 ms"],
         [WEBHOOKS[1]["url"], "62", "55", "6", "1", "120 ms", "2.4 s"],
         [WEBHOOKS[2]["url"], "0", "0", "0", "0", "–", "–"],
     ]
 
 
-def test_a_webhook_the_page_does_not_know_is_named_by_its_id(page: Any) -> None:
-    mount(page, {"data": stats()}, webhooks=WEBHOOKS[:1])
-    titles = page.locator("#activity .activity-url title").all_text_contents()
+def test_a_webhook_the_page_does_not_know_is_named_by_its_id(harness: Any) -> None:
+    mount(harness, {"data": stats()}, webhooks=WEBHOOKS[:1])
+    titles = harness.locator("#activity .activity-url title").all_text_contents()
     assert titles == [WEBHOOKS[0]["url"], WEBHOOKS[1]["id"], WEBHOOKS[2]["id"]]
 
 
-def test_empty_state(page: Any) -> None:
-    mount(page, {"data": stats(minutes=[])})
-    assert page.locator("#activity .activity-empty").text_content() == (
+def test_empty_state(harness: Any) -> None:
+    mount(harness, {"data": stats(minutes=[])})
+    assert harness.locator("#activity .activity-empty").text_content() == (
         "No delivery attempts in the last 24 hours: send a test event from a webhook to see one here")
-    assert page.locator("#activity svg[role=img]").count() == 0
-    assert page.locator("#activity table").count() == 0
+    assert harness.locator("#activity svg[role=img]").count() == 0
+    assert harness.locator("#activity table").count() == 0
 
 
-def test_api_error_is_shown(page: Any) -> None:
-    mount(page, {"error": {"http": 403, "code": "AccessForbidden", "message": "this token does not reach that brand"}})
-    alert = page.locator("#activity [role=alert]")
+def test_api_error_is_shown(harness: Any) -> None:
+    mount(harness, {"error": {"http": 403, "code": "AccessForbidden", "message": "this token does not reach that brand"}})
+    alert = harness.locator("#activity [role=alert]")
     assert alert.text_content() == ("Could not load the delivery activity: this token does not reach that brand"
                                     " (AccessForbidden)")
-    assert page.locator("#activity svg[role=img]").count() == 0
-    assert page.locator("#activity").get_attribute("aria-busy") is None
+    assert harness.locator("#activity svg[role=img]").count() == 0
+    assert harness.locator("#activity").get_attribute("aria-busy") is None
 
 
-def test_loading_state_then_refresh(page: Any) -> None:
-    page.evaluate("window.hold = true")
-    page.evaluate("([a, b, w]) => { window.mount(a, b, w); }", [{"data": stats()}, BRAND, WEBHOOKS])
-    page.wait_for_function("typeof window.release === 'function'")
-    assert page.locator("#activity [role=status]").text_content() == "Loading delivery activity…"
-    assert page.locator("#activity").get_attribute("aria-busy") == "true"
-    assert page.locator("#activity .activity-refresh").is_disabled()
-    page.evaluate("window.hold = false; window.release()")
-    page.wait_for_function("window.handle !== undefined")
-    assert page.locator("#activity [role=status]").text_content() == ""
-    assert page.locator("#activity .activity-bar").count() == 5
+def test_loading_state_then_refresh(harness: Any) -> None:
+    harness.evaluate("window.hold = true")
+    harness.evaluate("([a, b, w]) => { window.mount(a, b, w); }", [{"data": stats()}, BRAND, WEBHOOKS])
+    harness.wait_for_function("typeof window.release === 'function'")
+    assert harness.locator("#activity [role=status]").text_content() == "Loading delivery activity…"
+    assert harness.locator("#activity").get_attribute("aria-busy") == "true"
+    assert harness.locator("#activity .activity-refresh").is_disabled()
+    harness.evaluate("window.hold = false; window.release()")
+    harness.wait_for_function("window.handle !== undefined")
+    assert harness.locator("#activity [role=status]").text_content() == ""
+    assert harness.locator("#activity .activity-bar").count() == 5
 
     # refresh() asks again and draws the new answer; an error after data replaces the charts.
-    page.evaluate("(a) => { window.answer = a; return window.handle.refresh(); }",
+    harness.evaluate("(a) => { window.answer = a; return window.handle.refresh(); }",
                   {"data": stats(minutes=MINUTES[:2])})
-    assert page.locator("#activity .activity-bar").count() == 2
-    assert page.locator("#activity svg.activity-attempts").get_attribute("aria-label") == (
+    assert harness.locator("#activity .activity-bar").count() == 2
+    assert harness.locator("#activity svg.activity-attempts").get_attribute("aria-label") == (
         "196 attempts in 24 h: 190 succeeded, 5 failed, 1 error")
-    page.evaluate("(a) => { window.answer = a; }", {"error": {"http": 0, "code": "Network", "message": "Failed to fetch"}})
-    page.locator("#activity .activity-refresh").click()
-    page.wait_for_selector("#activity [role=alert]")
-    assert page.locator("#activity .activity-bar").count() == 0
-    assert len(page.evaluate("window.calls")) == 3
+    harness.evaluate("(a) => { window.answer = a; }", {"error": {"http": 0, "code": "Network", "message": "Failed to fetch"}})
+    harness.locator("#activity .activity-refresh").click()
+    harness.wait_for_selector("#activity [role=alert]")
+    assert harness.locator("#activity .activity-bar").count() == 0
+    assert len(harness.evaluate("window.calls")) == 3
 
 
-def test_hostile_url_is_text(page: Any) -> None:
+def test_hostile_url_is_text(harness: Any) -> None:
     hostile = 'https://evil.example/<img src=x onerror="window.pwned=1">/<script>window.pwned=2</script>'
     webhooks = [{"id": WEBHOOKS[0]["id"], "url": hostile}]
-    mount(page, {"data": stats(webhooks=[{"webhook": WEBHOOKS[0]["id"], "attempts": 1, "succeeded": 1, "failed": 0,
+    mount(harness, {"data": stats(webhooks=[{"webhook": WEBHOOKS[0]["id"], "attempts": 1, "succeeded": 1, "failed": 0,
                                           "errors": 0, "p50_ms": 5.0, "p99_ms": 5.0}])}, webhooks=webhooks)
-    page.locator("#activity details").nth(1).locator("summary").click()
-    assert page.locator("#activity .activity-url title").text_content() == hostile
-    assert page.locator("#activity table").nth(1).locator("tbody th").text_content() == hostile
-    assert page.locator("#activity img, #activity script").count() == 0
-    assert page.evaluate("window.pwned") is None
+    harness.locator("#activity details").nth(1).locator("summary").click()
+    assert harness.locator("#activity .activity-url title").text_content() == hostile
+    assert harness.locator("#activity table").nth(1).locator("tbody th").text_content() == hostile
+    assert harness.locator("#activity img, #activity script").count() == 0
+    assert harness.evaluate("window.pwned") is None
 
 
-def test_keyboard_and_pointer_read_a_minute(page: Any) -> None:
-    mount(page, {"data": stats()})
-    page.keyboard.press("Tab")  # the refresh button
-    assert page.evaluate("document.activeElement.textContent") == "Refresh activity"
-    page.keyboard.press("Tab")  # the chart
-    assert page.evaluate("document.activeElement.getAttribute('class')") == "activity-attempts"
-    readout = page.locator("#activity .activity-readout")
+def test_keyboard_and_pointer_read_a_minute(harness: Any) -> None:
+    mount(harness, {"data": stats()})
+    harness.keyboard.press("Tab")  # the refresh button
+    assert harness.evaluate("document.activeElement.textContent") == "Refresh activity"
+    harness.keyboard.press("Tab")  # the chart
+    assert harness.evaluate("document.activeElement.getAttribute('class')") == "activity-attempts"
+    readout = harness.locator("#activity .activity-readout")
     assert readout.text_content() == "2026-11-29 00:59: 100 succeeded, 0 failed, 0 errors"
-    page.keyboard.press("ArrowRight")
+    harness.keyboard.press("ArrowRight")
     assert readout.text_content() == "2026-11-29 05:54: 90 succeeded, 5 failed, 1 error"
-    page.keyboard.press("End")
+    harness.keyboard.press("End")
     assert readout.text_content() == "2026-11-30 00:53: 50 succeeded, 0 failed, 1 error"
-    page.keyboard.press("ArrowRight")  # stays on the last
+    harness.keyboard.press("ArrowRight")  # stays on the last
     assert readout.text_content() == "2026-11-30 00:53: 50 succeeded, 0 failed, 1 error"
-    page.keyboard.press("ArrowLeft")
+    harness.keyboard.press("ArrowLeft")
     assert readout.text_content() == "2026-11-29 17:34: 60 succeeded, 2 failed, 0 errors"
     # The pointer reads the minute under it.
-    box = page.locator("#activity .activity-bar >> nth=3").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 1)
+    box = harness.locator("#activity .activity-bar >> nth=3").bounding_box()
+    harness.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 1)
     assert readout.text_content() == "2026-11-29 17:34: 60 succeeded, 2 failed, 0 errors"
-    page.keyboard.press("Tab")  # the first <details>
-    assert page.evaluate("document.activeElement.tagName") == "SUMMARY"
-    page.keyboard.press("Enter")
-    assert page.locator("#activity details").first.get_attribute("open") is not None
+    harness.keyboard.press("Tab")  # the first <details>
+    assert harness.evaluate("document.activeElement.tagName") == "SUMMARY"
+    harness.keyboard.press("Enter")
+    assert harness.locator("#activity details").first.get_attribute("open") is not None
 
 
 @pytest.mark.parametrize("width", [1280, 375])
-def test_layout_and_screenshots(browser: Any, files_url: str, width: int) -> None:
-    page = open_page(browser, files_url, width)
+def test_layout_and_screenshots(browser: Any, files_url: str, problems: Any, width: int) -> None:
+    page = open_page(browser, files_url, problems, width)
     try:
         mount(page, {"data": stats()})
         # Drawn for the width it has (labels keep their size), nothing wider than the screen.
@@ -394,13 +385,13 @@ def test_layout_and_screenshots(browser: Any, files_url: str, width: int) -> Non
         assert page.evaluate("document.scrollingElement.scrollWidth") <= width
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"activity-{width}.png"), full_page=True)
-        assert page.errors == []
+        assert problems.messages == []
     finally:
         page.context.close()
 
 
-def test_redraws_when_the_width_changes(browser: Any, files_url: str) -> None:
-    page = open_page(browser, files_url, 1280)
+def test_redraws_when_the_width_changes(browser: Any, files_url: str, problems: Any) -> None:
+    page = open_page(browser, files_url, problems)
     try:
         mount(page, {"data": stats()})
         wide = page.evaluate("document.querySelector('#activity svg.activity-attempts').viewBox.baseVal.width")
@@ -413,6 +404,14 @@ def test_redraws_when_the_width_changes(browser: Any, files_url: str) -> None:
         assert page.locator("#activity .activity-bar").count() == 5
         # A redraw keeps what the reader opened.
         assert page.evaluate("[...document.querySelectorAll('#activity details')].map(d => d.open)") == [True, False]
+        # Mounted again in the same element (the page does so for another brand): only the new
+        # section draws, on later resizes too.
+        mount(page, {"data": stats(minutes=MINUTES[:2])})
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_function(
+            "document.querySelector('#activity svg.activity-attempts').viewBox.baseVal.width > 1000")
+        assert page.locator("#activity .activity-bar").count() == 2
+        assert page.locator("#activity h2").count() == 1
     finally:
         page.context.close()
 
@@ -423,3 +422,102 @@ def test_no_markup_from_data_in_the_modules() -> None:
         source = (PORTAL / name).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, f"{name} uses {sink}"
+
+
+# --- against a real server -------------------------------------------------------------------
+
+def test_charts_of_real_attempts(portal_server: Server, browser: Any, problems: Any, brand: str) -> None:
+    """Real attempts (2xx, 500, connection refused) through a real `brandhooks serve`, drawn by
+    the modules the server serves, called through the portal's own api.js with a brand token."""
+    hostile = 'https://idle.example/"><img/src=x/onerror=window.pwned=1>'
+    with Receiver() as ok, Receiver(lambda n: 500) as failing, portal_server.client() as admin:
+        def create(url: str) -> Dict[str, Any]:
+            answer = admin.post(f"/brands/{brand}/webhooks", json={"topic": "Deals", "url": url})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["data"]
+
+        def send(hook: Dict[str, Any], times: int) -> None:
+            for _ in range(times):
+                answer = admin.post(f"/brands/{brand}/webhooks/{hook['id']}/test")
+                assert answer.status_code == 202, answer.text
+                ids.append(answer.json()["data"]["id"])
+
+        def settled() -> bool:
+            states = [admin.get(f"/brands/{brand}/deliveries/{i}").json()["data"]["state"] for i in ids]
+            return all(state in ("delivered", "failed") for state in states)
+
+        ids: List[str] = []
+        hooks = [create(ok.url("/ok")), create(failing.url("/fail")),
+                 create(f"http://127.0.0.1:{free_port()}/refused"), create(hostile)]
+        send(hooks[0], 3)
+        send(hooks[1], 2)
+        send(hooks[2], 1)
+        wait_until(settled, timeout=30)
+        expected = admin.get(f"/brands/{brand}/delivery-stats").json()["data"]
+        token = admin.post("/tokens", json={"brand": brand, "label": "activity test"}).json()["data"]
+
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.messages.append(f"page error: {error}"))
+        # A CSP violation is a console error; the 401 at the end is "Failed to load resource".
+        page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
+                and problems.messages.append(message.text))
+        try:
+            page.goto(portal_server.url + "/portal")
+            page.evaluate("""async ([token, brand, webhooks]) => {
+                const { api, setToken } = await import("/portal/api.js");
+                const { mountActivity } = await import("/portal/activity.js");
+                setToken(token);
+                const section = document.createElement("section");
+                section.id = "activity-e2e";
+                document.querySelector("main").prepend(section);
+                window.handle = await mountActivity(section, { api, brand, webhooks });
+            }""", [token["token"], brand, hooks])
+            section = page.locator("#activity-e2e")
+            summary_label = "6 attempts in 24 h: 3 succeeded, 2 failed, 1 error"
+            assert section.locator("svg.activity-attempts").get_attribute("aria-label") == summary_label
+            assert section.locator(".activity-bar").count() == len(expected["minutes"]) >= 1
+            footer = page.evaluate("() => [...document.querySelector('#activity-e2e table tfoot tr').cells].map(c => c.textContent)")
+            assert footer == ["Total", "3", "2", "1", "6"]
+            minutes = page.evaluate("""() => [...document.querySelector('#activity-e2e table').tBodies[0].rows]
+                                       .map(r => [...r.cells].map(c => c.textContent))""")
+            assert [[int(n) for n in row[1:]] for row in minutes] == [
+                [m["succeeded"], m["failed"], m["errors"], m["succeeded"] + m["failed"] + m["errors"]]
+                for m in expected["minutes"]]
+            assert [row[0] for row in minutes] == [
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(m["at"])) for m in expected["minutes"]]
+
+            latency = page.evaluate("""() => [...document.querySelectorAll('#activity-e2e table')[1].tBodies[0].rows]
+                                       .map(r => [...r.cells].map(c => c.textContent))""")
+            assert [row[:5] for row in latency] == [
+                [hooks[0]["url"], "3", "3", "0", "0"], [hooks[1]["url"], "2", "0", "2", "0"],
+                [hooks[2]["url"], "1", "0", "0", "1"], [hostile, "0", "0", "0", "0"]]
+            assert all(row[5].endswith("ms") or row[5].endswith(" s") for row in latency[:3])
+            assert latency[3][5:] == ["–", "–"]
+            assert section.locator(".activity-none").all_text_contents() == ["no attempts"]
+            assert section.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+
+            # refresh() shows a new attempt; a revoked token's 401 is shown from the envelope.
+            send(hooks[0], 1)
+            wait_until(settled, timeout=30)
+            page.evaluate("window.handle.refresh()")
+            assert section.locator("svg.activity-attempts").get_attribute("aria-label") == (
+                "7 attempts in 24 h: 4 succeeded, 2 failed, 1 error")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            for width in (1280, 375):
+                page.set_viewport_size({"width": width, "height": 900})
+                # Redrawn for its width (wait_for_function evaluates a string: the portal's CSP forbids it).
+                wait_until(lambda: page.evaluate("""() => {
+                    const svg = document.querySelector('#activity-e2e svg.activity-attempts');
+                    return Math.abs(svg.viewBox.baseVal.width - svg.getBoundingClientRect().width) <= 24;
+                }"""))
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                section.screenshot(path=str(SCREENSHOTS / f"activity-real-{width}.png"))
+            assert admin.delete(f"/tokens/{token['id']}").status_code == 204
+            page.evaluate("window.handle.refresh()")
+            alert = section.locator("[role=alert]").text_content()
+            assert alert.startswith("Could not load the delivery activity: ") and alert.endswith("(UnauthorizedAccess)")
+            assert section.locator("svg").count() == 0
+        finally:
+            context.close()
+    assert problems.messages == []
