@@ -26,7 +26,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the [test] extra i
 sync_api.expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the browser tests: loopback receivers allowed, a single attempt per
     delivery (a failure is final at once, so that `recover` has something to queue)."""
