@@ -60,6 +60,9 @@ void bind_config(py::module_& m) {
   field(cls, fields, "allow_cidrs", &Config::allow_cidrs,
         "comma-separated networks allowed although private, e.g. 10.1.0.0/16");
   field(cls, fields, "ca_file", &Config::ca_file, "PEM file of extra CA certificates to trust");
+  field(cls, fields, "public_url", &Config::public_url,
+        "the server's address as browsers reach it (e.g. https://hooks.example.com behind a proxy): "
+        "the base of portal links; empty: the address each request came to");
   field(cls, fields, "log_level", &Config::log_level,
         "delivery log on stderr from this level: debug, info (every attempt), warning, error, off");
   cls.attr("FIELDS") = py::tuple(fields);

@@ -182,9 +182,12 @@ void bind_records(py::module_& m) {
       .def_readonly("brand", &TokenInfo::brand)
       .def_readonly("label", &TokenInfo::label)
       .def_property_readonly("created_at", [](const TokenInfo& t) { return seconds(t.created_at); })
+      .def_property_readonly("expires_at", [](const TokenInfo& t) { return seconds(t.expires_at); },
+                             "Unix seconds from which the token is refused; None: never.")
       .def_property_readonly("is_admin", [](const TokenInfo& t) { return !t.brand; })
       .def("to_json", py::overload_cast<const TokenInfo&>(&to_json))
-      .def("to_dict", &record_dict<TokenInfo>, "As the API lists it: {\"id\", \"brand\", \"label\", \"created_at\"}.")
+      .def("to_dict", &record_dict<TokenInfo>,
+           "As the API lists it: {\"id\", \"brand\", \"label\", \"created_at\", \"expires_at\"}.")
       .def("__repr__", [](const TokenInfo& t) {
         return "<TokenInfo " + t.id + " " + (t.brand ? "brand " + *t.brand : std::string("admin")) + ">";
       });
@@ -200,7 +203,18 @@ void bind_records(py::module_& m) {
   py::class_<Principal>(m, "Principal", "Who a bearer token speaks for.")
       .def_readonly("token_id", &Principal::token_id)
       .def_readonly("brand", &Principal::brand)
+      .def_property_readonly("expires_at", [](const Principal& p) { return seconds(p.expires_at); },
+                             "Unix seconds from which the token is refused; None: never.")
       .def_property_readonly("is_admin", &Principal::is_admin);
+
+  py::class_<PortalLink>(m, "PortalLink", "A link that opens the portal signed in; its url holds a secret.")
+      .def_readonly("url", &PortalLink::url)
+      .def_property_readonly("expires_at", [](const PortalLink& l) { return seconds(l.expires_at); })
+      .def_readonly("brand", &PortalLink::brand)
+      .def_readonly("token_id", &PortalLink::token_id)
+      .def("to_json", py::overload_cast<const PortalLink&>(&to_json))
+      .def("to_dict", &record_dict<PortalLink>, "As the API answers it: {\"url\", \"expires_at\", \"brand\", \"token_id\"}.")
+      .def("__repr__", [](const PortalLink& l) { return "<PortalLink " + l.token_id + " brand " + l.brand + ">"; });
 }
 
 // A payload given as a str is used as is; anything else goes through json.dumps.
@@ -372,8 +386,19 @@ void bind_hub(py::module_& m) {
       .def("set_brand_parent", &Hub::set_brand_parent, py::arg("brand"), py::arg("parent"),
            release_gil())
       .def("brand_parent", &Hub::brand_parent, py::arg("brand"), release_gil())
+      .def("brand_descendants", &Hub::brand_descendants, py::arg("brand"), release_gil(),
+           "Every brand below brand in the tree (not itself), breadth first.")
       .def("create_token", &Hub::create_token, py::arg("brand") = std::nullopt,
-           py::arg("label") = "", release_gil())
+           py::arg("label") = "", py::kw_only(), py::arg("expires_in") = std::nullopt, release_gil(),
+           "A new token (admin when brand is None); expires_in: seconds (60 to 2592000) until it is "
+           "refused, None: never. The secret is in this result only.")
+      .def("create_portal_link", &Hub::create_portal_link, py::arg("secret"), py::arg("brand"),
+           py::arg("expires_in") = Hub::kDefaultLinkLifetime, py::arg("request_base") = "", release_gil(),
+           "authorize(secret, brand), then a new brand token for brand that expires after expires_in "
+           "seconds (60 to 86400) or with the caller's token, whichever comes first; its url is "
+           "config.public_url (else request_base) + '/portal#token=<secret>'.")
+      .def("current_token", &Hub::current_token, py::arg("secret"), release_gil(),
+           "The token secret is; UnauthorizedError when it is unknown, revoked or expired.")
       .def("ensure_admin_token", &Hub::ensure_admin_token, py::arg("secret"),
            py::arg("label") = "", release_gil())
       .def("list_tokens", &Hub::list_tokens, release_gil())

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -59,6 +61,21 @@ void check_node_id(const std::string& id) {
   }
 }
 
+// The base of portal links: where browsers reach the server (no query or fragment, which
+// "/portal#token=..." would land inside of; no credentials, which would be shown to everyone
+// a link is handed to).
+void check_base_url(const std::string& url, const char* what) {
+  const std::string help = std::string(what) + " must be an absolute http(s) URL without query, fragment or credentials, "
+                           "e.g. https://hooks.example.com";
+  Url parsed;
+  try {
+    parsed = parse_url(url);
+  } catch (const ValidationError&) {
+    throw ValidationError(help);
+  }
+  if (parsed.has_credentials || url.find_first_of("?#") != std::string::npos) throw ValidationError(help);
+}
+
 void check_config(const Config& c) {
   check_synchronous(c.synchronous);
   check_range(c.busy_timeout_ms, "busy_timeout_ms", kMaxTimeoutMs);
@@ -75,6 +92,7 @@ void check_config(const Config& c) {
   check_range(c.lease_timeout_s, "lease_timeout_s", 86'400);
   check_node_id(c.node_id);
   check_signature_header(c.signature_header);
+  if (!c.public_url.empty()) check_base_url(c.public_url, "public_url");
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
   parse_log_level(c.log_level);
 }
@@ -457,12 +475,28 @@ std::optional<std::string> Hub::brand_parent(const std::string& brand) {
   return store_->brand_parent(normalize_uuid(brand, "brand id"));
 }
 
-IssuedToken Hub::create_token(const std::optional<std::string>& brand, const std::string& label) {
+std::vector<Brand> Hub::brand_descendants(const std::string& brand) {
+  return store_->brand_descendants(normalize_uuid(brand, "brand id"));
+}
+
+namespace {
+void check_lifetime(std::int64_t seconds, std::int64_t low, std::int64_t high) {
+  if (seconds < low || seconds > high) {
+    throw ValidationError("expires_in must be between " + std::to_string(low) + " and " + std::to_string(high) +
+                          " seconds");
+  }
+}
+}  // namespace
+
+IssuedToken Hub::create_token(const std::optional<std::string>& brand, const std::string& label,
+                              std::optional<std::int64_t> expires_in) {
   IssuedToken issued;
   if (brand) issued.info.brand = normalize_uuid(*brand, "brand id");
+  if (expires_in) check_lifetime(*expires_in, kMinTokenLifetime, kMaxTokenLifetime);
   issued.info.id = uuid_v4();
   issued.info.label = label;
   issued.info.created_at = now_micros();
+  if (expires_in) issued.info.expires_at = issued.info.created_at + *expires_in * 1'000'000;
   // "bh_" makes a leaked token easy to recognise (secret scanners, logs).
   issued.secret = "bh_" + to_hex(random_bytes(32));
   store_->insert_token({issued.info, sha256(issued.secret)});
@@ -472,11 +506,12 @@ IssuedToken Hub::create_token(const std::optional<std::string>& brand, const std
 TokenInfo Hub::ensure_admin_token(const std::string& secret, const std::string& label) {
   if (secret.size() < 16) throw ValidationError("an admin token needs at least 16 characters");
   std::string hash = sha256(secret);
-  TokenInfo info{uuid_v4(), std::nullopt, label, now_micros()};
+  TokenInfo info{uuid_v4(), std::nullopt, label, now_micros(), std::nullopt};
   store_->insert_token({info, hash});
   auto stored = store_->find_token(hash);
   if (!stored) throw ConflictError("this token was revoked");
   if (stored->brand) throw ConflictError("this token exists as a brand token");
+  if (stored->expires_at) throw ConflictError("this token exists as a token that expires");
   return *stored;
 }
 
@@ -490,11 +525,19 @@ void Hub::revoke_token(const std::string& token_id) {
 
 bool Hub::has_tokens() { return store_->has_tokens(); }
 
-Principal Hub::authenticate(const std::string& secret) {
+TokenInfo Hub::current_token(const std::string& secret) {
   if (secret.empty()) throw UnauthorizedError("missing bearer token");
+  // Read from the store on every request (no cache), so a token stops working at its expiry
+  // or revocation, on every node at once.
   auto token = store_->find_token(sha256(secret));
   if (!token) throw UnauthorizedError("invalid or revoked token");
-  return Principal{token->id, token->brand};
+  if (token->expires_at && now_micros() >= *token->expires_at) throw UnauthorizedError("token expired");
+  return *token;
+}
+
+Principal Hub::authenticate(const std::string& secret) {
+  TokenInfo token = current_token(secret);
+  return Principal{token.id, token.brand, token.expires_at};
 }
 
 Principal Hub::authorize(const std::string& secret, const std::string& brand) {
@@ -511,6 +554,29 @@ Principal Hub::authorize_admin(const std::string& secret) {
   Principal who = authenticate(secret);
   if (!who.is_admin()) throw ForbiddenError("this operation needs an admin token");
   return who;
+}
+
+PortalLink Hub::create_portal_link(const std::string& secret, const std::string& brand, std::int64_t expires_in,
+                                   const std::string& request_base) {
+  Principal caller = authorize(secret, brand);  // 401, 400 (brand id), 403 first
+  check_lifetime(expires_in, kMinLinkLifetime, kMaxLinkLifetime);
+  std::string base = config_.public_url.empty() ? request_base : config_.public_url;
+  if (base.empty()) throw ValidationError("a portal link needs public_url or the address of the request");
+  check_base_url(base, config_.public_url.empty() ? "the request's address" : "public_url");
+  while (base.ends_with('/')) base.pop_back();
+
+  IssuedToken issued;
+  issued.info.brand = normalize_uuid(brand, "brand id");
+  issued.info.id = uuid_v4();
+  issued.info.label = "portal link";
+  issued.info.created_at = now_micros();
+  // A link never outlives the token that made it.
+  issued.info.expires_at = std::min(issued.info.created_at + expires_in * 1'000'000,
+                                    caller.expires_at.value_or(std::numeric_limits<std::int64_t>::max()));
+  issued.secret = "bh_" + to_hex(random_bytes(32));
+  store_->insert_token({issued.info, sha256(issued.secret)});
+  return PortalLink{base + "/portal#token=" + issued.secret, *issued.info.expires_at, *issued.info.brand,
+                    issued.info.id};
 }
 
 }  // namespace brandhooks

@@ -88,10 +88,11 @@ constexpr FieldSpec kNewToken[] = {
     {"brand", "uuid", true, "the brand it reaches (and its descendants); null: admin"},
     {"label", "string", false, "a name for people"},
     {"created_at", "time", false, "Unix seconds with microseconds"},
+    {"expires_at", "time", true, "from then on the token is refused (401 \"token expired\"); null: never"},
     {"token", "string", false, "the secret bearer token: shown in this answer only"},
 };
 // A token as listed: a new token's fields but the secret.
-constexpr std::span<const FieldSpec> kToken = std::span(kNewToken).first<4>();
+constexpr std::span<const FieldSpec> kToken = std::span(kNewToken).first<5>();
 
 constexpr FieldSpec kStats[] = {
     {"webhooks", "integer", false, "live webhooks"},
@@ -138,6 +139,15 @@ constexpr FieldSpec kDeliveryStats[] = {
     {"webhooks", "webhook_stats[]", false, "every live webhook of the brand, in the order of the webhook listing"},
 };
 
+constexpr FieldSpec kPortalLink[] = {
+    {"url", "string", false,
+     "`<base>/portal#token=<secret>`: opens the portal signed in; the secret is in the fragment, which "
+     "browsers never send, and is shown in this answer only"},
+    {"expires_at", "time", false, "when the link's token stops working (Unix seconds)"},
+    {"brand", "uuid", false, "the brand the link's token reaches (and its descendants)"},
+    {"token_id", "uuid", false, "the link's token, labelled `portal link` (revoke it to end the link early)"},
+};
+
 struct Record {
   std::string_view name;
   std::span<const FieldSpec> fields;
@@ -146,8 +156,8 @@ constexpr Record kRecords[] = {
     {"webhook", kWebhook},     {"attempt", kAttempt},     {"delivery", kDelivery},
     {"webhook_state", kWebhookState}, {"published", kPublished}, {"recovered", kRecovered},
     {"token", kToken},         {"new_token", kNewToken},  {"stats", kStats},
-    {"brand", kBrand},         {"delivery_stats", kDeliveryStats}, {"stats_minute", kStatsMinute},
-    {"webhook_stats", kWebhookStats},
+    {"brand", kBrand},         {"portal_link", kPortalLink}, {"delivery_stats", kDeliveryStats},
+    {"stats_minute", kStatsMinute}, {"webhook_stats", kWebhookStats},
 };
 constexpr auto kRecordNames = [] {
   std::array<std::string_view, std::size(kRecords)> names{};
@@ -254,12 +264,13 @@ std::string to_json(const PublishResult& r) { return dump(record(kPublished, {r.
 std::string to_json(const RecoverResult& r) { return dump(record(kRecovered, {r.queued, r.delivery_ids})); }
 
 std::string to_json(const TokenInfo& t) {
-  return dump(record(kToken, {t.id, nullable(t.brand), t.label, seconds(t.created_at)}));
+  return dump(record(kToken, {t.id, nullable(t.brand), t.label, seconds(t.created_at), seconds(t.expires_at)}));
 }
 
 std::string to_json(const IssuedToken& t) {
   const TokenInfo& i = t.info;
-  return dump(record(kNewToken, {i.id, nullable(i.brand), i.label, seconds(i.created_at), t.secret}));
+  return dump(record(kNewToken, {i.id, nullable(i.brand), i.label, seconds(i.created_at), seconds(i.expires_at),
+                                 t.secret}));
 }
 
 std::string to_json(const Stats& s) {
@@ -280,6 +291,10 @@ std::string to_json(const DeliveryStats& s) {
                                               w.counts.errors, nullable(w.p50_ms), nullable(w.p99_ms)}));
   }
   return dump(record(kDeliveryStats, {s.since / 1'000'000, s.until / 1'000'000, 60, minutes, webhooks}));
+}
+
+std::string to_json(const PortalLink& l) {
+  return dump(record(kPortalLink, {l.url, seconds(l.expires_at), l.brand, l.token_id}));
 }
 
 }  // namespace brandhooks

@@ -148,6 +148,9 @@ class Store {
   virtual std::optional<std::string> brand_parent(const std::string& brand) = 0;
   // `brand` itself first, then its parent, grandparent, ... up to the root.
   virtual std::vector<std::string> brand_lineage(const std::string& brand) = 0;
+  // Every brand below `brand` (not itself), breadth first, a level in id order
+  // (store_sql::kBrandDescendants).
+  virtual std::vector<Brand> brand_descendants(const std::string& brand) = 0;
 
   // --- events and deliveries ----------------------------------------------------------------
   // Stores each event and one pending delivery per matching webhook (live, enabled, of the
@@ -207,8 +210,8 @@ class Store {
   virtual RecoverResult recover(const std::string& brand, const std::string& webhook_id,
                                 std::int64_t since, std::int64_t limit, std::int64_t now) = 0;
   // Removes finished deliveries (and their attempts, and events left without deliveries)
-  // last updated before `before`, and idempotency keys stored before it. Returns how many
-  // deliveries went.
+  // last updated before `before`, idempotency keys stored before it, and tokens that expired
+  // before it. Returns how many deliveries went.
   virtual std::int64_t prune(std::int64_t before) = 0;
   virtual Stats stats(std::int64_t now) = 0;
   // The attempts of the brand's live webhooks in the minutes [since, until) (minute starts);

@@ -71,7 +71,7 @@ const std::vector<MovedTable>& moved_tables() {
       {"tokens",
        "api_tokens",
        {{"id", text}, {"hash", bytes}, {"brand", text}, {"label", text}, {"created_at", integer},
-        {"revoked_at", integer}}},
+        {"revoked_at", integer}, {"expires_at", integer}}},
       {"events",
        "events",
        {{"seq", integer}, {"id", text}, {"brand", text}, {"topic", text}, {"event", text}, {"body", bytes},

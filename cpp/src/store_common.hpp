@@ -54,6 +54,14 @@ inline constexpr const char* kKeepOldKey =
 // Brand ?3's parent becomes ?1 at ?2.
 inline constexpr const char* kSetBrandParent = "UPDATE brands SET parent = ?1, updated_at = ?2 WHERE id = ?3";
 inline constexpr const char* kBrandParent = "SELECT parent FROM brands WHERE id = ?1";
+// Every brand below brand ?1, breadth first (by depth, then id). The tree is acyclic
+// (set_brand_parent refuses cycles); the depth cap guards a database edited by hand.
+inline constexpr const char* kBrandDescendants =
+    "WITH RECURSIVE down(id, parent, depth) AS ("
+    "  SELECT id, parent, 1 FROM brands WHERE parent = ?1"
+    "  UNION ALL SELECT b.id, b.parent, down.depth + 1 FROM brands b JOIN down ON b.parent = down.id"
+    "  WHERE down.depth < 1000)"
+    " SELECT id, parent FROM down ORDER BY depth, id";
 
 // --- failure streaks and disabling (record_attempts) ---
 // Webhook ?1 succeeded: its failure streak ends.
@@ -124,10 +132,16 @@ inline constexpr const char* kSetKeyResults = "UPDATE idempotency_keys SET resul
 inline constexpr const char* kPruneKeys = "DELETE FROM idempotency_keys WHERE created_at < ?1";
 
 // --- tokens (token_from_row reads the rows of both selects) ---
+inline constexpr const char* kInsertToken =
+    "INSERT INTO api_tokens (id, hash, brand, label, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT DO NOTHING";
 inline constexpr const char* kFindToken =
-    "SELECT id, brand, label, created_at FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL";
+    "SELECT id, brand, label, created_at, expires_at FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL";
 inline constexpr const char* kListTokens =
-    "SELECT id, brand, label, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id";
+    "SELECT id, brand, label, created_at, expires_at FROM api_tokens WHERE revoked_at IS NULL "
+    "ORDER BY created_at, id";
+// Tokens that expired before ?1 go with retention (until then they answer "token expired").
+inline constexpr const char* kPruneTokens = "DELETE FROM api_tokens WHERE expires_at < ?1";
 // Revokes token ?2 at ?1 unless it was revoked already.
 inline constexpr const char* kRevokeToken =
     "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL";
@@ -353,6 +367,7 @@ TokenInfo token_from_row(const Row& r) {
   if (!r.is_null(1)) t.brand = r.text(1);
   t.label = r.text(2);
   t.created_at = r.int64(3);
+  if (!r.is_null(4)) t.expires_at = r.int64(4);
   return t;
 }
 

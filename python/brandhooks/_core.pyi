@@ -189,6 +189,14 @@ class Config:
     def prune_interval_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def public_url(self) -> str:
+        """
+        the server's address as browsers reach it (e.g. https://hooks.example.com behind a proxy): the base of portal links; empty: the address each request came to
+        """
+    @public_url.setter
+    def public_url(self, arg0: str) -> None:
+        ...
+    @property
     def request_timeout_ms(self) -> int:
         """
         total timeout per attempt, in ms
@@ -588,7 +596,7 @@ class TokenInfo:
         ...
     def to_dict(self) -> dict[str, typing.Any]:
         """
-        As the API lists it: {"id", "brand", "label", "created_at"}.
+        As the API lists it: {"id", "brand", "label", "created_at", "expires_at"}.
         """
     @property
     def brand(self) -> str | None:
@@ -596,6 +604,11 @@ class TokenInfo:
     @property
     def created_at(self) -> float:
         ...
+    @property
+    def expires_at(self) -> float | None:
+        """
+        Unix seconds from which the token is refused; None: never.
+        """
     @property
     def id(self) -> str:
         ...
@@ -631,10 +644,39 @@ class Principal:
     def brand(self) -> str | None:
         ...
     @property
+    def expires_at(self) -> float | None:
+        """
+        Unix seconds from which the token is refused; None: never.
+        """
+    @property
     def is_admin(self) -> bool:
         ...
     @property
     def token_id(self) -> str:
+        ...
+class PortalLink:
+    """
+    A link that opens the portal signed in; its url holds a secret.
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_json(self) -> str:
+        ...
+    def to_dict(self) -> dict[str, typing.Any]:
+        """
+        As the API answers it: {"url", "expires_at", "brand", "token_id"}.
+        """
+    @property
+    def brand(self) -> str:
+        ...
+    @property
+    def expires_at(self) -> float:
+        ...
+    @property
+    def token_id(self) -> str:
+        ...
+    @property
+    def url(self) -> str:
         ...
 class Hub:
     """
@@ -656,6 +698,10 @@ class Hub:
         ...
     def authorize_admin(self, secret: str) -> Principal:
         ...
+    def brand_descendants(self, brand: str) -> list[Brand]:
+        """
+        Every brand below brand in the tree (not itself), breadth first.
+        """
     def brand_parent(self, brand: str) -> str | None:
         ...
     def check_storage(self) -> None:
@@ -666,11 +712,21 @@ class Hub:
         """
         Same as stop_delivery(); the Hub stays usable.
         """
-    def create_token(self, brand: str | None = None, label: str = '') -> IssuedToken:
-        ...
+    def create_portal_link(self, secret: str, brand: str, expires_in: typing.SupportsInt | typing.SupportsIndex = 3600, request_base: str = '') -> PortalLink:
+        """
+        authorize(secret, brand), then a new brand token for brand that expires after expires_in seconds (60 to 86400) or with the caller's token, whichever comes first; its url is config.public_url (else request_base) + '/portal#token=<secret>'.
+        """
+    def create_token(self, brand: str | None = None, label: str = '', *, expires_in: typing.SupportsInt | typing.SupportsIndex | None = None) -> IssuedToken:
+        """
+        A new token (admin when brand is None); expires_in: seconds (60 to 2592000) until it is refused, None: never. The secret is in this result only.
+        """
     def create_webhook(self, brand: str, topic: str, url: str, tags: collections.abc.Sequence[str] | None = None, *, ordered: bool = False, rate_limit: typing.SupportsInt | typing.SupportsIndex | None = None, headers: collections.abc.Mapping[str, str] | None = None) -> Webhook:
         """
         Registers url for topic events of brand; ordered, rate_limit (deliveries per second) and headers (sent with every attempt) are its delivery controls.
+        """
+    def current_token(self, secret: str) -> TokenInfo:
+        """
+        The token secret is; UnauthorizedError when it is unknown, revoked or expired.
         """
     def delivery_stats(self, brand: str, hours: typing.SupportsInt | typing.SupportsIndex = 24) -> DeliveryStats:
         """

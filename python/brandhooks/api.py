@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -58,6 +59,22 @@ WebhookId = Annotated[str, Path(description="webhook UUID", json_schema_extra={"
 DeliveryId = Annotated[str, Path(description="delivery UUID", json_schema_extra={"format": "uuid"})]
 TokenId = Annotated[str, Path(description="token UUID", json_schema_extra={"format": "uuid"})]
 
+
+class _TokenIdConvertor(Convertor[str]):
+    """A token id in a path: anything but "current". GET /tokens/current is a resource of its
+    own, so DELETE /tokens/current is 405 (Allow: GET), not the revocation of a token "current"."""
+
+    regex = "(?!current$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("token_id", _TokenIdConvertor())
+
 # The input rules of the core, written for the OpenAPI description so that a schema-driven
 # client (or fuzzer) finds exactly what the server accepts. Lengths count characters (code
 # points), as the core does.
@@ -88,9 +105,12 @@ PublishedListEnvelope = records.envelope("published", listed=True)  # a batch: o
 RecoveredEnvelope = records.envelope("recovered")
 TokenEnvelope = records.envelope("new_token")
 TokenListEnvelope = records.envelope("token", listed=True)
+CurrentTokenEnvelope = records.envelope("token")
+PortalLinkEnvelope = records.envelope("portal_link")
 StatsEnvelope = records.envelope("stats")
 DeliveryStatsEnvelope = records.envelope("delivery_stats")
 BrandEnvelope = records.envelope("brand")
+BrandListEnvelope = records.envelope("brand", listed=True)
 
 
 class Health(BaseModel):
@@ -153,6 +173,15 @@ class RecoverRequest(BaseModel):
 class TokenCreate(BaseModel):
     brand: Optional[Uuid] = Field(None, description="scope to this brand and its descendants; none: admin")
     label: str = ""
+    expires_in: Optional[int] = Field(None, ge=60, le=30 * 86400,
+                                      description="seconds until the token is refused (60 to 30 days); "
+                                                  "null or absent: never")
+
+
+class PortalLinkCreate(BaseModel):
+    expires_in: int = Field(3600, ge=60, le=86400,
+                            description="seconds until the link's token is refused (60 to 86400); never "
+                                        "later than the caller's own token")
 
 
 class WebhookCreate(BaseModel):
@@ -465,6 +494,26 @@ def int_field(body: Fields, name: str) -> int:
     if value != int(value):
         raise ValidationError(f"{name} must be a whole number")
     return int(value)
+
+
+def integer_field(body: Fields, name: str) -> Optional[int]:
+    """A JSON integer within the bounds its model declares (not 60.0, "60" or true), or the
+    model's default; null only where the model allows it."""
+    field = body.declared(name)
+    value = body.get(name, None if field.is_required() else field.default)
+    low, high = _bound(field, "ge"), _bound(field, "le")
+    if low is None or high is None:
+        raise LookupError(f"{body.model.__name__}.{name} declares no bounds (ge=, le=)")
+    if value is None and not field.is_required() and field.default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{name} must be an integer between {low:g} and {high:g}")
+    return value
+
+
+def request_base(request: Request) -> str:
+    """Where this request was sent: scheme://host[:port] (and the app's root path)."""
+    return str(request.base_url)
 
 
 def count_param(value: Optional[str], name: str) -> Optional[int]:
@@ -835,14 +884,20 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         label = fields.get("label", "")
         if not isinstance(label, str):
             raise ValidationError("label must be a string")
-        return ok(hub.create_token(brand, label).to_dict())
+        expires_in = integer_field(fields, "expires_in")
+        return ok(hub.create_token(brand, label, expires_in=expires_in).to_dict())
 
     @app.get("/tokens", tags=["tokens"], responses={200: {"model": TokenListEnvelope}, **_errors(401, 403)})
     def list_tokens(admin: AdminAccess) -> JSONResponse:
         tokens = [info.to_dict() for info in hub.list_tokens()]
         return listed(tokens, len(tokens))
 
-    @app.delete("/tokens/{token_id}", tags=["tokens"], status_code=204, response_class=Response,
+    @app.get("/tokens/current", tags=["tokens"], responses={200: {"model": CurrentTokenEnvelope}, **_errors(401)})
+    def current_token(request: Request) -> JSONResponse:
+        """The bearer's own token (any valid token): its brand (null: admin) and expiry."""
+        return ok(hub.current_token(bearer_token(request)).to_dict())
+
+    @app.delete("/tokens/{token_id:token_id}", tags=["tokens"], status_code=204, response_class=Response,
                 responses={204: {"description": "revoked"}, **_errors(400, 401, 403, 404)})
     def revoke_token(token_id: TokenId, admin: AdminAccess) -> Response:
         hub.revoke_token(token_id)
@@ -881,5 +936,28 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         if parent is not None and not isinstance(parent, str):
             raise ValidationError("parent must be a string or null")
         return ok(hub.set_brand_parent(brand, parent).to_dict())
+
+    @app.get(
+        "/brands/{brand}/descendants", tags=["brands"],
+        responses={200: {"model": BrandListEnvelope}, **_errors(400, 401, 403)},
+    )
+    def list_descendants(brand: BrandAccess) -> JSONResponse:
+        """Every brand below this one in the brand tree (not itself), breadth first."""
+        below = [b.to_dict() for b in hub.brand_descendants(brand)]
+        return listed(below, len(below))
+
+    @app.post(
+        "/brands/{brand}/portal-links", tags=["portal"], openapi_extra=_json_body(PortalLinkCreate, required=False),
+        responses={200: {"model": PortalLinkEnvelope}, **_errors(400, 401, 403, 413)},
+    )
+    def create_portal_link(body: RequestBody, brand: BrandAccess, request: Request) -> JSONResponse:
+        """A link that opens the portal signed in with a new token of this brand, expiring after
+        expires_in seconds (default 3600) or with the caller's token, whichever comes first. It
+        starts with the server's public_url, or else the address this request was sent to; the
+        token is in its fragment (#token=...), which browsers never send to a server."""
+        expires_in = integer_field(request_fields(body, PortalLinkCreate, optional=True), "expires_in")
+        assert expires_in is not None  # its default is a number, so integer_field refuses null
+        link = hub.create_portal_link(bearer_token(request), brand, expires_in, request_base(request))
+        return ok(link.to_dict())
 
     return app

@@ -144,8 +144,8 @@ class Local:
     def stats(self) -> Dict[str, Any]:
         return self.hub.stats().to_dict()
 
-    def create_token(self, brand: Optional[str], label: str) -> Dict[str, Any]:
-        return self.hub.create_token(brand, label).to_dict()
+    def create_token(self, brand: Optional[str], label: str, expires_in: Optional[int] = None) -> Dict[str, Any]:
+        return self.hub.create_token(brand, label, expires_in=expires_in).to_dict()
 
     def tokens(self) -> List[Dict[str, Any]]:
         return [info.to_dict() for info in self.hub.list_tokens()]
@@ -200,8 +200,8 @@ class Remote:
     def stats(self) -> Dict[str, Any]:
         return self.client.stats()
 
-    def create_token(self, brand: Optional[str], label: str) -> Dict[str, Any]:
-        return self.client.create_token(brand, label)
+    def create_token(self, brand: Optional[str], label: str, expires_in: Optional[int] = None) -> Dict[str, Any]:
+        return self.client.create_token(brand, label, expires_in=expires_in)
 
     def tokens(self) -> List[Dict[str, Any]]:
         return self.client.tokens()
@@ -635,15 +635,18 @@ def token() -> None:
 @token.command("create")
 @click.option("--brand", default=None, help="scope the token to this brand (default: admin)")
 @click.option("--label", default="", help="a note to recognise the token by")
+@click.option("--expires-in", type=int, default=None, metavar="SECONDS",
+              help="refuse the token after this many seconds (60 to 2592000, 30 days; default: never)")
 @target_options
-def token_create(brand: Optional[str], label: str, as_json: bool, **target: Any) -> None:
+def token_create(brand: Optional[str], label: str, expires_in: Optional[int], as_json: bool, **target: Any) -> None:
     """Create a token and print it (the last line of stdout; it is not shown again)."""
-    created = run(target, lambda t: t.create_token(brand, label))
+    created = run(target, lambda t: t.create_token(brand, label, expires_in))
     if as_json:
         click.echo(json.dumps(created))
         return
     scope = f"brand {created['brand']}" if created["brand"] else "admin"
-    click.echo(f"created {scope} token {created['id']}", err=True)
+    expiry = f", expires {local_time(created['expires_at'])}" if created["expires_at"] is not None else ""
+    click.echo(f"created {scope} token {created['id']}{expiry}", err=True)
     click.echo(created["token"])
 
 

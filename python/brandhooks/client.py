@@ -323,9 +323,25 @@ class Client:
     def health(self) -> Dict[str, Any]:
         return self._data("GET", "/healthz")
 
-    def create_token(self, brand: Optional[str] = None, label: str = "") -> Dict[str, Any]:
-        """{"id", "brand", "label", "created_at", "token"}; the secret is shown only here."""
-        return self._data("POST", "/tokens", json={"brand": brand, "label": label})
+    def create_token(self, brand: Optional[str] = None, label: str = "", *,
+                     expires_in: Optional[int] = None) -> Dict[str, Any]:
+        """{"id", "brand", "label", "created_at", "expires_at", "token"}; the secret is shown only
+        here. expires_in: seconds until the token is refused (None: never)."""
+        return self._data("POST", "/tokens", json={"brand": brand, "label": label, "expires_in": expires_in})
+
+    def current_token(self) -> Dict[str, Any]:
+        """This client's own token: {"id", "brand" (None: admin), "label", "created_at", "expires_at"}."""
+        return self._data("GET", "/tokens/current")
+
+    def portal_link(self, brand: str, expires_in: int = 3600) -> Dict[str, Any]:
+        """{"url", "expires_at", "brand", "token_id"}: a link that opens the portal signed in for
+        the brand; the url holds a new token's secret."""
+        return self._data("POST", f"/brands/{brand}/portal-links", json={"expires_in": expires_in})
+
+    def descendants(self, brand: str) -> List[Dict[str, Any]]:
+        """The brands below this one in the brand tree ({"id", "parent"} each), breadth first."""
+        brands: List[Dict[str, Any]] = self._call("GET", f"/brands/{brand}/descendants")["data"]
+        return brands
 
     def tokens(self) -> List[Dict[str, Any]]:
         tokens: List[Dict[str, Any]] = self._call("GET", "/tokens")["data"]

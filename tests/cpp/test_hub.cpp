@@ -1,12 +1,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <thread>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "brandhooks/crypto.hpp"
 #include "brandhooks/hub.hpp"
+#include "store.hpp"
 #include "test_backends.hpp"
 
 using namespace brandhooks;
@@ -30,6 +34,7 @@ class HubTest : public ::testing::TestWithParam<Backend> {
       remove_files();
       config.db = path_.string();
     }
+    config_ = config;
     hub_ = std::make_unique<Hub>(config);
   }
   void TearDown() override {
@@ -41,6 +46,19 @@ class HubTest : public ::testing::TestWithParam<Backend> {
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_.string() + suffix);
   }
 
+  // The message of the UnauthorizedError `call` throws (fails the test when none).
+  template <class Call>
+  std::string unauthorized(Call call) {
+    try {
+      call();
+    } catch (const UnauthorizedError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "no UnauthorizedError";
+    return "";
+  }
+
+  Config config_;
   fs::path path_;
   std::string admin_url_;
   std::string pg_name_;
@@ -496,3 +514,159 @@ TEST_P(HubTest, BadIdempotencyKeysAndRefusedRequestsRememberNothing) {
   EXPECT_EQ(hub_->publish(kBrand, "Deals", "Created", "{}", std::nullopt, "k").event_id, r.event_id);
 }
 
+
+// --- issue 13: tokens that expire, portal links, the current token, descendants ------------
+
+TEST_P(HubTest, ATokenStopsWorkingAtItsExpiryEverywhere) {
+  // The shortest lifetime a Hub issues is a minute: this token, stored directly, lasts 1.5 s.
+  const std::string secret = "bh_short_lived_secret_for_the_test";
+  const std::string brand = kBrandLower;
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+  open_store(config_)->insert_token({TokenInfo{"33333333-3333-4333-8333-333333333333", brand, "short", now, now + 1'500'000},
+                                     sha256(secret)});
+  EXPECT_EQ(hub_->authorize(secret, brand).expires_at, now + 1'500'000);
+  EXPECT_EQ(hub_->current_token(secret).label, "short");
+  const std::string body = R"({"topic":"Deals","event":"Created","payload":{}})";
+  auto publish = [&] { return std::move(hub_->publish_json_each({{brand, body, secret, std::nullopt}}).front()); };
+  EXPECT_FALSE(publish().error);
+
+  std::this_thread::sleep_until(std::chrono::system_clock::time_point(std::chrono::microseconds(now + 1'600'000)));
+  EXPECT_EQ(unauthorized([&] { hub_->authenticate(secret); }), "token expired");
+  EXPECT_EQ(unauthorized([&] { hub_->authorize(secret, brand); }), "token expired");
+  EXPECT_EQ(unauthorized([&] { hub_->current_token(secret); }), "token expired");
+  EXPECT_EQ(unauthorized([&] { hub_->create_portal_link(secret, brand, 3600, "http://x"); }), "token expired");
+  auto answer = publish();  // the raw publish path (group commit) authorises the same way
+  ASSERT_TRUE(answer.error);
+  EXPECT_EQ(unauthorized([&] { std::rethrow_exception(answer.error); }), "token expired");
+  EXPECT_EQ(hub_->stats().events, 1);  // only the first publish stored an event
+}
+
+TEST_P(HubTest, TokenLifetimesAreBoundedAndBadOnesCreateNothing) {
+  for (std::int64_t bad : {std::int64_t{59}, std::int64_t{0}, std::int64_t{-60}, std::int64_t{30 * 86400 + 1}, INT64_MAX}) {
+    EXPECT_THROW(hub_->create_token(kBrand, "x", bad), ValidationError) << bad;
+  }
+  EXPECT_TRUE(hub_->list_tokens().empty());
+  IssuedToken shortest = hub_->create_token(kBrand, "x", 60);
+  ASSERT_TRUE(shortest.info.expires_at);
+  EXPECT_EQ(*shortest.info.expires_at, shortest.info.created_at + 60'000'000);
+  IssuedToken longest = hub_->create_token(std::nullopt, "y", 30 * 86400);
+  EXPECT_EQ(*longest.info.expires_at, longest.info.created_at + 30LL * 86400 * 1'000'000);
+  EXPECT_FALSE(hub_->create_token(kBrand).info.expires_at);
+  auto listed = hub_->list_tokens();
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].expires_at, shortest.info.expires_at);
+  EXPECT_EQ(hub_->current_token(shortest.secret).expires_at, shortest.info.expires_at);
+  auto j = nlohmann::ordered_json::parse(to_json(shortest));
+  EXPECT_DOUBLE_EQ(j["expires_at"].get<double>(), static_cast<double>(*shortest.info.expires_at) / 1e6);
+}
+
+TEST_P(HubTest, CurrentTokenTellsWhoTheBearerIs) {
+  IssuedToken admin = hub_->create_token(std::nullopt, "ops");
+  IssuedToken brand = hub_->create_token(kBrand, "shop", 3600);
+  TokenInfo a = hub_->current_token(admin.secret);
+  EXPECT_EQ(a.id, admin.info.id);
+  EXPECT_FALSE(a.brand);
+  EXPECT_FALSE(a.expires_at);
+  TokenInfo b = hub_->current_token(brand.secret);
+  EXPECT_EQ(b.brand, kBrandLower);
+  EXPECT_EQ(b.label, "shop");
+  EXPECT_EQ(b.expires_at, brand.info.expires_at);
+  EXPECT_EQ(unauthorized([&] { hub_->current_token("bh_nope"); }), "invalid or revoked token");
+  hub_->revoke_token(brand.info.id);
+  EXPECT_EQ(unauthorized([&] { hub_->current_token(brand.secret); }), "invalid or revoked token");
+}
+
+TEST_P(HubTest, APortalLinkCarriesABrandTokenThatReachesOnlyItsBrand) {
+  const std::string child = "44444444-4444-4444-8444-444444444444";
+  hub_->set_brand_parent(child, kBrand);
+  IssuedToken admin = hub_->create_token(std::nullopt, "ops");
+  PortalLink link = hub_->create_portal_link(admin.secret, kBrand, 3600, "http://127.0.0.1:8080/");
+  const std::string prefix = "http://127.0.0.1:8080/portal#token=";
+  ASSERT_EQ(link.url.rfind(prefix, 0), 0u) << link.url;
+  std::string secret = link.url.substr(prefix.size());
+  EXPECT_EQ(link.brand, kBrandLower);
+
+  TokenInfo token = hub_->current_token(secret);
+  EXPECT_EQ(token.id, link.token_id);
+  EXPECT_EQ(token.brand, kBrandLower);
+  EXPECT_EQ(token.label, "portal link");
+  EXPECT_EQ(token.expires_at, link.expires_at);
+  EXPECT_EQ(link.expires_at, token.created_at + 3600LL * 1'000'000);
+  EXPECT_NO_THROW(hub_->authorize(secret, kBrand));
+  EXPECT_NO_THROW(hub_->authorize(secret, child));  // a descendant
+  EXPECT_THROW(hub_->authorize(secret, kOther), ForbiddenError);
+  EXPECT_THROW(hub_->authorize_admin(secret), ForbiddenError);
+
+  auto j = nlohmann::ordered_json::parse(to_json(link));
+  std::vector<std::string> keys;
+  for (auto& [k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"url", "expires_at", "brand", "token_id"}));
+}
+
+TEST_P(HubTest, APortalLinkNeverOutlivesTheTokenThatMadeIt) {
+  IssuedToken brief = hub_->create_token(kBrand, "brief", 120);
+  PortalLink link = hub_->create_portal_link(brief.secret, kBrand, 86400, "https://h");
+  EXPECT_EQ(link.expires_at, *brief.info.expires_at);
+  // A link made with a link's token is clamped to it too, however long it asks for.
+  std::string secret = link.url.substr(link.url.find("#token=") + 7);
+  EXPECT_EQ(hub_->create_portal_link(secret, kBrand, 86400, "https://h").expires_at, *brief.info.expires_at);
+  // Shorter than the caller's: as asked.
+  PortalLink short_link = hub_->create_portal_link(brief.secret, kBrand, 60, "https://h");
+  EXPECT_EQ(short_link.expires_at, hub_->current_token(short_link.url.substr(short_link.url.find("#token=") + 7)).created_at + 60'000'000);
+}
+
+TEST_P(HubTest, BadPortalLinkRequestsCreateNoToken) {
+  IssuedToken admin = hub_->create_token(std::nullopt, "ops");
+  IssuedToken other = hub_->create_token(kOther, "other");
+  EXPECT_THROW(hub_->create_portal_link(admin.secret, kBrand, 59, "http://h"), ValidationError);
+  EXPECT_THROW(hub_->create_portal_link(admin.secret, kBrand, 86401, "http://h"), ValidationError);
+  EXPECT_THROW(hub_->create_portal_link(admin.secret, "not-a-uuid", 3600, "http://h"), ValidationError);
+  EXPECT_THROW(hub_->create_portal_link(admin.secret, kBrand, 3600, ""), ValidationError);
+  for (const char* base : {"ftp://h", "http://h/#x", "http://h/?a=b", "h:8080", "http://u:p@h"}) {
+    EXPECT_THROW(hub_->create_portal_link(admin.secret, kBrand, 3600, base), ValidationError) << base;
+  }
+  EXPECT_THROW(hub_->create_portal_link(other.secret, kBrand, 3600, "http://h"), ForbiddenError);
+  EXPECT_THROW(hub_->create_portal_link("bh_nope", kBrand, 3600, "http://h"), UnauthorizedError);
+  EXPECT_EQ(hub_->list_tokens().size(), 2u);
+}
+
+TEST_P(HubTest, PublicUrlIsTheBaseOfPortalLinks) {
+  IssuedToken admin = hub_->create_token(std::nullopt, "ops");
+  Config config = config_;
+  config.public_url = "https://hooks.example.com/bh/";
+  Hub behind_proxy(config);
+  PortalLink link = behind_proxy.create_portal_link(admin.secret, kBrand, 3600, "http://127.0.0.1:8080");
+  EXPECT_EQ(link.url.rfind("https://hooks.example.com/bh/portal#token=bh_", 0), 0u) << link.url;
+}
+
+TEST(HubConfig, PublicUrlMustBeAnAbsoluteHttpUrlWithoutFragment) {
+  for (const char* bad : {"hooks.example.com", "/portal", "ftp://hooks.example.com", "https://hooks.example.com/#x",
+                          "https://hooks.example.com/?a=b", "https://user:pw@hooks.example.com", "https://", "https://a b"}) {
+    Config c;
+    c.db = ":memory:";
+    c.public_url = bad;
+    EXPECT_THROW(Hub{c}, ValidationError) << bad;
+  }
+  for (const char* good : {"", "https://hooks.example.com", "http://127.0.0.1:8080/", "https://[::1]:8443/a/b"}) {
+    Config c;
+    c.db = ":memory:";
+    c.public_url = good;
+    EXPECT_NO_THROW(Hub{c}) << good;
+  }
+}
+
+TEST_P(HubTest, DescendantsOfABrand) {
+  const std::string child = "55555555-5555-4555-8555-555555555555";
+  const std::string grandchild = "66666666-6666-4666-8666-666666666666";
+  hub_->set_brand_parent(child, kBrand);
+  hub_->set_brand_parent(grandchild, child);
+  auto below = hub_->brand_descendants(kBrand);  // any case
+  ASSERT_EQ(below.size(), 2u);
+  EXPECT_EQ(below[0].id, child);
+  EXPECT_EQ(below[0].parent, kBrandLower);
+  EXPECT_EQ(below[1].id, grandchild);
+  EXPECT_EQ(below[1].parent, child);
+  EXPECT_TRUE(hub_->brand_descendants(grandchild).empty());
+  EXPECT_THROW(hub_->brand_descendants("nope"), ValidationError);
+}

@@ -92,8 +92,11 @@ TEST(RecordShapes, EveryRecordIsWrittenWithItsTableFieldsInOrder) {
 
   expect_shape("published", to_json(PublishResult{kId, 3}));
   expect_shape("recovered", to_json(RecoverResult{1, {kId}}));
-  expect_shape("token", to_json(TokenInfo{kId, std::nullopt, "ops", 1}));
-  expect_shape("new_token", to_json(IssuedToken{{kId, kId, "brand", 1}, "bh_secret"}));
+  expect_shape("token", to_json(TokenInfo{kId, std::nullopt, "ops", 1, std::nullopt}));
+  expect_shape("token", to_json(TokenInfo{kId, kId, "link", 1, 2}));
+  expect_shape("new_token", to_json(IssuedToken{{kId, kId, "brand", 1, std::nullopt}, "bh_secret"}));
+  expect_shape("new_token", to_json(IssuedToken{{kId, kId, "brand", 1, 2}, "bh_secret"}));
+  expect_shape("portal_link", to_json(PortalLink{"https://x/portal#token=bh_s", 2, kId, kId}));
   Stats stats;
   expect_shape("stats", to_json(stats));
   stats.oldest_due_at = 5;

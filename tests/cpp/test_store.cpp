@@ -11,6 +11,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "brandhooks/crypto.hpp"
 #include "brandhooks/errors.hpp"
 #include "brandhooks/hub.hpp"
 #include "store.hpp"
@@ -1072,4 +1073,58 @@ TEST_P(StoreTest, IdempotencyKeysReplayConflictExpireAndArePruned) {
   claims = claim("h4", 1300);
   store->insert_events({event("e6", 1300)}, {}, nullptr, &claims);
   EXPECT_EQ(claims[0].outcome, Outcome::fresh);
+}
+
+// Issue 13: tokens that expire, and the brand tree read downwards.
+TEST_P(StoreTest, TokenExpiryIsStoredReadAndPrunedWithRetention) {
+  auto store = open_store(config_);
+  auto token = [](const std::string& id, std::optional<std::int64_t> expires_at) {
+    return TokenRecord{TokenInfo{id, kBrand, "t", 100, expires_at}, sha256(id)};
+  };
+  ASSERT_TRUE(store->insert_token(token("never", std::nullopt)));
+  ASSERT_TRUE(store->insert_token(token("early", 200)));
+  ASSERT_TRUE(store->insert_token(token("late", 900)));
+  EXPECT_EQ(store->find_token(sha256("early"))->expires_at, 200);
+  EXPECT_EQ(store->find_token(sha256("never"))->expires_at, std::nullopt);
+  EXPECT_EQ(store->list_tokens().size(), 3u);  // expired ones are listed until pruned
+
+  EXPECT_EQ(store->prune(500), 0);  // no delivery went, but the token that expired before the cut did
+  EXPECT_FALSE(store->find_token(sha256("early")));
+  EXPECT_EQ(store->find_token(sha256("late"))->expires_at, 900);
+  EXPECT_TRUE(store->find_token(sha256("never")));
+  EXPECT_EQ(scalar("SELECT count(*) FROM api_tokens"), "2");
+}
+
+TEST_P(StoreTest, DescendantsComeBreadthFirstWithoutTheBrandItself) {
+  auto store = open_store(config_);
+  const std::string root = "10000000-0000-4000-8000-000000000000";
+  const std::string b = "b0000000-0000-4000-8000-000000000000";  // children of root, out of id order
+  const std::string a = "a0000000-0000-4000-8000-000000000000";
+  const std::string a1 = "a1000000-0000-4000-8000-000000000000";  // a's child
+  const std::string b1 = "01000000-0000-4000-8000-000000000000";  // b's child, smallest id
+  store->set_brand_parent(b, root, 1);
+  store->set_brand_parent(a, root, 1);
+  store->set_brand_parent(a1, a, 1);
+  store->set_brand_parent(b1, b, 1);
+  auto below = store->brand_descendants(root);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& brand : below) got.emplace_back(brand.id, brand.parent.value_or("-"));
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{{a, root}, {b, root}, {b1, b}, {a1, a}}));
+  EXPECT_EQ(store->brand_descendants(a).size(), 1u);
+  EXPECT_TRUE(store->brand_descendants(a1).empty());
+  EXPECT_TRUE(store->brand_descendants(kBrand).empty());  // unknown
+}
+
+TEST_F(StoreFile, TokensOfAFileFromBeforeExpiryNeverExpire) {
+  {
+    SQLite::Database db(config_.db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (int v = 0; v < 7; ++v) db.exec(sqlite_migration(v));
+    db.exec("PRAGMA user_version = 7");
+    db.exec("INSERT INTO api_tokens (id, hash, brand, label, created_at) VALUES ('old', x'00', NULL, 'ops', 5)");
+  }
+  auto store = open_sqlite_store(config_);
+  auto found = store->find_token(std::string(1, '\0'));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->created_at, 5);
+  EXPECT_EQ(found->expires_at, std::nullopt);
 }

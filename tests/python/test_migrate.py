@@ -67,10 +67,13 @@ def fill(path: Path, receiver: Receiver, failing_receiver: Receiver) -> Dict[str
         scoped = hub.create_token(brokerage, label="crm")
         revoked = hub.create_token(office, label="old")
         hub.revoke_token(revoked.info.id)
+        expiring = hub.create_token(office, label="link", expires_in=3600)  # expires_at must move
         hooks = [ok, failing, gone]
         return {
             "brands": [office, brokerage], "hooks": hooks, "ok": rotated, "old_key": ok.key,
-            "secrets": {"admin": admin.secret, "scoped": scoped.secret, "revoked": revoked.secret},
+            "secrets": {"admin": admin.secret, "scoped": scoped.secret, "revoked": revoked.secret,
+                        "expiring": expiring.secret},
+            "expires_at": expiring.info.expires_at,
             "snapshot": snapshot(hub, [office, brokerage], hooks), "noon": noon.event_id,
         }
 
@@ -96,7 +99,7 @@ def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path,
         assert lines[0].split() == ["TABLE", "SOURCE", "TARGET"]
         counts = {line[:14].strip(): line[14:].split() for line in lines[1:]}
         assert counts["webhooks"] == ["3", "3"] and counts["deliveries"] == ["9", "9"]
-        assert counts["previous keys"] == ["1", "1"] and counts["tokens"] == ["3", "3"]
+        assert counts["previous keys"] == ["1", "1"] and counts["tokens"] == ["4", "4"]
         assert counts["brand parents"] == ["1", "1"] and counts["attempts"] == ["9", "9"]
         assert counts["publish keys"] == ["1", "1"]
         # One row per webhook and minute of its 9 attempts: 2, or 3-4 across a minute's end.
@@ -111,6 +114,7 @@ def test_everything_arrives_and_pending_deliveries_are_delivered(tmp_path: Path,
             assert hub.authorize(before["secrets"]["scoped"], office).brand == ok.brand  # the tree moved
             with pytest.raises(UnauthorizedError):
                 hub.authenticate(before["secrets"]["revoked"])
+            assert hub.authenticate(before["secrets"]["expiring"]).expires_at == before["expires_at"]
             # The idempotency key moved with its answer: a retry publishes nothing.
             again = hub.publish(office, "Showings", "Scheduled", {"at": "noon"}, idempotency_key="noon-1")
             assert again.event_id == before["noon"]

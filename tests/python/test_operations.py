@@ -736,8 +736,9 @@ def test_tokens_over_rest(delivering):
         body = response.json()
         assert list(body) == ["code", "data"]
         issued = body["data"]
-        assert list(issued) == ["id", "brand", "label", "created_at", "token"]
+        assert list(issued) == ["id", "brand", "label", "created_at", "expires_at", "token"]
         assert UUID4.match(issued["id"]) and issued["brand"] == brand and issued["label"] == "x"
+        assert issued["expires_at"] is None  # never, without expires_in
         assert isinstance(issued["created_at"], float)
         secret = issued["token"]
         assert secret.startswith("bh_") and len(secret) == 3 + 64
@@ -759,9 +760,9 @@ def test_tokens_over_rest(delivering):
         listing = api.get("/tokens").json()
         assert listing["info"] == {"count": len(listing["data"]), "total": len(listing["data"])}
         assert all("token" not in t for t in listing["data"])
-        assert all(list(t) == ["id", "brand", "label", "created_at"] for t in listing["data"])
+        assert all(list(t) == ["id", "brand", "label", "created_at", "expires_at"] for t in listing["data"])
         mine = [t for t in listing["data"] if t["id"] == issued["id"]]
-        assert mine == [{k: issued[k] for k in ("id", "brand", "label", "created_at")}]
+        assert mine == [{k: issued[k] for k in ("id", "brand", "label", "created_at", "expires_at")}]
         assert secret not in json.dumps(listing)
         admins = [t for t in listing["data"] if t["brand"] is None]
         assert admins, "the serve --admin-token token is listed"

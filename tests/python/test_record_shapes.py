@@ -52,10 +52,13 @@ def answers(server: Server) -> Dict[str, List[Dict[str, Any]]]:
         seen["delivery"].append(data("POST", f"/brands/{brand}/webhooks/{hook['id']}/test"))
         seen["attempt"] += [a for d in seen["delivery"] for a in d["attempts"]]
         seen["recovered"].append(data("POST", f"/brands/{brand}/webhooks/{hook['id']}/recover", json={"since": 0}))
-        seen["new_token"].append(data("POST", "/tokens", json={"brand": brand, "label": "shapes"}))
-        seen["token"] += data("GET", "/tokens")
+        seen["new_token"] += [data("POST", "/tokens", json={"brand": brand, "label": "shapes"}),
+                              data("POST", "/tokens", json={"brand": brand, "expires_in": 60})]
+        seen["token"] += [*data("GET", "/tokens"), data("GET", "/tokens/current")]
+        seen["portal_link"].append(data("POST", f"/brands/{brand}/portal-links", json={}))
         seen["stats"].append(data("GET", "/stats"))
         seen["brand"] += [data("PUT", f"/brands/{child}", json={"parent": brand}),
+                          *data("GET", f"/brands/{brand}/descendants"),
                           data("PUT", f"/brands/{child}", json={"parent": None})]
         spec = api.get("/openapi.json").json()
     seen["openapi"] = [spec]
@@ -179,11 +182,13 @@ def test_every_core_record_converts_through_its_table(tmp_path: Path) -> None:
     brand = str(uuid.uuid4())
     hook = hub.create_webhook(brand, "Deals", "https://example.com/")
     issued = hub.create_token(brand, "x")
+    link = hub.create_portal_link(issued.secret, brand, 60, "http://127.0.0.1:1")
     result = hub.publish(brand, "Deals", "Created", {})
     pairs: List[Any] = [(hook, "webhook"), (issued, "new_token"), (issued.info, "token"), (result, "published"),
                         (hub.stats(), "stats"), (hub.set_brand_parent(brand, None), "brand"),
                         (hub.recover(brand, hook.id, 0), "recovered"),
-                        (hub.list_deliveries(brand, hook.id).items[0], "delivery"),
+                        (hub.list_deliveries(brand, hook.id).items[0], "delivery"), (link, "portal_link"),
+                        (hub.current_token(issued.secret), "token"),
                         (hub.send_test_event(brand, hook.id), "delivery"), (hub.delivery_stats(brand), "delivery_stats")]
     for value, record in pairs:
         assert list(value.to_dict()) == list(records.names(record)), record

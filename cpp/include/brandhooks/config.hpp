@@ -77,6 +77,12 @@ struct Config {
   // A PEM file of extra CA certificates to trust, besides the system store.
   std::string ca_file = "";
 
+  // --- the API ---------------------------------------------------------------------------
+  // The server's address as browsers reach it, e.g. "https://hooks.example.com" behind a
+  // proxy: portal links (Hub::create_portal_link) start with it. An absolute http(s) URL
+  // without query, fragment or credentials; empty: the address each request was sent to.
+  std::string public_url = "";
+
   // --- log ------------------------------------------------------------------------------
   // The dispatcher's lines on stderr (logfmt: one per decided attempt) from this level up:
   // "debug", "info" (every attempt), "warning" (deliveries failed for good), "error", "off".

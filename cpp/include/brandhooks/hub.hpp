@@ -142,22 +142,50 @@ class Hub {
   // Sets (or clears, with nullopt) the parent of a brand. ConflictError on a cycle.
   Brand set_brand_parent(const std::string& brand, const std::optional<std::string>& parent);
   std::optional<std::string> brand_parent(const std::string& brand);
+  // Every brand below `brand` in the tree (not itself), breadth first (a level in id order);
+  // empty when it has none (or is unknown).
+  std::vector<Brand> brand_descendants(const std::string& brand);
 
   // --- API tokens -----------------------------------------------------------------------
-  // A new random token, admin when `brand` is empty. The secret is returned only here.
-  IssuedToken create_token(const std::optional<std::string>& brand, const std::string& label = "");
+  // Bounds of a token's expires_in (seconds): at least a minute, at most 30 days.
+  static constexpr std::int64_t kMinTokenLifetime = 60;
+  static constexpr std::int64_t kMaxTokenLifetime = 30 * 24 * 3600;
+  // A new random token, admin when `brand` is empty. The secret is returned only here. With
+  // `expires_in` (kMinTokenLifetime..kMaxTokenLifetime seconds, else ValidationError), it is
+  // refused from then on (401 "token expired"); retention prunes it later.
+  IssuedToken create_token(const std::optional<std::string>& brand, const std::string& label = "",
+                           std::optional<std::int64_t> expires_in = std::nullopt);
   // Registers a caller-chosen secret as an admin token (idempotent); e.g. --admin-token.
   TokenInfo ensure_admin_token(const std::string& secret, const std::string& label = "");
+  // Live (not revoked) tokens, expired ones included until retention prunes them.
   std::vector<TokenInfo> list_tokens();
   void revoke_token(const std::string& token_id);
   bool has_tokens();
-  // Who `secret` speaks for; UnauthorizedError when it matches no live token.
+  // The token `secret` is: UnauthorizedError when it matches no live token ("invalid or revoked
+  // token") or has expired ("token expired"). Never cached: a token stops at its expiry.
+  TokenInfo current_token(const std::string& secret);
+  // Who `secret` speaks for (current_token's id, brand and expiry).
   Principal authenticate(const std::string& secret);
   // authenticate + the brand check: ForbiddenError unless admin, the token's brand, or a
   // descendant of it. A bad token is reported before a bad brand id.
   Principal authorize(const std::string& secret, const std::string& brand);
   // authenticate + admin check (ForbiddenError for brand tokens).
   Principal authorize_admin(const std::string& secret);
+
+  // --- portal links ---------------------------------------------------------------------
+  // Bounds and default of a portal link's expires_in (seconds).
+  static constexpr std::int64_t kMinLinkLifetime = 60;
+  static constexpr std::int64_t kMaxLinkLifetime = 24 * 3600;
+  static constexpr std::int64_t kDefaultLinkLifetime = 3600;
+  // A link that opens the portal signed in for `brand`: authorize(secret, brand) first, then
+  // a new brand token for `brand` labelled "portal link" that expires after `expires_in`
+  // seconds (kMinLinkLifetime..kMaxLinkLifetime), or when the caller's own token expires if
+  // that comes sooner (a link never outlives the token that made it). The url is
+  // config().public_url, or else `request_base` (the address the request came to, e.g.
+  // "http://127.0.0.1:8080"), then "/portal#token=<secret>".
+  PortalLink create_portal_link(const std::string& secret, const std::string& brand,
+                                std::int64_t expires_in = kDefaultLinkLifetime,
+                                const std::string& request_base = "");
 
  private:
   void wake_dispatcher();

@@ -209,6 +209,7 @@ struct TokenInfo {
   std::optional<std::string> brand;  // empty: admin token (every brand)
   std::string label;
   std::int64_t created_at = 0;
+  std::optional<std::int64_t> expires_at;  // empty: never; from then on the token is refused
 };
 
 struct IssuedToken {
@@ -220,7 +221,16 @@ struct IssuedToken {
 struct Principal {
   std::string token_id;
   std::optional<std::string> brand;  // empty: admin
+  std::optional<std::int64_t> expires_at;  // the token's expiry; empty: never
   bool is_admin() const { return !brand.has_value(); }
+};
+
+// A link that opens the portal signed in with a new brand token of its own (Hub::create_portal_link).
+struct PortalLink {
+  std::string url;  // <base>/portal#token=<secret>: the secret is in the fragment, which browsers never send
+  std::int64_t expires_at = 0;
+  std::string brand;
+  std::string token_id;
 };
 
 // One field of a record as the REST API shows it. The tables of these (record_fields) are the
@@ -239,7 +249,8 @@ struct FieldSpec {
 };
 
 // The records to_json writes: webhook, attempt, delivery, webhook_state, published, recovered,
-// token, new_token, stats, brand, delivery_stats (with its stats_minute and webhook_stats).
+// token, new_token, stats, brand, portal_link, delivery_stats (with its stats_minute and
+// webhook_stats).
 std::span<const std::string_view> record_names();
 // A record's fields in the order to_json writes them; std::out_of_range for an unknown record.
 std::span<const FieldSpec> record_fields(std::string_view record);
@@ -259,6 +270,7 @@ std::string to_json(const Stats& stats);
 std::string to_json(const Brand& brand);
 // "delivery_stats": {"since","until","bucket_seconds","minutes":[stats_minute],"webhooks":[webhook_stats]}.
 std::string to_json(const DeliveryStats& stats);
+std::string to_json(const PortalLink& link);  // "portal_link": its url holds a secret
 // `url` with any user[:password]@ replaced by "***@", for logs and reprs (urls registered
 // before credentials were refused may still hold them).
 std::string redact_url(std::string_view url);

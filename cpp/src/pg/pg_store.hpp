@@ -32,6 +32,7 @@ class PgStore final : public Store {
                         std::int64_t now) override;
   std::optional<std::string> brand_parent(const std::string& brand) override;
   std::vector<std::string> brand_lineage(const std::string& brand) override;
+  std::vector<Brand> brand_descendants(const std::string& brand) override;
 
   std::string insert_test_event(const EventRecord& event, const std::string& webhook_id) override;
   std::vector<PublishResult> insert_events(const std::vector<EventRecord>& events, LeaseRoom room,

@@ -54,6 +54,7 @@ std::int64_t PgStore::prune(std::int64_t before) {
                  "(SELECT event_seq FROM deliveries ORDER BY seq LIMIT 1), 9223372036854775807)",
                  Params().add(before));
           c.exec(pg::numbered(store_sql::kPruneKeys), Params().add(before));  // keys expire with retention
+          c.exec(pg::numbered(store_sql::kPruneTokens), Params().add(before));  // and so do expired tokens
         }
         c.run("COMMIT");
         removed += gone.rows();

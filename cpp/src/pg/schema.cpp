@@ -127,7 +127,12 @@ const char* const kMigrations[] = {
     CREATE INDEX webhooks_ordered ON webhooks(seq) WHERE ordered;
     CREATE INDEX deliveries_pending_by_webhook ON deliveries(webhook_seq, seq) WHERE state = 'pending';
     )sql",
-    // 4: SQLite's version 8: delivery statistics per webhook and minute, sharded as
+    // 4: SQLite's version 8: tokens that expire, pruned with retention.
+    R"sql(
+    ALTER TABLE api_tokens ADD COLUMN expires_at bigint;
+    CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
+    )sql",
+    // 5: SQLite's version 9: delivery statistics per webhook and minute, sharded as
     // delivery_counts (each pooled connection adds to its own row, so that nodes recording the
     // same webhook's outcomes at once never wait on one row); the reads sum the shards.
     R"sql(

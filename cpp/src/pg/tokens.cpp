@@ -9,9 +9,13 @@ using pg::Params;
 bool PgStore::insert_token(const TokenRecord& t) {
   return transact([&](Connection& c) {
     if (t.info.brand) ensure_brand(c, *t.info.brand, t.info.created_at);
-    return c.exec("INSERT INTO api_tokens (id, hash, brand, label, created_at) VALUES ($1, $2, $3, $4, $5) "
-                  "ON CONFLICT DO NOTHING",
-                  Params().add(t.info.id).bytes(t.hash).add(t.info.brand).add(t.info.label).add(t.info.created_at))
+    return c.exec(pg::numbered(store_sql::kInsertToken), Params()
+                                                             .add(t.info.id)
+                                                             .bytes(t.hash)
+                                                             .add(t.info.brand)
+                                                             .add(t.info.label)
+                                                             .add(t.info.created_at)
+                                                             .add(t.info.expires_at))
                .affected() == 1;
   });
 }

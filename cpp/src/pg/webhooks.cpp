@@ -154,6 +154,15 @@ std::vector<std::string> PgStore::brand_lineage(const std::string& brand) {
   return read([&](Connection& c) { return lineage_in(c, brand); });
 }
 
+std::vector<Brand> PgStore::brand_descendants(const std::string& brand) {
+  return read([&](Connection& c) {
+    auto rows = c.exec(pg::numbered(store_sql::kBrandDescendants), Params().add(brand));
+    std::vector<Brand> out;
+    for (int i = 0; i < rows.rows(); ++i) out.push_back({rows.text(i, 0), rows.text(i, 1)});
+    return out;
+  });
+}
+
 std::optional<Webhook> PgStore::find_webhook_in(Connection& c, const std::string& brand, const std::string& id,
                                                 bool include_deleted) {
   auto rows = c.exec(std::string("SELECT ") + store_sql::kWebhookColumns + " FROM webhooks WHERE brand = $1 AND id = $2" +

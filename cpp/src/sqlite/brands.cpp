@@ -1,4 +1,4 @@
-// The brand tree: parents, and a brand's lineage up to its root.
+// The brand tree: parents, a brand's lineage up to its root, and its descendants.
 #include "brandhooks/errors.hpp"
 #include "sqlite/sqlite_store.hpp"
 
@@ -37,6 +37,16 @@ std::optional<std::string> SqliteStore::brand_parent(const std::string& brand) {
 
 std::vector<std::string> SqliteStore::brand_lineage(const std::string& brand) {
   return guarded([&] { return lineage_locked(brand); });
+}
+
+std::vector<Brand> SqliteStore::brand_descendants(const std::string& brand) {
+  return guarded([&] {
+    SQLite::Statement& q = prepare(store_sql::kBrandDescendants);
+    q.bind(1, brand);
+    std::vector<Brand> out;
+    while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString()});
+    return out;
+  });
 }
 
 void SqliteStore::ensure_brand(const std::string& id, std::int64_t now) {

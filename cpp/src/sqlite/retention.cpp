@@ -61,6 +61,9 @@ std::int64_t SqliteStore::prune(std::int64_t before) {
         SQLite::Statement& keys = prepare(store_sql::kPruneKeys);  // idempotency keys expire with retention
         keys.bind(1, before);
         keys.exec();
+        SQLite::Statement& tokens = prepare(store_sql::kPruneTokens);  // and so do expired tokens
+        tokens.bind(1, before);
+        tokens.exec();
       }
       tx.commit();
       return static_cast<std::int64_t>(doomed.size());

@@ -146,7 +146,13 @@ const char* const kMigrations[] = {
     CREATE INDEX webhooks_ordered ON webhooks(seq) WHERE ordered;
     CREATE INDEX deliveries_pending_by_webhook ON deliveries(webhook_seq, seq) WHERE state = 'pending';
     )sql",
-    // 8: delivery statistics (docs/delivery.md, "Delivery statistics"): attempts per webhook and
+    // 8: tokens that expire (portal links, issue 13): refused from expires_at on, pruned with
+    // retention.
+    R"sql(
+    ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+    CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
+    )sql",
+    // 9: delivery statistics (docs/delivery.md, "Delivery statistics"): attempts per webhook and
     // minute by outcome, with a histogram of their durations (a JSON array of counts, latency.hpp),
     // written with each batch of outcomes; pruned 25 h after the minute. Starts empty: attempts
     // made before the upgrade are not counted.

@@ -78,6 +78,7 @@ class SqliteStore final : public Store {
                         std::int64_t now) override;
   std::optional<std::string> brand_parent(const std::string& brand) override;
   std::vector<std::string> brand_lineage(const std::string& brand) override;
+  std::vector<Brand> brand_descendants(const std::string& brand) override;
 
   // queue.cpp: publishing, leases, claims and recording attempts
   std::string insert_test_event(const EventRecord& event, const std::string& webhook_id) override;

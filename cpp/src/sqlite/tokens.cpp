@@ -7,13 +7,13 @@ bool SqliteStore::insert_token(const TokenRecord& t) {
   return guarded([&] {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     if (t.info.brand) ensure_brand(*t.info.brand, t.info.created_at);
-    SQLite::Statement& q = prepare("INSERT OR IGNORE INTO api_tokens (id, hash, brand, label, created_at) "
-                                   "VALUES (?, ?, ?, ?, ?)");
+    SQLite::Statement& q = prepare(store_sql::kInsertToken);
     q.bind(1, t.info.id);
     q.bind(2, t.hash.data(), static_cast<int>(t.hash.size()));
     bind_optional(q, 3, t.info.brand);
     q.bind(4, t.info.label);
     q.bind(5, t.info.created_at);
+    bind_optional(q, 6, t.info.expires_at);
     bool inserted = q.exec() == 1;
     tx.commit();
     return inserted;
