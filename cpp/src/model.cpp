@@ -112,15 +112,6 @@ constexpr FieldSpec kBrand[] = {
     {"parent", "uuid", true, "the parent brand; null for a root brand"},
 };
 
-constexpr FieldSpec kPortalLink[] = {
-    {"url", "string", false,
-     "`<base>/portal#token=<secret>`: opens the portal signed in; the secret is in the fragment, which "
-     "browsers never send, and is shown in this answer only"},
-    {"expires_at", "time", false, "when the link's token stops working (Unix seconds)"},
-    {"brand", "uuid", false, "the brand the link's token reaches (and its descendants)"},
-    {"token_id", "uuid", false, "the link's token, labelled `portal link` (revoke it to end the link early)"},
-};
-
 constexpr FieldSpec kStatsMinute[] = {
     {"at", "integer", false, "the minute's start, Unix seconds"},
     {"succeeded", "integer", false, "attempts answered with a 2xx"},
@@ -148,6 +139,15 @@ constexpr FieldSpec kDeliveryStats[] = {
     {"webhooks", "webhook_stats[]", false, "every live webhook of the brand, in the order of the webhook listing"},
 };
 
+constexpr FieldSpec kPortalLink[] = {
+    {"url", "string", false,
+     "`<base>/portal#token=<secret>`: opens the portal signed in; the secret is in the fragment, which "
+     "browsers never send, and is shown in this answer only"},
+    {"expires_at", "time", false, "when the link's token stops working (Unix seconds)"},
+    {"brand", "uuid", false, "the brand the link's token reaches (and its descendants)"},
+    {"token_id", "uuid", false, "the link's token, labelled `portal link` (revoke it to end the link early)"},
+};
+
 struct Record {
   std::string_view name;
   std::span<const FieldSpec> fields;
@@ -157,8 +157,7 @@ constexpr Record kRecords[] = {
     {"webhook_state", kWebhookState}, {"published", kPublished}, {"recovered", kRecovered},
     {"token", kToken},         {"new_token", kNewToken},  {"stats", kStats},
     {"brand", kBrand},         {"portal_link", kPortalLink}, {"delivery_stats", kDeliveryStats},
-    {"stats_minute", kStatsMinute},
-    {"webhook_stats", kWebhookStats},
+    {"stats_minute", kStatsMinute}, {"webhook_stats", kWebhookStats},
 };
 constexpr auto kRecordNames = [] {
   std::array<std::string_view, std::size(kRecords)> names{};
@@ -281,10 +280,6 @@ std::string to_json(const Stats& s) {
 
 std::string to_json(const Brand& b) { return dump(record(kBrand, {b.id, nullable(b.parent)})); }
 
-std::string to_json(const PortalLink& l) {
-  return dump(record(kPortalLink, {l.url, seconds(l.expires_at), l.brand, l.token_id}));
-}
-
 std::string to_json(const DeliveryStats& s) {
   json minutes = json::array();
   for (const auto& m : s.minutes) {
@@ -296,6 +291,10 @@ std::string to_json(const DeliveryStats& s) {
                                               w.counts.errors, nullable(w.p50_ms), nullable(w.p99_ms)}));
   }
   return dump(record(kDeliveryStats, {s.since / 1'000'000, s.until / 1'000'000, 60, minutes, webhooks}));
+}
+
+std::string to_json(const PortalLink& l) {
+  return dump(record(kPortalLink, {l.url, seconds(l.expires_at), l.brand, l.token_id}));
 }
 
 }  // namespace brandhooks

@@ -268,9 +268,9 @@ std::string to_json(const TokenInfo& token);       // "token", never the secret
 std::string to_json(const IssuedToken& token);     // "new_token": the token's fields and its secret
 std::string to_json(const Stats& stats);
 std::string to_json(const Brand& brand);
-std::string to_json(const PortalLink& link);  // "portal_link": its url holds a secret
 // "delivery_stats": {"since","until","bucket_seconds","minutes":[stats_minute],"webhooks":[webhook_stats]}.
 std::string to_json(const DeliveryStats& stats);
+std::string to_json(const PortalLink& link);  // "portal_link": its url holds a secret
 // `url` with any user[:password]@ replaced by "***@", for logs and reprs (urls registered
 // before credentials were refused may still hold them).
 std::string redact_url(std::string_view url);
