@@ -62,11 +62,14 @@ void bind_records(py::module_& m) {
       .def_readonly("headers", &Webhook::headers)
       .def_property_readonly("disabled_at", [](const Webhook& w) { return seconds(w.disabled_at); })
       .def_readonly("disabled_reason", &Webhook::disabled_reason)
+      .def_property_readonly("failing_since", [](const Webhook& w) { return seconds(w.failing_since); })
+      .def_property_readonly("last_success_at", [](const Webhook& w) { return seconds(w.last_success_at); })
       .def("to_json", [](const Webhook& w) { return to_json(w); },
            "The webhook as the REST contract shows it (fields in contract order).")
       .def("to_dict", &record_dict<Webhook>, "to_json() as a dict (insertion order = contract order).")
       .def("state_dict", [](const Webhook& w) { return py::module_::import("json").attr("loads")(state_json(w)); },
-           "Whether delivery is enabled and why not, as the API answers it (record \"webhook_state\").")
+           "Whether delivery is enabled and why not, its failure streak and last success, as the API answers it "
+           "(record \"webhook_state\").")
       .def("__repr__", [](const Webhook& w) {
         return "<Webhook " + w.id + " " + w.topic + " " + redact_url(w.url) + ">";
       });

@@ -71,6 +71,9 @@ constexpr FieldSpec kWebhookState[] = {
     {"enabled", "boolean", false, "whether events are delivered to the webhook"},
     {"disabled_at", "time", true, "when delivery was disabled; null while enabled"},
     {"disabled_reason", "string", true, "why: 410 Gone, failing too long, or an operator; null while enabled"},
+    {"failing_since", "time", true,
+     "when the current run of failed attempts began; null while the last attempt succeeded (and after a re-enable)"},
+    {"last_success_at", "time", true, "the start of the newest successful attempt, to the second; null: none yet"},
 };
 
 constexpr FieldSpec kPublished[] = {
@@ -256,7 +259,8 @@ std::string to_json(const Delivery& d) {
 
 std::string state_json(const Webhook& w) {
   return dump(record(kWebhookState, {w.id, !w.disabled_at.has_value(), seconds(w.disabled_at),
-                                     nullable(w.disabled_reason)}));
+                                     nullable(w.disabled_reason), seconds(w.failing_since),
+                                     seconds(w.last_success_at)}));
 }
 
 std::string to_json(const PublishResult& r) { return dump(record(kPublished, {r.event_id, r.deliveries})); }

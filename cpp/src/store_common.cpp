@@ -64,7 +64,7 @@ const std::vector<MovedTable>& moved_tables() {
         {"tags", json}, {"created_at", integer}, {"updated_at", integer}, {"deleted_at", integer},
         {"disabled_at", integer}, {"disabled_reason", text}, {"failing_since", integer},
         // SQLite's 0/1; PostgreSQL reads "0"/"1" into its boolean column.
-        {"ordered", integer}, {"rate_limit", integer}, {"headers", json}}},
+        {"ordered", integer}, {"rate_limit", integer}, {"headers", json}, {"last_success_at", integer}}},
       {"previous keys",
        "webhook_keys",
        {{"id", integer, "rowid"}, {"webhook_seq", integer}, {"key", text}, {"expires_at", integer}}},

@@ -29,8 +29,8 @@ namespace store_sql {
 // The columns a Webhook is read from (webhook_from_row), in that order.
 inline constexpr const char* kWebhookColumns =
     "id, created_at, updated_at, deleted_at, brand, topic, url, key, tags, disabled_at, disabled_reason, "
-    "CAST(ordered AS integer), rate_limit, headers";
-inline constexpr int kWebhookColumnCount = 14;
+    "CAST(ordered AS integer), rate_limit, headers, failing_since, last_success_at";
+inline constexpr int kWebhookColumnCount = 16;
 // The columns a Delivery is read from (delivery_from_row), over kDeliveryJoins.
 inline constexpr const char* kDeliveryColumns =
     "d.seq, d.id, e.id, w.id, w.brand, d.state, d.attempts, d.created_at, d.updated_at, d.next_at, "
@@ -72,6 +72,11 @@ inline constexpr const char* kStreakFailed =
     "UPDATE webhooks SET failing_since = coalesce(failing_since, ?1) WHERE seq = ?2";
 // Webhook ?2 succeeded, then failed again at ?1 within one batch: a new streak.
 inline constexpr const char* kStreakRestarted = "UPDATE webhooks SET failing_since = ?1 WHERE seq = ?2";
+// Webhook ?2's newest success started at ?1 (whole seconds, in microseconds). Writes at most
+// once per webhook and second: an older or equal time matches no row, and on PostgreSQL an
+// UPDATE that matches nothing locks nothing, so a busy webhook is no hot row across nodes.
+inline constexpr const char* kLastSuccess =
+    "UPDATE webhooks SET last_success_at = ?1 WHERE seq = ?2 AND (last_success_at IS NULL OR last_success_at < ?1)";
 // Disables webhook ?4 at ?1 (reason ?2, updated ?3) when ?5 = 1 (forced), or when it has been
 // failing since at or before ?6.
 inline constexpr const char* kDisableWebhook =
@@ -324,6 +329,8 @@ Webhook webhook_from_row(const Row& r) {
   w.ordered = r.int64(11) != 0;
   if (!r.is_null(12)) w.rate_limit = r.int64(12);
   if (!r.is_null(13)) w.headers = headers_from_json(r.text(13));
+  if (!r.is_null(14)) w.failing_since = r.int64(14);
+  if (!r.is_null(15)) w.last_success_at = r.int64(15);
   return w;
 }
 
@@ -401,18 +408,22 @@ class FailureStreaks {
   struct Streak {
     bool succeeded = false;                    // a success in this batch ended the old streak
     std::optional<std::int64_t> failing_from;  // the first failure after the last success
+    // The newest success's start, truncated to the second (kLastSuccess); set when succeeded.
+    std::int64_t last_success_at = 0;
   };
   void add(std::int64_t webhook_seq, DeliveryState new_state, std::int64_t started_at) {
     Streak& streak = streaks_[webhook_seq];
     if (new_state == DeliveryState::delivered) {
       streak.succeeded = true;
       streak.failing_from.reset();
+      streak.last_success_at = std::max(streak.last_success_at, started_at / 1'000'000 * 1'000'000);
     } else if (!streak.failing_from) {
       streak.failing_from = started_at;
     }
   }
   // Webhook seq -> its streak, in seq order. Recorded with kStreakEnded when failing_from is
-  // empty, else kStreakRestarted when succeeded, else kStreakFailed.
+  // empty, else kStreakRestarted when succeeded, else kStreakFailed; and kLastSuccess when
+  // succeeded.
   const std::map<std::int64_t, Streak>& by_webhook() const { return streaks_; }
 
  private:

@@ -258,7 +258,7 @@ class Webhook:
         """
     def state_dict(self) -> dict[str, typing.Any]:
         """
-        Whether delivery is enabled and why not, as the API answers it (record "webhook_state").
+        Whether delivery is enabled and why not, its failure streak and last success, as the API answers it (record "webhook_state").
         """
     def to_json(self) -> str:
         """
@@ -278,6 +278,12 @@ class Webhook:
         ...
     @property
     def disabled_reason(self) -> str:
+        ...
+    @property
+    def failing_since(self) -> float | None:
+        ...
+    @property
+    def last_success_at(self) -> float | None:
         ...
     @property
     def id(self) -> str:

@@ -70,7 +70,7 @@ const std::string kId = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 
 TEST(RecordShapes, EveryRecordIsWrittenWithItsTableFieldsInOrder) {
   Webhook w{kId, 1, 2, std::nullopt, kId, "Deals", "https://x/", std::string(64, 'a'), std::nullopt, std::nullopt, "",
-            false, std::nullopt, {}};
+            false, std::nullopt, {}, std::nullopt, std::nullopt};
   expect_shape("webhook", to_json(w));
   expect_shape("webhook_state", state_json(w));
   w.deleted_at = 3;
@@ -80,6 +80,8 @@ TEST(RecordShapes, EveryRecordIsWrittenWithItsTableFieldsInOrder) {
   w.ordered = true;
   w.rate_limit = 7;
   w.headers = {{"X-Tenant", "a1"}};
+  w.failing_since = 5;
+  w.last_success_at = 6'000'000;
   expect_shape("webhook", to_json(w));
   expect_shape("webhook_state", state_json(w));
 

@@ -442,6 +442,58 @@ TEST_P(StoreTest, FailingTooLongDisables) {
   EXPECT_TRUE(store->find_webhook(kBrand, "w")->disabled_at);  // failing since 100 <= 150
 }
 
+// webhook_state's failing_since and last_success_at: a success ends the streak and stamps its
+// start to the second (never moving back), a failure starts a streak and keeps the last
+// success, a re-enable clears the streak.
+TEST_P(StoreTest, FailureStreakAndLastSuccessFollowTheOutcomes) {
+  auto store = open_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10),
+                        event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10)});
+  auto due = store->claim_due(10, 10, {});
+  ASSERT_EQ(due.size(), 5u);
+  auto at = [](const DueDelivery& d, DeliveryState state, int status, std::int64_t started_at) {
+    AttemptRecord r = outcome(d, state, state == DeliveryState::pending ? std::optional<std::int64_t>(1'000'000'000'000)
+                                                                        : std::nullopt, status);
+    r.attempt.started_at = started_at;
+    return r;
+  };
+  auto state = [&] { return *store->find_webhook(kBrand, "w"); };
+  EXPECT_EQ(state().failing_since, std::nullopt);
+  EXPECT_EQ(state().last_success_at, std::nullopt);
+
+  store->record_attempts({at(due[0], DeliveryState::delivered, 200, 5'000'700'000)}, 5'001'000'000, 0);
+  EXPECT_EQ(state().last_success_at, 5'000'000'000);  // to the second
+  EXPECT_EQ(state().failing_since, std::nullopt);
+
+  store->record_attempts({at(due[1], DeliveryState::pending, 500, 6'000'300'000)}, 6'001'000'000, 0);
+  EXPECT_EQ(state().failing_since, 6'000'300'000);
+  EXPECT_EQ(state().last_success_at, 5'000'000'000);
+  store->record_attempts({at(due[2], DeliveryState::failed, 500, 7'000'000'000)}, 7'001'000'000, 0);
+  EXPECT_EQ(state().failing_since, 6'000'300'000);  // the streak goes on
+  EXPECT_EQ(state().last_success_at, 5'000'000'000);
+
+  // A success older than the stored one (a slow attempt recorded late) does not move it back;
+  // the failure after it in the batch starts a new streak.
+  store->record_attempts({at(due[3], DeliveryState::delivered, 200, 4'000'000'000),
+                          at(due[4], DeliveryState::pending, 500, 8'000'000'000)},
+                         8'001'000'000, 0);
+  EXPECT_EQ(state().failing_since, 8'000'000'000);
+  EXPECT_EQ(state().last_success_at, 5'000'000'000);
+
+  WebhookPatch enable;
+  enable.enabled = true;
+  store->update_webhook(kBrand, "w", enable, 9'000'000'000);
+  EXPECT_EQ(state().failing_since, std::nullopt);
+  EXPECT_EQ(state().last_success_at, 5'000'000'000);
+
+  auto retry = store->claim_due(1'000'000'000'000, 10, {});
+  ASSERT_EQ(retry.size(), 2u);
+  store->record_attempts({at(retry[0], DeliveryState::delivered, 200, 10'000'999'999)}, 10'001'000'000, 0);
+  EXPECT_EQ(state().last_success_at, 10'000'000'000);
+  EXPECT_EQ(state().failing_since, std::nullopt);
+}
+
 TEST_P(StoreTest, PublishCanHandOverDueDeliveriesAlreadyLeased) {
   auto store = open_store(config_);
   store->insert_webhook(make_webhook("a", kBrand, "Deals"));
@@ -1127,4 +1179,26 @@ TEST_F(StoreFile, TokensOfAFileFromBeforeExpiryNeverExpire) {
   ASSERT_TRUE(found);
   EXPECT_EQ(found->created_at, 5);
   EXPECT_EQ(found->expires_at, std::nullopt);
+}
+
+TEST_F(StoreFile, AnUpgradedFileTakesEachWebhooksLastSuccessFromItsAttempts) {
+  {
+    SQLite::Database db(config_.db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (int v = 0; v < 9; ++v) db.exec(sqlite_migration(v));
+    db.exec("PRAGMA user_version = 9");
+    db.exec("INSERT INTO brands (id, created_at, updated_at) VALUES ('" + kBrand + "', 1, 1)");
+    for (const char* w : {"ok", "never"}) {
+      db.exec(std::string("INSERT INTO webhooks (id, brand, topic, url, key, created_at, updated_at) VALUES ('") + w +
+              "', '" + kBrand + "', 'Deals', 'https://x/', 'k', 1, 1)");
+    }
+    db.exec("INSERT INTO events (id, brand, topic, event, body, created_at) VALUES ('e', '" + kBrand +
+            "', 'Deals', 'Created', x'7b7d', 1)");
+    db.exec("INSERT INTO deliveries (id, event_seq, webhook_seq, state, created_at, updated_at) VALUES "
+            "('d1', 1, 1, 'delivered', 1, 1), ('d2', 1, 1, 'pending', 1, 1), ('d3', 1, 2, 'failed', 1, 1)");
+    db.exec("INSERT INTO attempts (delivery_seq, number, started_at, duration_us, status) VALUES "
+            "(1, 1, 7500000, 5, 204), (2, 1, 9000000, 5, 500), (3, 1, 9500000, 5, 500)");
+  }
+  auto store = open_sqlite_store(config_);
+  EXPECT_EQ(store->find_webhook(kBrand, "ok")->last_success_at, 7'000'000);
+  EXPECT_EQ(store->find_webhook(kBrand, "never")->last_success_at, std::nullopt);
 }

@@ -82,6 +82,51 @@ def test_deliveries_route_newest_first_with_attempts_and_filters(delivering):
         assert api.get(f"/brands/{uuid.uuid4()}/webhooks/{hook['id']}/deliveries").status_code == 404
 
 
+def test_state_shows_the_failure_streak_and_the_last_success(delivering):
+    brand = str(uuid.uuid4())
+    # Request 1 succeeds; 2-4 (the second event's three attempts) and 5 fail; 6 succeeds.
+    with Receiver(lambda n: 500 if 2 <= n <= 5 else 200) as receiver, delivering.client() as api:
+        hook = api.post(f"/brands/{brand}/webhooks", json={"topic": "Deals", "url": receiver.url()}).json()["data"]
+        assert "failing_since" not in hook and "last_success_at" not in hook  # the webhook's shape is a contract
+        path = f"/brands/{brand}/webhooks/{hook['id']}"
+
+        def state():
+            return api.get(f"{path}/state").json()["data"]
+
+        def publish_and_settle(count):
+            assert api.post(f"/brands/{brand}/events", json={"topic": "Deals", "event": "Created", "payload": {}}).status_code == 202
+            wait_until(lambda: api.get(f"{path}/deliveries", params={"status": "pending"}).json()["info"]["total"] == 0
+                       and len(receiver.requests) == count)
+            return api.get(f"{path}/deliveries", params={"limit": 1}).json()["data"][0]
+
+        fresh = state()
+        assert list(fresh) == ["id", "enabled", "disabled_at", "disabled_reason", "failing_since", "last_success_at"]
+        assert (fresh["failing_since"], fresh["last_success_at"]) == (None, None)
+
+        # A success: its start, to the second.
+        first = publish_and_settle(1)
+        assert first["state"] == "delivered"
+        succeeded = state()
+        assert succeeded["last_success_at"] == int(first["attempts"][0]["started_at"])
+        assert succeeded["failing_since"] is None
+
+        # Three failed attempts: a streak from the first one; the last success is kept.
+        second = publish_and_settle(4)
+        assert second["state"] == "failed" and len(second["attempts"]) == 3
+        failing = state()
+        assert failing["failing_since"] == second["attempts"][0]["started_at"]
+        assert failing["last_success_at"] == succeeded["last_success_at"] and failing["enabled"] is True
+
+        # A re-enable clears the streak; a failure then a success: no streak, a newer last success.
+        assert api.patch(path, json={"enabled": True}).status_code == 200
+        assert state()["failing_since"] is None
+        third = publish_and_settle(6)
+        assert third["state"] == "delivered" and [a["status"] for a in third["attempts"]] == [500, 200]
+        recovered = state()
+        assert recovered["failing_since"] is None
+        assert recovered["last_success_at"] == int(third["attempts"][1]["started_at"])
+
+
 @pytest.mark.parametrize(
     "body, code",
     [

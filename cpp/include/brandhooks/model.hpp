@@ -41,6 +41,11 @@ struct Webhook {
   bool ordered = false;
   std::optional<std::int64_t> rate_limit;
   Headers headers;
+  // Delivery health, shown by "webhook_state" only: when the current run of failed attempts
+  // began (none while the last attempt succeeded), and the start of the newest successful
+  // attempt, to the second.
+  std::optional<std::int64_t> failing_since;
+  std::optional<std::int64_t> last_success_at;
 };
 
 // An event to publish: `payload_json` is a JSON object's text.

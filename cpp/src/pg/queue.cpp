@@ -502,6 +502,9 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
       if (!r.disable_reason.empty()) disable(r.webhook_seq, r.disable_reason, true, 0);
     }
     for (const auto& [webhook, streak] : streaks.by_webhook()) {
+      if (streak.succeeded) {
+        c.exec(pg::numbered(store_sql::kLastSuccess), Params().add(streak.last_success_at).add(webhook));
+      }
       if (!streak.failing_from) {
         c.exec(pg::numbered(store_sql::kStreakEnded), Params().add(webhook));
         continue;

@@ -148,6 +148,14 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX attempt_minutes_by_minute ON attempt_minutes(minute);
     )sql",
+    // 6: SQLite's version 10: each webhook's last success, to the second, taken once from the
+    // attempts already stored.
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN last_success_at bigint;
+    UPDATE webhooks SET last_success_at = (
+      SELECT max(a.started_at) / 1000000 * 1000000 FROM deliveries d JOIN attempts a ON a.delivery_seq = d.seq
+      WHERE d.webhook_seq = webhooks.seq AND a.status BETWEEN 200 AND 299);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -338,6 +338,7 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
     SQLite::Statement& succeeded = prepare(store_sql::kStreakEnded);
     SQLite::Statement& failed = prepare(store_sql::kStreakFailed);
     SQLite::Statement& failing_again = prepare(store_sql::kStreakRestarted);
+    SQLite::Statement& last_success = prepare(store_sql::kLastSuccess);
     SQLite::Statement& disable = prepare(store_sql::kDisableWebhook);
     SQLite::Statement& cancel = prepare(store_sql::kCancelWaiting);
     FailureStreaks streaks;
@@ -377,6 +378,12 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
       }
     }
     for (const auto& [webhook, streak] : streaks.by_webhook()) {
+      if (streak.succeeded) {
+        last_success.bind(1, streak.last_success_at);
+        last_success.bind(2, webhook);
+        last_success.exec();
+        last_success.reset();
+      }
       if (!streak.failing_from) {
         succeeded.bind(1, webhook);
         succeeded.exec();

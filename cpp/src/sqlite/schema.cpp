@@ -168,6 +168,14 @@ const char* const kMigrations[] = {
     ) WITHOUT ROWID;
     CREATE INDEX attempt_minutes_by_minute ON attempt_minutes(minute);
     )sql",
+    // 10: each webhook's last success (webhook_state's last_success_at), kept by record_attempts
+    // to the second; taken once from the attempts already stored (a 2xx is a success).
+    R"sql(
+    ALTER TABLE webhooks ADD COLUMN last_success_at INTEGER;
+    UPDATE webhooks SET last_success_at = (
+      SELECT max(a.started_at) / 1000000 * 1000000 FROM deliveries d JOIN attempts a ON a.delivery_seq = d.seq
+      WHERE d.webhook_seq = webhooks.seq AND a.status BETWEEN 200 AND 299);
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -51,6 +51,15 @@ function when(seconds) {
   return new Date(seconds * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
+// How long ago `seconds` was, roughly: "45 s", "12 min", "3 h 5 min", "2 d 4 h".
+function elapsed(seconds) {
+  const total = Math.max(0, Math.floor(Date.now() / 1000 - seconds));
+  const [d, h, m] = [Math.floor(total / 86400), Math.floor(total / 3600) % 24, Math.floor(total / 60) % 60];
+  if (d) return `${d} d ${h} h`;
+  if (h) return `${h} h ${m} min`;
+  return m ? `${m} min` : `${total} s`;
+}
+
 function describe(error) {
   if (error instanceof ApiError) {
     return error.http ? `${error.message} (${error.http} ${error.code})` : error.message;
@@ -265,7 +274,8 @@ function renderWebhooks() {
 function webhookCard(webhook) {
   const titleId = `webhook-${webhook.id}`;
   const stateLine = el("p", { class: "state", text: "Checking whether it is enabled…" });
-  const lastLine = el("p", { class: "muted last", text: "Looking for the last success…" });
+  const healthLine = el("p", { class: "health" },
+    el("span", { class: "failing" }), el("span", { class: "muted last", text: "Looking for the last success…" }));
   const message = el("p", { class: "status", role: "status" });
   const settings = [];
   if (webhook.ordered) settings.push("ordered");
@@ -287,7 +297,7 @@ function webhookCard(webhook) {
     el("p", { class: "muted", text: webhook.tags && webhook.tags.length
       ? `Tags: ${webhook.tags.join(", ")}` : "No tags: every event of the topic" }),
     settings.length ? el("p", { class: "muted", text: settings.join(" · ") }) : null,
-    stateLine, lastLine,
+    stateLine, healthLine,
     el("div", { class: "actions" },
       button("Deliveries", () => openDeliveries(webhook)),
       button("Send test event", (node) => sendTest(webhook, node, message), "primary"),
@@ -296,12 +306,16 @@ function webhookCard(webhook) {
       button("Rotate key", (node) => rotateKey(webhook, node, message)),
       button("Delete", () => deleteWebhook(webhook), "danger")),
     message);
-  loadWebhookState(webhook, stateLine, toggle);
-  loadLastSuccess(webhook, lastLine);
+  loadWebhookState(webhook, card);
   return card;
 }
 
-async function loadWebhookState(webhook, line, toggle) {
+// The card's state, failure streak and last success, from GET .../state.
+async function loadWebhookState(webhook, card) {
+  const line = card.querySelector(".state");
+  const toggle = card.querySelector(".toggle");
+  const failing = card.querySelector(".failing");
+  const last = card.querySelector(".last");
   try {
     const { data } = await call("GET", webhookPath(webhook, "/state"));
     webhook.enabled = data.enabled;
@@ -309,18 +323,14 @@ async function loadWebhookState(webhook, line, toggle) {
       text: data.enabled ? "Enabled" : "Disabled" }),
     data.enabled ? "" : ` since ${when(data.disabled_at)}: ${data.disabled_reason || "no reason given"}`);
     toggle.textContent = data.enabled ? "Disable" : "Enable";
+    failing.textContent = data.failing_since === null ? ""
+      : `Failing since ${when(data.failing_since)} (${elapsed(data.failing_since)}) · `;
+    last.textContent = data.last_success_at === null ? "No successful delivery yet"
+      : `Last success ${when(data.last_success_at)}`;
   } catch (error) {
     line.textContent = `State unknown: ${describe(error)}`;
-  }
-}
-
-// The newest delivered delivery: when the endpoint last took one (GET .../deliveries).
-async function loadLastSuccess(webhook, line) {
-  try {
-    const { data } = await call("GET", webhookPath(webhook, "/deliveries?status=delivered&limit=1"));
-    line.textContent = data.length ? `Last success: ${when(data[0].updated_at)}` : "No successful delivery yet";
-  } catch (error) {
-    line.textContent = `Last success unknown: ${describe(error)}`;
+    failing.textContent = "";
+    last.textContent = "";
   }
 }
 
@@ -554,10 +564,7 @@ async function loadDeliveries() {
   } else {
     const card = document.querySelector(`li.webhook[data-webhook="${webhook.id}"]`);
     if (state.activity) state.activity.refresh();
-    if (card) {
-      loadLastSuccess(webhook, card.querySelector(".last"));
-      loadWebhookState(webhook, card.querySelector(".state"), card.querySelector(".toggle"));
-    }
+    if (card) loadWebhookState(webhook, card);
   }
 }
 

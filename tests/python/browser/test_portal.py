@@ -64,6 +64,8 @@ def test_a_brand_manages_its_webhook_through_a_portal_link(
     deliveries = page.locator("#delivery-list li.delivery")
     expect(deliveries.first.locator("h3")).to_contain_text("delivered")
     expect(deliveries.first.locator("table.attempts")).to_contain_text("HTTP 200")
+    expect(card.locator(".last")).to_contain_text("Last success ")
+    expect(card.locator(".failing")).to_have_text("")
     sent = json.loads(receiver.wait_for(1)[0].body)
     assert (sent["topic"], sent["event"], sent["payload"]["webhook"]) == ("Deals", "Test", webhook["id"])
     screenshot("2-delivered")
@@ -76,6 +78,9 @@ def test_a_brand_manages_its_webhook_through_a_portal_link(
     expect(newest.locator("h3")).to_contain_text("failed")
     expect(newest.locator("table.attempts")).to_contain_text("HTTP 500")
     expect(newest.locator("pre.excerpt")).to_have_text(HOSTILE)
+    # The card shows the failure streak (GET .../state) and keeps the last success.
+    expect(card.locator(".failing")).to_contain_text("Failing since ")
+    expect(card.locator(".last")).to_contain_text("Last success ")
     page.get_by_label("Status", exact=True).select_option("failed")
     expect(deliveries).to_have_count(1)
     screenshot("3-failed")
@@ -101,7 +106,8 @@ def test_a_brand_manages_its_webhook_through_a_portal_link(
     expect(deliveries.first.locator("table.attempts")).to_contain_text("HTTP 200")
     again = receiver.wait_for(3)[2]
     assert again.path == "/fixed" and again.headers["X-Team"] == "brokers"
-    expect(card.locator(".last")).to_contain_text("Last success:")
+    expect(card.locator(".last")).to_contain_text("Last success ")
+    expect(card.locator(".failing")).to_have_text("")
 
     # Rotate the key: shown once, with a copy button, then gone from the page.
     card.get_by_role("button", name="Rotate key").click()
