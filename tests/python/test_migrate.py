@@ -30,6 +30,8 @@ def snapshot(hub: Hub, brands: List[str], hooks: List[Any]) -> Dict[str, Any]:
     """Everything the API shows of these brands and webhooks (deleted ones included)."""
     return {
         "webhooks": {b: [w.to_dict() for w in hub.list_webhooks(b).items] for b in brands},
+        # Each webhook's state: disabled or not, its failure streak and last success.
+        "webhook_states": {b: [w.state_dict() for w in hub.list_webhooks(b).items] for b in brands},
         "deliveries": {h.id: [d.to_dict() for d in hub.list_deliveries(h.brand, h.id, limit=1000).items]
                        for h in hooks},
         "parents": {b: hub.brand_parent(b) for b in brands},
@@ -69,6 +71,8 @@ def fill(path: Path, receiver: Receiver, failing_receiver: Receiver) -> Dict[str
         hub.revoke_token(revoked.info.id)
         expiring = hub.create_token(office, label="link", expires_in=3600)  # expires_at must move
         hooks = [ok, failing, gone]
+        # Both health fields hold a time to move: /ok's last success, /fail's failure streak.
+        assert hub.get_webhook(brokerage, ok.id).last_success_at and hub.get_webhook(office, failing.id).failing_since
         return {
             "brands": [office, brokerage], "hooks": hooks, "ok": rotated, "old_key": ok.key,
             "secrets": {"admin": admin.secret, "scoped": scoped.secret, "revoked": revoked.secret,

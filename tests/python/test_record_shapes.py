@@ -195,4 +195,6 @@ def test_every_core_record_converts_through_its_table(tmp_path: Path) -> None:
         assert json.loads(value.to_json()) == value.to_dict(), record  # the answer's bytes are the core's
     assert list(hook.state_dict()) == list(records.names("webhook_state"))
     assert issued.to_dict()["token"] == issued.secret and result.to_dict() == {"id": result.event_id, "deliveries": 1}
-    assert hook.state_dict() == {"id": hook.id, "enabled": True, "disabled_at": None, "disabled_reason": None}
+    assert hook.state_dict() == {"id": hook.id, "enabled": True, "disabled_at": None, "disabled_reason": None,
+                                 "failing_since": None, "last_success_at": None}
+    assert (hook.failing_since, hook.last_success_at) == (None, None)
