@@ -260,7 +260,7 @@ class Client:
         return self.update_webhook(brand, webhook_id, enabled=False)
 
     def webhook_state(self, brand: str, webhook_id: str) -> Dict[str, Any]:
-        """{"id", "enabled", "disabled_at", "disabled_reason"}."""
+        """{"id", "enabled", "disabled_at", "disabled_reason", "failing_since", "last_success_at"}."""
         return self._data("GET", f"/brands/{brand}/webhooks/{webhook_id}/state")
 
     def delete_webhook(self, brand: str, webhook_id: str) -> None:

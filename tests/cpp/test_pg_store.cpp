@@ -146,6 +146,28 @@ TEST_F(PgStoreTest, NodesStartingTogetherMigrateOnce) {
   EXPECT_EQ(node("check")->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}).total, kNodes);
 }
 
+// Schema step 6 takes each webhook's last success from the attempts already stored: a
+// database of step 5 with a 2xx and a later 500 gets the 2xx's start, to the second.
+TEST_F(PgStoreTest, AnUpgradedDatabaseTakesEachWebhooksLastSuccessFromItsAttempts) {
+  {
+    auto store = node("a");
+    store->insert_webhook(webhook("ok"));
+    store->insert_webhook(webhook("never"));
+    store->insert_events({event(1), event(2)});  // one delivery per event and webhook
+    pg_query(config_.db,
+             "INSERT INTO attempts (delivery_seq, number, started_at, duration_us, status) "
+             "SELECT d.seq, 1, CASE WHEN e.id = 'e-1' THEN 7500000 ELSE 9000000 END, 5, "
+             "CASE WHEN w.id = 'ok' AND e.id = 'e-1' THEN 204 ELSE 500 END "
+             "FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.seq = d.webhook_seq");
+  }
+  // Back to step 5, as an older build left it.
+  pg_query(config_.db, "ALTER TABLE webhooks DROP COLUMN last_success_at");
+  pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version = 6");
+  auto store = node("b");
+  EXPECT_EQ(store->find_webhook(kBrand, "ok")->last_success_at, 7'000'000);
+  EXPECT_EQ(store->find_webhook(kBrand, "never")->last_success_at, std::nullopt);
+}
+
 TEST_F(PgStoreTest, RefusesADatabaseFromANewerVersion) {
   node("a");
   pg_query(config_.db, "INSERT INTO brandhooks_schema VALUES (" + std::to_string(pg_schema_version() + 1) + ")");

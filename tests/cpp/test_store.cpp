@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -492,6 +493,42 @@ TEST_P(StoreTest, FailureStreakAndLastSuccessFollowTheOutcomes) {
   store->record_attempts({at(retry[0], DeliveryState::delivered, 200, 10'000'999'999)}, 10'001'000'000, 0);
   EXPECT_EQ(state().last_success_at, 10'000'000'000);
   EXPECT_EQ(state().failing_since, std::nullopt);
+}
+
+// A healthy, busy webhook's row is written at most once per second: outcomes in the second
+// already recorded leave it untouched (on PostgreSQL its xmin stays; on SQLite a trigger
+// counts the writes), so nodes recording its outcomes at once do not queue on it.
+TEST_P(StoreTest, AHealthyWebhooksRowIsWrittenAtMostOncePerSecond) {
+  auto store = open_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 4; ++i) events.push_back(event_for(kBrand, "Deals", 10));
+  store->insert_events(events);
+  auto due = store->claim_due(10, 10, {});
+  ASSERT_EQ(due.size(), 4u);
+  auto success = [](const DueDelivery& d, std::int64_t started_at) {
+    AttemptRecord r = outcome(d, DeliveryState::delivered, std::nullopt, 200);
+    r.attempt.started_at = started_at;
+    return r;
+  };
+  std::function<std::string()> writes;
+  if (GetParam() == Backend::pg) {
+    writes = [&] { return scalar("SELECT xmin::text FROM webhooks"); };
+  } else {
+    SQLite::Database db(config_.db, SQLite::OPEN_READWRITE);
+    db.exec("CREATE TABLE webhook_writes (n INTEGER);"
+            "CREATE TRIGGER count_webhook_writes AFTER UPDATE ON webhooks BEGIN INSERT INTO webhook_writes VALUES (1); END");
+    writes = [&] { return scalar("SELECT count(*) FROM webhook_writes"); };
+  }
+
+  store->record_attempts({success(due[0], 5'000'100'000)}, 5'000'200'000, 0);
+  std::string first = writes();
+  store->record_attempts({success(due[1], 5'000'300'000), success(due[2], 5'000'900'000)}, 5'001'000'000, 0);
+  EXPECT_EQ(writes(), first);  // the same second: no write
+  EXPECT_EQ(store->find_webhook(kBrand, "w")->last_success_at, 5'000'000'000);
+  store->record_attempts({success(due[3], 5'001'000'000)}, 5'001'100'000, 0);
+  EXPECT_NE(writes(), first);  // the next second: one
+  EXPECT_EQ(store->find_webhook(kBrand, "w")->last_success_at, 5'001'000'000);
 }
 
 TEST_P(StoreTest, PublishCanHandOverDueDeliveriesAlreadyLeased) {

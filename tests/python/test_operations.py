@@ -28,7 +28,7 @@ FAST_RETRIES = ["--allow-private", "--retry-schedule", "0,0.2,0.2", "--retry-jit
 # The original ten fields first; the delivery controls follow `type`.
 WEBHOOK_FIELDS = ["id", "created_at", "updated_at", "deleted_at", "brand", "topic", "url", "key", "tags", "type",
                   "ordered", "rate_limit", "headers"]
-STATE_FIELDS = ["id", "enabled", "disabled_at", "disabled_reason"]
+STATE_FIELDS = ["id", "enabled", "disabled_at", "disabled_reason", "failing_since", "last_success_at"]
 STATS_FIELDS = ["webhooks", "disabled_webhooks", "events", "pending", "delivered", "failed", "cancelled",
                 "due_now", "oldest_due_at", "node"]
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -177,7 +177,8 @@ def test_disable_and_re_enable_by_an_operator(delivering):
         path = f"/brands/{brand}/webhooks/{hook['id']}"
         state = state_of(api, brand, hook["id"])
         assert list(state) == STATE_FIELDS
-        assert state == {"id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None}
+        assert state == {"id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None,
+                         "failing_since": None, "last_success_at": None}
 
         before = time.time()
         response = api.patch(path, json={"enabled": False})
@@ -203,7 +204,8 @@ def test_disable_and_re_enable_by_an_operator(delivering):
         response = api.patch(path, json={"enabled": True})
         assert response.status_code == 200, response.text
         assert state_of(api, brand, hook["id"]) == {
-            "id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None}
+            "id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None,
+            "failing_since": None, "last_success_at": None}
         event = publish(api, brand)
         assert event["deliveries"] == 1
         assert event_ids(receiver.wait_for(1)) == [event["id"]]
@@ -221,6 +223,7 @@ def test_webhook_disabled_by_410_is_re_enabled_by_patch(delivering):
         assert state["disabled_reason"] == "the endpoint answered 410 Gone"
         assert isinstance(state["disabled_at"], float)
         failed = deliveries(api, brand, hook["id"])["data"]
+        assert state["failing_since"] == failed[0]["attempts"][0]["started_at"]  # the re-enable clears it
         assert [(d["event"], d["state"], d["attempt_count"]) for d in failed] == [(gone["id"], "failed", 1)]
         assert failed[0]["attempts"][0]["status"] == 410  # no retry after 410 Gone
 
@@ -229,12 +232,14 @@ def test_webhook_disabled_by_410_is_re_enabled_by_patch(delivering):
 
         assert api.patch(f"/brands/{brand}/webhooks/{hook['id']}", json={"enabled": True}).status_code == 200
         assert state_of(api, brand, hook["id"]) == {
-            "id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None}
+            "id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None,
+            "failing_since": None, "last_success_at": None}
         event = publish(api, brand)
         assert event["deliveries"] == 1
         assert event_ids(receiver.wait_for(2))[1] == event["id"]
         wait_until(lambda: total(api, brand, hook["id"], "delivered") == 1, timeout=WAIT)
-        assert state_of(api, brand, hook["id"])["enabled"] is True
+        state = state_of(api, brand, hook["id"])
+        assert state["enabled"] is True and state["failing_since"] is None and state["last_success_at"] is not None
 
 
 @pytest.mark.parametrize(
@@ -878,8 +883,10 @@ def test_webhook_disabled_for_failing_too_long_is_re_enabled(fresh_server):
         assert state_of(api, brand, hook["id"])["enabled"] is True
         mode["status"] = 200
         wait_until(lambda: total(api, brand, hook["id"], "delivered") == 1, timeout=WAIT)
-        assert state_of(api, brand, hook["id"]) == {
-            "id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None}
+        state = state_of(api, brand, hook["id"])
+        assert state["last_success_at"] is not None and state == {
+            "id": hook["id"], "enabled": True, "disabled_at": None, "disabled_reason": None,
+            "failing_since": None, "last_success_at": state["last_success_at"]}
 
 
 # --- regressions: bugs found while writing these tests ---------------------------------------
