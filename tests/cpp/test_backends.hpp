@@ -4,8 +4,12 @@
 // (tests/pg/pgserver.py; its admin URL is in the file BRANDHOOKS_TEST_PG_URL_FILE names).
 #include <libpq-fe.h>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <random>
@@ -71,5 +75,48 @@ inline std::string create_pg_database(const std::string& admin_url, std::string*
 inline void drop_pg_database(const std::string& admin_url, const std::string& name) {
   pg_query(admin_url, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
 }
+
+// Why a PostgreSQL test skips outside ctest.
+inline constexpr const char* kNoPgServer = "no PostgreSQL test server (run through ctest: fixture pg)";
+
+// The database of one test: a SQLite file in a fresh directory named after the test, or a fresh
+// database on the test server; both go with this object. `db()` is empty when PostgreSQL is asked
+// for outside ctest's fixture (the test then skips with kNoPgServer).
+
+class TestDatabase {
+ public:
+  TestDatabase(Backend backend, const std::string& prefix) {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = std::filesystem::temp_directory_path() / (prefix + std::to_string(::getpid()) + "-" + name);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    if (backend == Backend::sqlite) {
+      db_ = (dir_ / "store.db").string();
+      return;
+    }
+    admin_url_ = pg_admin_url();
+    if (!admin_url_.empty()) db_ = create_pg_database(admin_url_, &pg_name_);
+  }
+  ~TestDatabase() {
+    try {
+      if (!pg_name_.empty()) drop_pg_database(admin_url_, pg_name_);
+    } catch (const std::exception&) {  // a database left behind goes with the test server
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& db() const { return db_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::string db_;
+  std::string admin_url_;
+  std::string pg_name_;
+};
 
 }  // namespace brandhooks_test

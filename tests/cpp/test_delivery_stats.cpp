@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unistd.h>
@@ -88,26 +89,12 @@ void expect_within_resolution(std::optional<double> estimate, double truth, cons
 class DeliveryStatsTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("brandhooks-stats-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::string name = dir_.filename().string();
-    std::replace(name.begin(), name.end(), '/', '_');
-    dir_ = dir_.parent_path() / name;
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    database_.emplace(GetParam(), "brandhooks-stats-");
     config_.node_id = "a";
-    if (GetParam() == Backend::sqlite) {
-      config_.db = (dir_ / "store.db").string();
-      return;
-    }
-    admin_url_ = pg_admin_url();
-    if (admin_url_.empty()) GTEST_SKIP() << "no PostgreSQL test server (run through ctest: fixture pg)";
-    config_.db = create_pg_database(admin_url_, &pg_name_);
+    config_.db = database_->db();
+    if (config_.db.empty()) GTEST_SKIP() << kNoPgServer;
   }
-  void TearDown() override {
-    if (!pg_name_.empty()) drop_pg_database(admin_url_, pg_name_);
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { database_.reset(); }
 
   std::unique_ptr<Store> node(const std::string& id) {
     Config c = config_;
@@ -130,10 +117,8 @@ class DeliveryStatsTest : public ::testing::TestWithParam<Backend> {
     return store.claim_due(10, 100000, {});
   }
 
-  fs::path dir_;
   Config config_;
-  std::string admin_url_;
-  std::string pg_name_;
+  std::optional<TestDatabase> database_;
 };
 
 std::string backend_test_name(const ::testing::TestParamInfo<Backend>& info) { return backend_name(info.param); }

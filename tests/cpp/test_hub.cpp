@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <thread>
 #include <filesystem>
+#include <optional>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -22,28 +23,14 @@ namespace {
 class HubTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    Config config;
-    if (GetParam() == Backend::pg) {
-      admin_url_ = pg_admin_url();
-      if (admin_url_.empty()) GTEST_SKIP() << "no PostgreSQL test server (run through ctest: fixture pg)";
-      config.db = create_pg_database(admin_url_, &pg_name_);
-    } else {
-      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      std::replace(name.begin(), name.end(), '/', '_');
-      path_ = fs::temp_directory_path() / ("brandhooks-hub-" + std::to_string(::getpid()) + "-" + name + ".db");
-      remove_files();
-      config.db = path_.string();
-    }
-    config_ = config;
-    hub_ = std::make_unique<Hub>(config);
+    database_.emplace(GetParam(), "brandhooks-hub-");
+    config_.db = database_->db();
+    if (config_.db.empty()) GTEST_SKIP() << kNoPgServer;
+    hub_ = std::make_unique<Hub>(config_);
   }
   void TearDown() override {
     hub_.reset();
-    if (!pg_name_.empty()) drop_pg_database(admin_url_, pg_name_);
-    if (!path_.empty()) remove_files();
-  }
-  void remove_files() {
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_.string() + suffix);
+    database_.reset();
   }
 
   // The message of the UnauthorizedError `call` throws (fails the test when none).
@@ -59,9 +46,7 @@ class HubTest : public ::testing::TestWithParam<Backend> {
   }
 
   Config config_;
-  fs::path path_;
-  std::string admin_url_;
-  std::string pg_name_;
+  std::optional<TestDatabase> database_;
   std::unique_ptr<Hub> hub_;
 };
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 
@@ -62,19 +63,12 @@ class StoreFile : public ::testing::Test {
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = test_dir("brandhooks-test-");
-    if (GetParam() == Backend::sqlite) {
-      config_.db = (dir_ / "store.db").string();
-      return;
-    }
-    admin_url_ = pg_admin_url();
-    if (admin_url_.empty()) GTEST_SKIP() << "no PostgreSQL test server (run through ctest: fixture pg)";
-    config_.db = create_pg_database(admin_url_, &pg_name_);
+    database_.emplace(GetParam(), "brandhooks-test-");
+    dir_ = database_->dir();
+    config_.db = database_->db();
+    if (config_.db.empty()) GTEST_SKIP() << kNoPgServer;
   }
-  void TearDown() override {
-    if (!pg_name_.empty()) drop_pg_database(admin_url_, pg_name_);
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { database_.reset(); }
 
   // Every row of `sql` run directly on the test's database, columns as text.
   std::vector<std::vector<std::string>> query(const std::string& sql) {
@@ -105,8 +99,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
 
   fs::path dir_;
   Config config_;
-  std::string admin_url_;
-  std::string pg_name_;
+  std::optional<TestDatabase> database_;
 };
 
 std::string backend_test_name(const ::testing::TestParamInfo<Backend>& info) { return backend_name(info.param); }

@@ -56,6 +56,20 @@ constexpr const char* kAddEvent =
 constexpr const char* kAddDelivery =
     "INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, lease_owner) "
     "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)";
+
+// Inserts `e` with `add_event` (a prepared kAddEvent); returns its seq.
+std::int64_t insert_event_row(SQLite::Database& db, SQLite::Statement& add_event, const EventRecord& e) {
+  add_event.bind(1, e.id);
+  add_event.bind(2, e.brand);
+  add_event.bind(3, e.topic);
+  add_event.bind(4, e.event);
+  add_event.bindNoCopy(5, e.body.data(), static_cast<int>(e.body.size()));  // alive until exec()
+  add_event.bind(6, e.created_at);
+  bind_optional(add_event, 7, e.tags_json);
+  add_event.exec();
+  add_event.reset();
+  return db.getLastInsertRowid();
+}
 }  // namespace
 
 std::string SqliteStore::insert_test_event(const EventRecord& e, const std::string& webhook_id) {
@@ -69,20 +83,11 @@ std::string SqliteStore::insert_test_event(const EventRecord& e, const std::stri
     std::int64_t webhook = find.getColumn(0).getInt64();
     if (find.getColumn(1).getInt() != 0) throw ConflictError("the webhook is disabled: enable it first");
     find.reset();
-    SQLite::Statement& add_event = prepare(kAddEvent);
-    add_event.bind(1, e.id);
-    add_event.bind(2, e.brand);
-    add_event.bind(3, e.topic);
-    add_event.bind(4, e.event);
-    add_event.bind(5, e.body.data(), static_cast<int>(e.body.size()));
-    add_event.bind(6, e.created_at);
-    bind_optional(add_event, 7, e.tags_json);
-    add_event.exec();
-    add_event.reset();
+    std::int64_t event_seq = insert_event_row(db_, prepare(kAddEvent), e);
     std::string id = uuid_v7();
     SQLite::Statement& add_delivery = prepare(kAddDelivery);
     add_delivery.bind(1, id);
-    add_delivery.bind(2, db_.getLastInsertRowid());
+    add_delivery.bind(2, event_seq);
     add_delivery.bind(3, webhook);
     add_delivery.bind(4, e.first_attempt_at);  // no lease: the dispatcher claims it
     add_delivery.bind(5, e.created_at);
@@ -141,16 +146,7 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
       }
       const auto& webhooks = found->second;
 
-      add_event.bind(1, e.id);
-      add_event.bind(2, e.brand);
-      add_event.bind(3, e.topic);
-      add_event.bind(4, e.event);
-      add_event.bindNoCopy(5, e.body.data(), static_cast<int>(e.body.size()));
-      add_event.bind(6, e.created_at);
-      bind_optional(add_event, 7, e.tags_json);
-      add_event.exec();
-      add_event.reset();
-      std::int64_t event_seq = db_.getLastInsertRowid();
+      std::int64_t event_seq = insert_event_row(db_, add_event, e);
 
       std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
       for (auto [webhook, claims_only] : webhooks) {
