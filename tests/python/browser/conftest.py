@@ -6,7 +6,6 @@ module name `conftest` from tests/python/conftest.py, which the other tests impo
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
@@ -51,11 +50,6 @@ class SwitchableReceiver(Receiver):
 def receiver() -> Iterator[SwitchableReceiver]:
     with SwitchableReceiver() as switchable:
         yield switchable
-
-
-@pytest.fixture()
-def brand() -> str:
-    return str(uuid.uuid4())
 
 
 # Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main
