@@ -716,7 +716,8 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         if "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/docs", status_code=307)
         return ok({"name": "brandhooks", "version": __version__, "docs": "/docs",
-                   "openapi": "/openapi.json", "health": "/healthz", "metrics": "/metrics"})
+                   "openapi": "/openapi.json", "health": "/healthz", "metrics": "/metrics",
+                   "portal": "/portal"})
 
     @app.get("/portal", include_in_schema=False)
     def portal() -> Response:

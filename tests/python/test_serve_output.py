@@ -107,6 +107,8 @@ def test_root_leads_to_the_docs(server):
         index = anonymous.get("/").json()
         assert index["code"] == "OK" and index["data"]["docs"] == "/docs"
         assert anonymous.get(index["data"]["openapi"]).status_code == 200
+        portal = anonymous.get(index["data"]["portal"])
+        assert portal.status_code == 200 and portal.headers["content-type"].startswith("text/html")
 
 
 def test_cli_tables_show_local_iso_times_and_json_keeps_numbers(tmp_path):
