@@ -490,13 +490,19 @@ void check_lifetime(std::int64_t seconds, std::int64_t low, std::int64_t high) {
 
 IssuedToken Hub::create_token(const std::optional<std::string>& brand, const std::string& label,
                               std::optional<std::int64_t> expires_in) {
-  IssuedToken issued;
-  if (brand) issued.info.brand = normalize_uuid(*brand, "brand id");
+  std::optional<std::string> brand_id;
+  if (brand) brand_id = normalize_uuid(*brand, "brand id");
   if (expires_in) check_lifetime(*expires_in, kMinTokenLifetime, kMaxTokenLifetime);
-  issued.info.id = uuid_v4();
-  issued.info.label = label;
-  issued.info.created_at = now_micros();
-  if (expires_in) issued.info.expires_at = issued.info.created_at + *expires_in * 1'000'000;
+  std::int64_t now = now_micros();
+  std::optional<std::int64_t> expires_at;
+  if (expires_in) expires_at = now + *expires_in * 1'000'000;
+  return issue_token(brand_id, label, now, expires_at);
+}
+
+IssuedToken Hub::issue_token(const std::optional<std::string>& brand_id, const std::string& label,
+                             std::int64_t created_at, std::optional<std::int64_t> expires_at) {
+  IssuedToken issued;
+  issued.info = {uuid_v4(), brand_id, label, created_at, expires_at};
   // "bh_" makes a leaked token easy to recognise (secret scanners, logs).
   issued.secret = "bh_" + to_hex(random_bytes(32));
   store_->insert_token({issued.info, sha256(issued.secret)});
@@ -565,16 +571,11 @@ PortalLink Hub::create_portal_link(const std::string& secret, const std::string&
   check_base_url(base, config_.public_url.empty() ? "the request's address" : "public_url");
   while (base.ends_with('/')) base.pop_back();
 
-  IssuedToken issued;
-  issued.info.brand = normalize_uuid(brand, "brand id");
-  issued.info.id = uuid_v4();
-  issued.info.label = "portal link";
-  issued.info.created_at = now_micros();
+  std::int64_t now = now_micros();
   // A link never outlives the token that made it.
-  issued.info.expires_at = std::min(issued.info.created_at + expires_in * 1'000'000,
-                                    caller.expires_at.value_or(std::numeric_limits<std::int64_t>::max()));
-  issued.secret = "bh_" + to_hex(random_bytes(32));
-  store_->insert_token({issued.info, sha256(issued.secret)});
+  std::int64_t expires_at = std::min(now + expires_in * 1'000'000,
+                                     caller.expires_at.value_or(std::numeric_limits<std::int64_t>::max()));
+  IssuedToken issued = issue_token(normalize_uuid(brand, "brand id"), "portal link", now, expires_at);
   return PortalLink{base + "/portal#token=" + issued.secret, *issued.info.expires_at, *issued.info.brand,
                     issued.info.id};
 }

@@ -189,6 +189,9 @@ class Hub {
 
  private:
   void wake_dispatcher();
+  // Stores a new random token (its hash) and returns it with its secret; arguments checked.
+  IssuedToken issue_token(const std::optional<std::string>& brand_id, const std::string& label,
+                          std::int64_t created_at, std::optional<std::int64_t> expires_at);
   // The event as stored (checked, its body built); `now` is its creation time.
   EventRecord prepare_event(const EventInput& event, std::int64_t now) const;
   // Commits the events and their deliveries in one transaction, hands the due ones over.
