@@ -334,10 +334,12 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
     import uvicorn
 
     from .api import create_app
+    from .tracing import Tracing, TracingError
 
     try:
         config = config_from(options)
         hub = Hub(config)
+        tracing = Tracing.start(hub)  # when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set
         if admin_token:
             hub.ensure_admin_token(admin_token, "serve --admin-token")
         elif not hub.has_tokens():
@@ -349,7 +351,7 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
                 "Use it as 'Authorization: Bearer <token>'.",
             )
             sys.stdout.flush()
-    except BrandhooksError as exc:
+    except (BrandhooksError, TracingError) as exc:
         fail(exc)
     click.echo(banner(hub.config, host, port), err=True)  # with the node id filled in
     # uvicorn has no "off"; "critical" is as quiet as it gets.
@@ -357,10 +359,12 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
     try:
         # httptools parses HTTP in C (h11, the pure-Python fallback, costs about as much as the
         # core's whole publish); uvloop runs the event loop in C where it exists (not Windows).
-        uvicorn.run(create_app(hub), host=host, port=port, log_level=uvicorn_level, http="httptools",
-                    loop="uvloop" if sys.platform != "win32" else "auto")
+        uvicorn.run(create_app(hub, tracing=tracing), host=host, port=port, log_level=uvicorn_level,
+                    http="httptools", loop="uvloop" if sys.platform != "win32" else "auto")
     finally:
         hub.close()  # in-flight attempts finish or go back to the queue
+        if tracing is not None:
+            tracing.shutdown()  # the last attempts' spans, then a flush to the collector
 
 
 def banner(config: Config, host: str, port: int) -> str:
@@ -388,7 +392,17 @@ def banner(config: Config, host: str, port: int) -> str:
         "the last renewal)",
         f"  private addresses  {private}",
         f"  log                {LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
+        f"  traces             {traces_shown()}",
     ])
+
+
+def traces_shown() -> str:
+    """Where spans go (OpenTelemetry's variables; never the OTLP headers, which hold keys)."""
+    from .tracing import shown_endpoint, wanted
+
+    if not wanted():
+        return "off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans); traceparent passed on to receivers"
+    return f"OpenTelemetry spans over OTLP/HTTP to {shown_endpoint()}"
 
 
 # The columns of the tables the commands print: some of each record's fields (records.py).

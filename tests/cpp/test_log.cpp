@@ -55,3 +55,18 @@ TEST(Log, AttemptLinesSayWhatWasDecidedWithoutSecrets) {
   EXPECT_EQ(attempt_log_level(r), LogLevel::warning);
   EXPECT_NE(attempt_log_line(d, r).find("msg=\"delivery failed, webhook disabled\""), std::string::npos);
 }
+
+TEST(Log, AnAttemptOfATracedEventNamesItsTrace) {
+  DueDelivery d;
+  d.id = "d-1";
+  AttemptRecord r;
+  r.attempt.number = 1;
+  r.attempt.status = 200;
+  r.new_state = DeliveryState::delivered;
+  EXPECT_EQ(attempt_log_line(d, r).find("trace_id"), std::string::npos);  // none invented
+  d.trace = std::make_shared<const TraceContext>(
+      TraceContext{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=secret-ish"});
+  std::string line = attempt_log_line(d, r);
+  EXPECT_NE(line.find(" trace_id=4bf92f3577b34da6a3ce929d0e0e4736"), std::string::npos) << line;
+  EXPECT_EQ(line.find("vendor="), std::string::npos);  // the tracestate is the vendors' business
+}

@@ -41,6 +41,8 @@ struct Metrics {
   std::atomic<std::uint64_t> leases_taken_over{0};
   // Attempt outcomes dropped because another node had taken the lease over meanwhile.
   std::atomic<std::uint64_t> leases_lost{0};
+  // Attempt spans dropped because the exporter's queue was full (Hub::enable_attempt_spans).
+  std::atomic<std::uint64_t> attempt_spans_dropped{0};
   Histogram attempt_seconds;
   Histogram publish_to_delivered_seconds;
 };

@@ -156,6 +156,11 @@ const char* const kMigrations[] = {
       SELECT max(a.started_at) / 1000000 * 1000000 FROM deliveries d JOIN attempts a ON a.delivery_seq = d.seq
       WHERE d.webhook_seq = webhooks.seq AND a.status BETWEEN 200 AND 299);
     )sql",
+    // 7: SQLite's version 11: the W3C trace context a publish carried (nullable columns: no
+    // table rewrite).
+    R"sql(
+    ALTER TABLE events ADD COLUMN traceparent text, ADD COLUMN tracestate text;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

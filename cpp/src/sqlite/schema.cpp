@@ -176,6 +176,12 @@ const char* const kMigrations[] = {
       SELECT max(a.started_at) / 1000000 * 1000000 FROM deliveries d JOIN attempts a ON a.delivery_seq = d.seq
       WHERE d.webhook_seq = webhooks.seq AND a.status BETWEEN 200 AND 299);
     )sql",
+    // 11: the W3C trace context a publish carried (issue 23), sent on with every attempt of the
+    // event's deliveries: the traceparent as kept (version 00), the tracestate (NULL: none).
+    R"sql(
+    ALTER TABLE events ADD COLUMN traceparent TEXT;
+    ALTER TABLE events ADD COLUMN tracestate TEXT;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
