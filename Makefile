@@ -182,7 +182,7 @@ sanitize: system-deps
 # libFuzzer (clang): each target runs FUZZ_SECONDS from its seed corpus in tests/fuzz/corpus/;
 # a crash, a sanitizer report or a broken invariant fails, leaving the input in build/fuzz/.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_url_policy fuzz_retry fuzz_event fuzz_signature
+FUZZ_TARGETS := fuzz_url_policy fuzz_retry fuzz_event fuzz_signature fuzz_trace_context
 
 fuzz: APT_PACKAGES += $(FUZZ_PACKAGES)
 fuzz: system-deps

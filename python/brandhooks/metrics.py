@@ -20,6 +20,7 @@ COUNTERS = [
     ("deliveries_pruned", "Finished deliveries removed by retention"),
     ("leases_taken_over", "Deliveries taken over from another node that stopped renewing its leases"),
     ("leases_lost", "Attempt outcomes dropped because another node had taken the delivery's lease over"),
+    ("attempt_spans_dropped", "Attempt spans dropped because the OpenTelemetry exporter fell behind (the queue was full)"),
 ]
 
 

@@ -15,14 +15,18 @@ it as the parent), so the exported span carries exactly that id (AttemptSpanIds)
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, cast
 
 from ._core import AttemptSpan, Hub
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+log = logging.getLogger("brandhooks.tracing")
 
 #: The instrumentation scope of every span brandhooks makes.
 SCOPE = "brandhooks"
@@ -96,7 +100,9 @@ class Tracing:
         resource = Resource.create({"service.name": "brandhooks", "service.version": __version__,
                                     "service.instance.id": hub.config.node_id}).merge(OTELResourceDetector().detect())
         self.ids = AttemptSpanIds()
-        self.provider: TracerProvider = TracerProvider(resource=resource, id_generator=self.ids,
+        # AttemptSpanIds has IdGenerator's methods; it cannot derive from it at import time (the
+        # SDK is an optional dependency, imported only here).
+        self.provider: TracerProvider = TracerProvider(resource=resource, id_generator=cast("IdGenerator", self.ids),
                                                        shutdown_on_exit=False)
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self.tracer = self.provider.get_tracer(SCOPE, __version__)
@@ -116,12 +122,18 @@ class Tracing:
     def _export_attempts(self) -> None:
         # Blocking takes (the GIL released while waiting); after stop, what is left goes too.
         while not self.stopping.is_set():
-            self.export(self.hub.take_attempt_spans(512, 250))
+            self._export_logged(self.hub.take_attempt_spans(512, 250))
         while True:
             spans = self.hub.take_attempt_spans(512, 0)
             if not spans:
                 break
+            self._export_logged(spans)
+
+    def _export_logged(self, spans: List[AttemptSpan]) -> None:
+        try:
             self.export(spans)
+        except Exception:  # noqa: BLE001 (a bad batch is lost, not the thread: the next ones go on)
+            log.exception("could not export %d attempt spans", len(spans))
 
     def export(self, spans: Iterable[AttemptSpan]) -> None:
         """Each finished attempt as a CLIENT span of the publisher's trace, with the span id the

@@ -88,9 +88,8 @@ def test_the_publish_route_documents_the_trace_context_headers(document: Dict[st
 
 
 @pytest.fixture(scope="module")
-def spec_file(document: Dict[str, Any]) -> Path:
-    CODEGEN.mkdir(parents=True, exist_ok=True)
-    path = CODEGEN / "openapi.json"
+def spec_file(document: Dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("openapi") / "openapi.json"  # one per pytest worker
     path.write_text(json.dumps(document, indent=1))
     return path
 
