@@ -125,9 +125,10 @@ class Local:
     def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Dict[str, Any]:
         return self.hub.update_webhook(brand, webhook_id, **changes).to_dict()
 
-    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
-                tags: Optional[List[str]]) -> Dict[str, Any]:
-        return self.hub.publish(brand, topic, event, payload, tags).to_dict()
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any], tags: Optional[List[str]],
+                traceparent: Optional[str] = None, tracestate: Optional[str] = None) -> Dict[str, Any]:
+        return self.hub.publish(brand, topic, event, payload, tags, traceparent=traceparent,
+                                tracestate=tracestate).to_dict()
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
         return [d.to_dict() for d in self.hub.list_deliveries(brand, webhook_id, status, 0, limit)]
@@ -181,9 +182,9 @@ class Remote:
     def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Dict[str, Any]:
         return _plain(self.client.update_webhook(brand, webhook_id, **changes))
 
-    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
-                tags: Optional[List[str]]) -> Dict[str, Any]:
-        return self.client.publish(brand, topic, event, payload, tags)
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any], tags: Optional[List[str]],
+                traceparent: Optional[str] = None, tracestate: Optional[str] = None) -> Dict[str, Any]:
+        return self.client.publish(brand, topic, event, payload, tags, traceparent=traceparent, tracestate=tracestate)
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
         return [_plain(d) for d in self.client.deliveries(brand, webhook_id, status, limit=limit)]
@@ -551,9 +552,12 @@ def events() -> None:
 @click.argument("event")
 @click.option("--payload", default="{}", show_default=True, help="a JSON object, or @FILE")
 @click.option("--tag", "tags", multiple=True, help="event tag (repeatable)")
+@click.option("--traceparent", envvar="TRACEPARENT",
+              help="W3C trace context the deliveries carry on to the receivers (default: $TRACEPARENT)")
+@click.option("--tracestate", envvar="TRACESTATE", help="its vendor entries (default: $TRACESTATE)")
 @target_options
-def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple[str, ...], as_json: bool,
-                   **target: Any) -> None:
+def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple[str, ...],
+                   traceparent: Optional[str], tracestate: Optional[str], as_json: bool, **target: Any) -> None:
     """Publish EVENT (e.g. Created) of TOPIC for BRAND; prints the event id and deliveries."""
     text = open(payload[1:], encoding="utf-8").read() if payload.startswith("@") else payload
     try:
@@ -562,7 +566,7 @@ def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
     if not isinstance(body, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--payload")
-    published = run(target, lambda t: t.publish(brand, topic, event, body, list(tags) or None))
+    published = run(target, lambda t: t.publish(brand, topic, event, body, list(tags) or None, traceparent, tracestate))
     show([published], as_json, list(records.names("published")))
 
 

@@ -287,3 +287,22 @@ def test_attempt_spans_queue_waits_without_the_gil_and_drops_when_full(deliverin
         hub.take_attempt_spans(max=0)
     with pytest.raises(brandhooks.ValidationError):
         hub.enable_attempt_spans(capacity=0)
+
+
+def test_the_cli_publishes_with_the_trace_context_of_its_environment(tmp_path: Path, brand: str) -> None:
+    """`brandhooks events publish` takes --traceparent, or TRACEPARENT (and TRACESTATE) from the
+    environment, as OpenTelemetry passes a context to a command."""
+    db = str(tmp_path / "cli.db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDHOOKS_")}
+    env.update(TRACEPARENT=PARENT, TRACESTATE="a=1")
+    other = f"00-{'c' * 32}-{'d' * 16}-01"
+    for args in (["webhooks", "create", brand, "Deals", "https://example.com/hook"],
+                 ["events", "publish", brand, "Deals", "FromEnvironment"],
+                 ["events", "publish", brand, "Deals", "FromFlag", "--traceparent", other]):
+        out = subprocess.run(brandhooks_cmd(*args, "--db", db), env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT event, traceparent, tracestate FROM events ORDER BY seq").fetchall()
+    assert rows == [("FromEnvironment", PARENT, "a=1"), ("FromFlag", other, "a=1")]
