@@ -95,6 +95,7 @@ void check_config(const Config& c) {
   if (!c.public_url.empty()) check_base_url(c.public_url, "public_url");
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
   parse_log_level(c.log_level);
+  parse_log_format(c.log_format);
 }
 
 constexpr std::int64_t kMaxRecover = 100'000;  // deliveries one recover call queues at most

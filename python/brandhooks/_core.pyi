@@ -141,6 +141,14 @@ class Config:
     def lease_timeout_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def log_format(self) -> str:
+        """
+        how log lines look: logfmt (key=value) or json (one object per line, the same fields)
+        """
+    @log_format.setter
+    def log_format(self, arg0: str) -> None:
+        ...
+    @property
     def log_level(self) -> str:
         """
         delivery log on stderr from this level: debug, info (every attempt), warning, error, off
