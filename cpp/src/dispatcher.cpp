@@ -524,12 +524,15 @@ struct Dispatcher::Impl {
     } catch (const std::exception&) {
       failed = true;
     }
-    std::int64_t taken_over = std::count_if(due.begin(), due.end(), [](const DueDelivery& d) { return d.taken_over; });
-    if (taken_over > 0) {
-      metrics.leases_taken_over += static_cast<std::uint64_t>(taken_over);
+    std::map<std::string, std::int64_t> taken_over;  // per node that stopped renewing them
+    for (const auto& d : due) {
+      if (!d.taken_from.empty()) ++taken_over[d.taken_from];
+    }
+    for (const auto& [from, n] : taken_over) {
+      metrics.leases_taken_over.add(from, static_cast<std::uint64_t>(n));
       if (log_level <= LogLevel::warning) {
         LogLine line(log_format, LogLevel::warning, "took over leases another node stopped renewing");
-        write_log_line(line.add("count", taken_over).add("node", config.node_id).text());
+        write_log_line(line.add("count", n).add("node", config.node_id).add("from_node", from).text());
       }
     }
     std::lock_guard lock(mutex);

@@ -9,6 +9,21 @@ bool is_postgres_url(std::string_view db) {
   return db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0;
 }
 
+Stats Store::stats(std::int64_t now) {
+  Gauges g = gauges(now);
+  Stats st;
+  st.webhooks = g.webhooks;
+  st.disabled_webhooks = g.disabled_webhooks;
+  st.events = count_events();
+  st.pending = g.pending;
+  st.delivered = g.delivered;
+  st.failed = g.failed;
+  st.cancelled = g.cancelled;
+  st.due_now = g.due_now;
+  st.oldest_due_at = g.oldest_due_at;
+  return st;
+}
+
 std::unique_ptr<Store> open_store(const Config& config) {
   if (is_postgres_url(config.db)) return std::make_unique<PgStore>(config);
   return open_sqlite_store(config);
