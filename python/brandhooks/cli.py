@@ -369,13 +369,12 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
         click.echo(banner(facts), err=True)
     # uvicorn has no "off"; "critical" is as quiet as it gets.
     uvicorn_level = "critical" if config.log_level == "off" else config.log_level
-    log_config = uvicorn_log_config(config.log_format, uvicorn_level)
     try:
         # httptools parses HTTP in C (h11, the pure-Python fallback, costs about as much as the
         # core's whole publish); uvloop runs the event loop in C where it exists (not Windows).
         uvicorn.run(create_app(hub), host=host, port=port, log_level=uvicorn_level, http="httptools",
                     loop="uvloop" if sys.platform != "win32" else "auto",
-                    **({"log_config": log_config} if log_config else {}))
+                    log_config=uvicorn_log_config(config.log_format, uvicorn_level))
     finally:
         hub.close()  # in-flight attempts finish or go back to the queue
 

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 #: Config.log_format's values.
 LOG_FORMATS = ["logfmt", "json"]
@@ -55,19 +55,21 @@ class JsonAccessFormatter(JsonFormatter):
         return super().format(record)
 
     def fields(self, record: logging.LogRecord) -> Dict[str, Any]:
-        request: Optional[tuple] = getattr(record, "request", None)
+        request: Optional[Tuple[Any, ...]] = getattr(record, "request", None)
         if request is None:
             return {}
         client, method, path, http_version, status = request
         return {"client": client, "method": method, "path": path, "http_version": http_version, "status": status}
 
 
-def uvicorn_log_config(log_format: str, level: str) -> Optional[Dict[str, Any]]:
-    """uvicorn's log_config for `log_format`: None keeps uvicorn's own (logfmt mode). In JSON
-    mode uvicorn's lines and the package's own (the brandhooks loggers, from `level` up) go to
-    stderr as JSON, each line whole."""
+def uvicorn_log_config(log_format: str, level: str) -> Dict[str, Any]:
+    """uvicorn's log_config for `log_format`: in logfmt mode uvicorn's own. In JSON mode uvicorn's
+    lines and the package's own (the brandhooks loggers, from `level` up) go to stderr as JSON,
+    each line whole."""
     if log_format != "json":
-        return None
+        from uvicorn.config import LOGGING_CONFIG
+
+        return LOGGING_CONFIG
     handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
