@@ -27,6 +27,18 @@ std::optional<double> seconds(const std::optional<std::int64_t>& micros) {
   return seconds(*micros);
 }
 
+// The counts Stats and Gauges share (StoreCounts), as read-only attributes.
+template <class T>
+void def_store_counts(py::class_<T>& cls) {
+  static constexpr std::pair<const char*, std::int64_t StoreCounts::*> kCounts[] = {
+      {"webhooks", &StoreCounts::webhooks}, {"disabled_webhooks", &StoreCounts::disabled_webhooks},
+      {"pending", &StoreCounts::pending},   {"delivered", &StoreCounts::delivered},
+      {"failed", &StoreCounts::failed},     {"cancelled", &StoreCounts::cancelled},
+      {"due_now", &StoreCounts::due_now}};
+  for (auto [name, member] : kCounts) cls.def_readonly(name, member);
+  cls.def_property_readonly("oldest_due_at", [](const T& counts) { return seconds(counts.oldest_due_at); });
+}
+
 // A record as a dict: the core's JSON (record_fields' names, in order) parsed by Python, so
 // that the API answers exactly the bytes C++ users get from to_json.
 template <class Record>
@@ -124,15 +136,10 @@ void bind_records(py::module_& m) {
       .def("to_dict", &record_dict<RecoverResult>, "As the API answers a recover: {\"queued\", \"deliveries\"}.")
       .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
 
-  static constexpr std::pair<const char*, std::int64_t Stats::*> kCounts[] = {
-      {"webhooks", &Stats::webhooks}, {"disabled_webhooks", &Stats::disabled_webhooks},
-      {"events", &Stats::events},     {"pending", &Stats::pending},
-      {"delivered", &Stats::delivered}, {"failed", &Stats::failed},
-      {"cancelled", &Stats::cancelled}, {"due_now", &Stats::due_now}};
   py::class_<Stats> stats(m, "Stats", "Counts of the store's records, and the queue.");
-  for (auto [name, member] : kCounts) stats.def_readonly(name, member);
-  stats.def_readonly("node", &Stats::node, "the node that answered (Config.node_id)")
-      .def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+  def_store_counts(stats);
+  stats.def_readonly("events", &Stats::events)
+      .def_readonly("node", &Stats::node, "the node that answered (Config.node_id)")
       .def("to_json", py::overload_cast<const Stats&>(&to_json))
       .def("to_dict", &record_dict<Stats>);
 
@@ -141,17 +148,11 @@ void bind_records(py::module_& m) {
       .def_readonly("brand", &FailingWebhook::brand)
       .def_property_readonly("since", [](const FailingWebhook& f) { return seconds(f.since); },
                              "the first failure after its last success, Unix seconds");
-  static constexpr std::pair<const char*, std::int64_t Gauges::*> kGaugeCounts[] = {
-      {"webhooks", &Gauges::webhooks},   {"disabled_webhooks", &Gauges::disabled_webhooks},
-      {"pending", &Gauges::pending},     {"delivered", &Gauges::delivered},
-      {"failed", &Gauges::failed},       {"cancelled", &Gauges::cancelled},
-      {"due_now", &Gauges::due_now}};
   py::class_<Gauges> gauges(m, "Gauges",
                             "What a scrape of /metrics reads from the store (Hub.gauges), at a flat cost: "
                             "due_now is counted up to DUE_COUNT_LIMIT.");
-  for (auto [name, member] : kGaugeCounts) gauges.def_readonly(name, member);
-  gauges.def_property_readonly("oldest_due_at", [](const Gauges& g) { return seconds(g.oldest_due_at); })
-      .def_readonly("longest_failing", &Gauges::longest_failing);
+  def_store_counts(gauges);
+  gauges.def_readonly("longest_failing", &Gauges::longest_failing);
   m.attr("DUE_COUNT_LIMIT") = kDueCountLimit;
 
   py::class_<Page<Delivery>>(m, "DeliveryPage", "One page of deliveries and the total matching.")

@@ -10,17 +10,9 @@ bool is_postgres_url(std::string_view db) {
 }
 
 Stats Store::stats(std::int64_t now) {
-  Gauges g = gauges(now);
   Stats st;
-  st.webhooks = g.webhooks;
-  st.disabled_webhooks = g.disabled_webhooks;
+  static_cast<StoreCounts&>(st) = gauges(now);
   st.events = count_events();
-  st.pending = g.pending;
-  st.delivered = g.delivered;
-  st.failed = g.failed;
-  st.cancelled = g.cancelled;
-  st.due_now = g.due_now;
-  st.oldest_due_at = g.oldest_due_at;
   return st;
 }
 

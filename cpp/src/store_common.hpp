@@ -395,15 +395,15 @@ struct StateCounts {
   }
 };
 
-// The field of `gauges` that counts deliveries in `state`.
-inline std::int64_t& state_count(Gauges& gauges, DeliveryState state) {
+// The field of `counts` that counts deliveries in `state`.
+inline std::int64_t& state_count(StoreCounts& counts, DeliveryState state) {
   switch (state) {
-    case DeliveryState::pending: return gauges.pending;
-    case DeliveryState::delivered: return gauges.delivered;
-    case DeliveryState::failed: return gauges.failed;
+    case DeliveryState::pending: return counts.pending;
+    case DeliveryState::delivered: return counts.delivered;
+    case DeliveryState::failed: return counts.failed;
     case DeliveryState::cancelled: break;
   }
-  return gauges.cancelled;
+  return counts.cancelled;
 }
 
 // Each webhook's failure streak folded over a batch of recorded attempts, in order: one update

@@ -9,14 +9,12 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterator, Set, Tuple
+from typing import Dict, FrozenSet, Set, Tuple
 
 import httpx
-import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -149,15 +147,6 @@ def test_responses_are_counted_by_route_template_method_and_status(server: Serve
 
 
 # --- the database-unavailable alert can fire while the database is down ---------------------------
-
-@pytest.fixture()
-def own_pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL server of this test's own, to stop and start (the session's stays up)."""
-    server = PgServer(tempfile.mkdtemp(prefix="brandhooks-alerts-"))
-    server.start()
-    yield server
-    server.stop()
-
 
 def test_metrics_answer_while_postgresql_is_down(own_pg_server: PgServer, tmp_path: Path) -> None:
     server = Server(own_pg_server.create_database(), log_path=tmp_path / "serve.log").start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -158,15 +157,6 @@ def test_a_killed_node_loses_nothing_and_only_its_in_flight_deliveries_are_sent_
 
 
 # --- a database outage ----------------------------------------------------------------------
-
-@pytest.fixture()
-def own_pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL server of this test's own, to stop and start (the session's stays up)."""
-    server = PgServer(tempfile.mkdtemp(prefix="brandhooks-outage-"))
-    server.start()
-    yield server
-    server.stop()
-
 
 def test_a_database_outage_answers_503_then_everything_accepted_is_delivered(
         own_pg_server: PgServer, nodes: Nodes, tmp_path: Path) -> None:

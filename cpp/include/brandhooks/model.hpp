@@ -146,10 +146,10 @@ struct FailingWebhook {
   std::int64_t since = 0;  // the first failure after its last success
 };
 
-// What a scrape of /metrics reads from the store (Hub::gauges), each value at a cost that does
-// not grow with the tables: the per-state counters, the live webhooks, the due queue counted up
-// to kDueCountLimit, and index minimums.
-struct Gauges {
+// The store's counts that cost the same whatever the size of the tables: the per-state counters
+// kept as deliveries change, the live webhooks, the due queue counted up to kDueCountLimit and
+// its head (the first entry of an index).
+struct StoreCounts {
   std::int64_t webhooks = 0;           // live
   std::int64_t disabled_webhooks = 0;  // live but disabled
   std::int64_t pending = 0;
@@ -158,21 +158,18 @@ struct Gauges {
   std::int64_t cancelled = 0;
   std::int64_t due_now = 0;                   // pending, due, not being attempted: at most kDueCountLimit
   std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
+};
+
+// What a scrape of /metrics reads from the store (Hub::gauges): the counts, and the webhook
+// failing the longest (the first entry of an index).
+struct Gauges : StoreCounts {
   std::optional<FailingWebhook> longest_failing;
 };
 
-// A snapshot of the store for operators (`brandhooks stats`, /stats): the gauges' counts and
-// the events stored (a count over the table: never read by a scrape).
-struct Stats {
-  std::int64_t webhooks = 0;           // live
-  std::int64_t disabled_webhooks = 0;  // live but disabled
+// A snapshot of the store for operators (`brandhooks stats`, /stats): the counts and the events
+// stored (a count over the table: never read by a scrape).
+struct Stats : StoreCounts {
   std::int64_t events = 0;
-  std::int64_t pending = 0;
-  std::int64_t delivered = 0;
-  std::int64_t failed = 0;
-  std::int64_t cancelled = 0;
-  std::int64_t due_now = 0;                   // pending, due, not being attempted: at most kDueCountLimit
-  std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
   std::string node;  // the node that answered (Config::node_id): nodes share the store, not this
 };
 
