@@ -19,6 +19,9 @@ APT_PACKAGES := build-essential cmake ninja-build python3-dev python3-venv libbo
 # The portal's browser tests (`make test`) drive Debian's Chromium through Playwright (PyPI),
 # never a downloaded browser.
 BROWSER_PACKAGES := chromium chromium-driver
+# promtool checks and unit-tests the alert rules (deploy/prometheus/); Debian ships it in
+# `prometheus` (its service is not needed: the tests only run promtool).
+PROMTOOL_PACKAGES := prometheus
 # `make fuzz` also needs clang and its libFuzzer runtime (nothing else does).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -113,7 +116,7 @@ python-build: cpp-build
 	@$(call use_generator,$(CPP_BUILD)); set -x; \
 	$(PY) -m pip install -q $(call pip_build,$(CPP_BUILD),$(CMAKE_OPTIONS)) ".$(PIP_EXTRAS)"
 
-test: APT_PACKAGES += $(BROWSER_PACKAGES)
+test: APT_PACKAGES += $(BROWSER_PACKAGES) $(PROMTOOL_PACKAGES)
 test: cpp-test consumer-test python-test
 
 cpp-test: cpp-build
@@ -131,7 +134,7 @@ consumer-test: cpp-build
 	$(BUILD)/consumer/consumer $(BUILD)/consumer/consumer.db
 
 python-test: PIP_EXTRAS := [test]
-python-test: APT_PACKAGES += $(BROWSER_PACKAGES)
+python-test: APT_PACKAGES += $(BROWSER_PACKAGES) $(PROMTOOL_PACKAGES)
 # Two workers (pytest-xdist) on 2 cores: most tests wait on sockets, servers and timers, so the
 # suite takes about 40% less time; each worker starts its own session fixtures (servers,
 # PostgreSQL). PYTEST_WORKERS=0 runs it in one process.

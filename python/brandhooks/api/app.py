@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from .._core import Config, Hub
+from ..metrics import CountResponses, ResponseCounts
 from .envelope import install_error_handlers
 from .publish import PublishFastPath
 from .routers import brands, deliveries, events, service, tokens, webhooks
@@ -25,7 +26,9 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None) ->
         description="Brand webhooks: register URLs per topic; events are delivered signed.",
     )
     app.state.hub = hub
+    app.state.responses = ResponseCounts()  # for /metrics
     app.add_middleware(PublishFastPath, hub=hub)
+    app.add_middleware(CountResponses, counts=app.state.responses)  # outermost: the fast path's answers count
     install_error_handlers(app)
     _describe_as_served(app)
     for module in (service, webhooks, events, deliveries, tokens, brands):
