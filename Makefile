@@ -22,6 +22,9 @@ BROWSER_PACKAGES := chromium chromium-driver
 # The generated clients' tests (`make test`, tests/python/test_codegen.py) need Node.js and npm;
 # a machine that has them from elsewhere (the `npm` command) keeps its own.
 NODE_PACKAGES := nodejs npm
+# promtool checks and unit-tests the alert rules (deploy/prometheus/); Debian ships it in
+# `prometheus` (its service is not needed: the tests only run promtool).
+PROMTOOL_PACKAGES := prometheus
 # `make fuzz` also needs clang and its libFuzzer runtime (nothing else does).
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -116,7 +119,7 @@ python-build: cpp-build
 	@$(call use_generator,$(CPP_BUILD)); set -x; \
 	$(PY) -m pip install -q $(call pip_build,$(CPP_BUILD),$(CMAKE_OPTIONS)) ".$(PIP_EXTRAS)"
 
-test: APT_PACKAGES += $(BROWSER_PACKAGES)
+test: APT_PACKAGES += $(BROWSER_PACKAGES) $(PROMTOOL_PACKAGES)
 test: cpp-test consumer-test python-test
 
 cpp-test: cpp-build
@@ -134,7 +137,7 @@ consumer-test: cpp-build
 	$(BUILD)/consumer/consumer $(BUILD)/consumer/consumer.db
 
 python-test: PIP_EXTRAS := [test,otel]
-python-test: APT_PACKAGES += $(BROWSER_PACKAGES)
+python-test: APT_PACKAGES += $(BROWSER_PACKAGES) $(PROMTOOL_PACKAGES)
 # Two workers (pytest-xdist) on 2 cores: most tests wait on sockets, servers and timers, so the
 # suite takes about 40% less time; each worker starts its own session fixtures (servers,
 # PostgreSQL). PYTEST_WORKERS=0 runs it in one process.

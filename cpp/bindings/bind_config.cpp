@@ -65,6 +65,8 @@ void bind_config(py::module_& m) {
         "the base of portal links; empty: the address each request came to");
   field(cls, fields, "log_level", &Config::log_level,
         "delivery log on stderr from this level: debug, info (every attempt), warning, error, off");
+  field(cls, fields, "log_format", &Config::log_format,
+        "how log lines look: logfmt (key=value) or json (one object per line, the same fields)");
   cls.attr("FIELDS") = py::tuple(fields);
   m.def("is_postgres_url", &is_postgres_url, py::arg("db"),
         "Whether a db value names PostgreSQL (a postgresql:// or postgres:// URL); else a SQLite file.");

@@ -27,6 +27,18 @@ std::optional<double> seconds(const std::optional<std::int64_t>& micros) {
   return seconds(*micros);
 }
 
+// The counts Stats and Gauges share (StoreCounts), as read-only attributes.
+template <class T>
+void def_store_counts(py::class_<T>& cls) {
+  static constexpr std::pair<const char*, std::int64_t StoreCounts::*> kCounts[] = {
+      {"webhooks", &StoreCounts::webhooks}, {"disabled_webhooks", &StoreCounts::disabled_webhooks},
+      {"pending", &StoreCounts::pending},   {"delivered", &StoreCounts::delivered},
+      {"failed", &StoreCounts::failed},     {"cancelled", &StoreCounts::cancelled},
+      {"due_now", &StoreCounts::due_now}};
+  for (auto [name, member] : kCounts) cls.def_readonly(name, member);
+  cls.def_property_readonly("oldest_due_at", [](const T& counts) { return seconds(counts.oldest_due_at); });
+}
+
 // A record as a dict: the core's JSON (record_fields' names, in order) parsed by Python, so
 // that the API answers exactly the bytes C++ users get from to_json.
 template <class Record>
@@ -124,17 +136,24 @@ void bind_records(py::module_& m) {
       .def("to_dict", &record_dict<RecoverResult>, "As the API answers a recover: {\"queued\", \"deliveries\"}.")
       .def("__repr__", [](const RecoverResult& r) { return "<RecoverResult queued=" + std::to_string(r.queued) + ">"; });
 
-  static constexpr std::pair<const char*, std::int64_t Stats::*> kCounts[] = {
-      {"webhooks", &Stats::webhooks}, {"disabled_webhooks", &Stats::disabled_webhooks},
-      {"events", &Stats::events},     {"pending", &Stats::pending},
-      {"delivered", &Stats::delivered}, {"failed", &Stats::failed},
-      {"cancelled", &Stats::cancelled}, {"due_now", &Stats::due_now}};
   py::class_<Stats> stats(m, "Stats", "Counts of the store's records, and the queue.");
-  for (auto [name, member] : kCounts) stats.def_readonly(name, member);
-  stats.def_readonly("node", &Stats::node, "the node that answered (Config.node_id)")
-      .def_property_readonly("oldest_due_at", [](const Stats& st) { return seconds(st.oldest_due_at); })
+  def_store_counts(stats);
+  stats.def_readonly("events", &Stats::events)
+      .def_readonly("node", &Stats::node, "the node that answered (Config.node_id)")
       .def("to_json", py::overload_cast<const Stats&>(&to_json))
       .def("to_dict", &record_dict<Stats>);
+
+  py::class_<FailingWebhook>(m, "FailingWebhook", "The live, enabled webhook failing the longest (Gauges).")
+      .def_readonly("id", &FailingWebhook::id)
+      .def_readonly("brand", &FailingWebhook::brand)
+      .def_property_readonly("since", [](const FailingWebhook& f) { return seconds(f.since); },
+                             "the first failure after its last success, Unix seconds");
+  py::class_<Gauges> gauges(m, "Gauges",
+                            "What a scrape of /metrics reads from the store (Hub.gauges), at a flat cost: "
+                            "due_now is counted up to DUE_COUNT_LIMIT.");
+  def_store_counts(gauges);
+  gauges.def_readonly("longest_failing", &Gauges::longest_failing);
+  m.attr("DUE_COUNT_LIMIT") = kDueCountLimit;
 
   py::class_<Page<Delivery>>(m, "DeliveryPage", "One page of deliveries and the total matching.")
       .def_readonly("items", &Page<Delivery>::items)
@@ -304,7 +323,7 @@ py::dict metrics_dict(const Metrics& m) {
   d["retries_scheduled"] = m.retries_scheduled.load();
   d["webhooks_disabled"] = m.webhooks_disabled.load();
   d["deliveries_pruned"] = m.deliveries_pruned.load();
-  d["leases_taken_over"] = m.leases_taken_over.load();
+  d["leases_taken_over"] = m.leases_taken_over.snapshot();  // per node that held them
   d["leases_lost"] = m.leases_lost.load();
   d["attempt_spans_dropped"] = m.attempt_spans_dropped.load();
   d["attempt_seconds"] = histogram_dict(m.attempt_seconds);
@@ -445,6 +464,9 @@ void bind_hub(py::module_& m) {
       .def("authenticate", &Hub::authenticate, py::arg("secret"), release_gil())
       .def("authorize", &Hub::authorize, py::arg("secret"), py::arg("brand"), release_gil())
       .def("authorize_admin", &Hub::authorize_admin, py::arg("secret"), release_gil())
+      .def("authorize_monitoring", &Hub::authorize_monitoring, py::arg("secret"), release_gil(),
+           "authorize_admin; while the database cannot be read, an admin token this Hub verified "
+           "before is accepted until its expiry (for /metrics).")
       .def(
           "publish",
           [](Hub& hub, std::string brand, std::string topic, std::string event, const py::object& payload,
@@ -560,6 +582,9 @@ void bind_hub(py::module_& m) {
            "per webhook with p50/p99 durations.")
       .def("prune", &Hub::prune, release_gil())
       .def("stats", &Hub::stats, release_gil())
+      .def("gauges", &Hub::gauges, release_gil(),
+           "What /metrics reads from the store, at a flat cost; None while the database cannot be "
+           "read or cannot take writes (what check_storage raises for).")
       .def("check_storage", &Hub::check_storage, release_gil(),
            "Raise UnavailableError when the disk is (nearly) full, StorageError when the database "
            "cannot take a write now; for health checks.")

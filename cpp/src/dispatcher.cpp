@@ -114,6 +114,7 @@ struct Dispatcher::Impl {
   Impl(Store& s, const Config& c, Metrics& m, AttemptSpanQueue& q)
       : store(s), config(c), metrics(m), spans(q), retry(c.retry_schedule, c.retry_jitter),
         client(client_options(c)), rng(std::random_device{}()), log_level(parse_log_level(c.log_level)),
+        log_format(parse_log_format(c.log_format)),
         capacity(static_cast<std::size_t>(c.max_in_flight) * kLeasedPerSlot),
         renew_interval(lease_renew_interval(c.lease_timeout_s * 1'000'000)),
         next_prune(now_micros() + c.prune_interval_s * 1'000'000),
@@ -338,7 +339,7 @@ struct Dispatcher::Impl {
     AttemptRecord r = decide(f, now);
     count(r, f, now);
     if (f.span_id != 0) spans.push(attempt_span(f, r));
-    if (attempt_log_level(r) >= log_level) to_log.push_back(attempt_log_line(f.delivery, r));
+    if (attempt_log_level(r) >= log_level) to_log.push_back(attempt_log_line(log_format, f.delivery, r));
     if (to_record.empty()) {
       first_to_record = now;
       store_wake.notify_one();  // to sleep until this one's deadline
@@ -481,7 +482,7 @@ struct Dispatcher::Impl {
     } catch (const std::exception& e) {
       next_renew = now + std::min(renew_interval, kPollInterval);  // a busy database: soon again
       if (log_level <= LogLevel::error) {
-        LogLine line(LogLevel::error, "cannot renew leases; other nodes take them over once they expire");
+        LogLine line(log_format, LogLevel::error, "cannot renew leases; other nodes take them over once they expire");
         write_log_line(line.add("detail", e.what()).text());
       }
     }
@@ -515,7 +516,7 @@ struct Dispatcher::Impl {
       result = store.record_attempts(records, now, now - config.disable_after_s * 1'000'000);
     } catch (const std::exception& e) {
       if (log_level <= LogLevel::error) {
-        LogLine line(LogLevel::error, last ? "cannot record attempts; their deliveries are sent again"
+        LogLine line(log_format, LogLevel::error, last ? "cannot record attempts; their deliveries are sent again"
                                            : "cannot record attempts; trying again");
         write_log_line(line.add("count", static_cast<std::int64_t>(records.size())).add("detail", e.what()).text());
       }
@@ -528,7 +529,7 @@ struct Dispatcher::Impl {
       // attempts count, not these.
       metrics.leases_lost += static_cast<std::uint64_t>(result.lost);
       if (log_level <= LogLevel::warning) {
-        LogLine line(LogLevel::warning, "attempt outcomes dropped: another node took their leases over");
+        LogLine line(log_format, LogLevel::warning, "attempt outcomes dropped: another node took their leases over");
         write_log_line(line.add("count", result.lost).add("node", config.node_id).text());
       }
     }
@@ -560,12 +561,15 @@ struct Dispatcher::Impl {
     } catch (const std::exception&) {
       failed = true;
     }
-    std::int64_t taken_over = std::count_if(due.begin(), due.end(), [](const DueDelivery& d) { return d.taken_over; });
-    if (taken_over > 0) {
-      metrics.leases_taken_over += static_cast<std::uint64_t>(taken_over);
+    std::map<std::string, std::int64_t> taken_over;  // per node that stopped renewing them
+    for (const auto& d : due) {
+      if (!d.taken_from.empty()) ++taken_over[d.taken_from];
+    }
+    for (const auto& [from, n] : taken_over) {
+      metrics.leases_taken_over.add(from, static_cast<std::uint64_t>(n));
       if (log_level <= LogLevel::warning) {
-        LogLine line(LogLevel::warning, "took over leases another node stopped renewing");
-        write_log_line(line.add("count", taken_over).add("node", config.node_id).text());
+        LogLine line(log_format, LogLevel::warning, "took over leases another node stopped renewing");
+        write_log_line(line.add("count", n).add("node", config.node_id).add("from_node", from).text());
       }
     }
     std::lock_guard lock(mutex);
@@ -606,6 +610,7 @@ struct Dispatcher::Impl {
   HttpClient client;
   std::mt19937_64 rng;
   const LogLevel log_level;
+  const LogFormat log_format;
   const std::size_t capacity;  // deliveries leased at once, fresh hand-overs included
   const std::int64_t renew_interval;
 

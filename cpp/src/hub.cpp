@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -97,6 +99,7 @@ void check_config(const Config& c) {
   if (!c.public_url.empty()) check_base_url(c.public_url, "public_url");
   AddressPolicy(c.allow_private, c.allow_cidrs);  // throws on a malformed CIDR
   parse_log_level(c.log_level);
+  parse_log_format(c.log_format);
 }
 
 constexpr std::int64_t kMaxRecover = 100'000;  // deliveries one recover call queues at most
@@ -133,7 +136,15 @@ IdempotencyClaim idempotency_claim(const std::string& brand, const std::string& 
 
 }  // namespace
 
-Hub::Hub(Config config) : config_(std::move(config)) {
+// Admin tokens that authorize_monitoring verified in the store, by hash: what a scrape may use
+// while the store cannot be read. A handful at most (a scraper uses one or two).
+struct Hub::MonitorTokens {
+  static constexpr std::size_t kMax = 8;
+  std::mutex mutex;
+  std::map<std::string, std::pair<Principal, std::int64_t>> by_hash;  // principal, when verified
+};
+
+Hub::Hub(Config config) : config_(std::move(config)), monitor_tokens_(std::make_unique<MonitorTokens>()) {
   check_config(config_);
   if (config_.node_id.empty()) config_.node_id = default_node_id();
   retry_ = std::make_unique<RetryPolicy>(config_.retry_schedule, config_.retry_jitter);
@@ -399,6 +410,15 @@ Stats Hub::stats() {
   return stats;
 }
 
+std::optional<Gauges> Hub::gauges() {
+  try {
+    store_->check_writable();
+    return store_->gauges(now_micros());
+  } catch (const StorageError&) {
+    return std::nullopt;  // the database is down: the scrape says so (/healthz says why)
+  }
+}
+
 void Hub::check_storage() { store_->check_writable(); }
 
 void Hub::wake_dispatcher() {
@@ -578,6 +598,33 @@ Principal Hub::authorize_admin(const std::string& secret) {
   Principal who = authenticate(secret);
   if (!who.is_admin()) throw ForbiddenError("this operation needs an admin token");
   return who;
+}
+
+Principal Hub::authorize_monitoring(const std::string& secret) {
+  std::string hash = sha256(secret);
+  MonitorTokens& known = *monitor_tokens_;
+  try {
+    Principal who = authorize_admin(secret);
+    std::lock_guard lock(known.mutex);
+    if (known.by_hash.size() >= MonitorTokens::kMax && !known.by_hash.contains(hash)) {
+      auto oldest = std::min_element(known.by_hash.begin(), known.by_hash.end(),
+                                     [](const auto& a, const auto& b) { return a.second.second < b.second.second; });
+      known.by_hash.erase(oldest);
+    }
+    known.by_hash[hash] = {who, now_micros()};
+    return who;
+  } catch (const StorageError&) {
+    std::lock_guard lock(known.mutex);
+    auto found = known.by_hash.find(hash);
+    if (found == known.by_hash.end()) throw;
+    const Principal& who = found->second.first;
+    if (who.expires_at && now_micros() >= *who.expires_at) throw UnauthorizedError("token expired");
+    return who;
+  } catch (const Error&) {  // refused by the store: revoked, expired, or no longer admin
+    std::lock_guard lock(known.mutex);
+    known.by_hash.erase(hash);
+    throw;
+  }
 }
 
 PortalLink Hub::create_portal_link(const std::string& secret, const std::string& brand, std::int64_t expires_in,

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include <nlohmann/json.hpp>
+
 #include "brandhooks/errors.hpp"
 #include "clock.hpp"
 #include "store.hpp"
@@ -15,6 +17,7 @@ namespace brandhooks {
 
 namespace {
 constexpr std::string_view kLevelNames[] = {"debug", "info", "warning", "error", "off"};
+constexpr std::string_view kFormatNames[] = {"logfmt", "json"};
 
 bool needs_quotes(std::string_view value) {
   if (value.empty()) return true;
@@ -32,17 +35,41 @@ LogLevel parse_log_level(std::string_view name) {
   throw ValidationError("log_level must be one of debug, info, warning, error, off");
 }
 
-LogLine::LogLine(LogLevel level, std::string_view msg) {
+LogFormat parse_log_format(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(kFormatNames); ++i) {
+    if (name == kFormatNames[i]) return static_cast<LogFormat>(i);
+  }
+  throw ValidationError("log_format must be logfmt or json");
+}
+
+LogLine::LogLine(LogFormat format, LogLevel level, std::string_view msg) : format_(format) {
   text_.reserve(256);
+  if (format_ == LogFormat::json) text_ += '{';
   add_time("time", now_micros());
   add("level", kLevelNames[static_cast<int>(level)]);
   add("msg", msg);
 }
 
+void LogLine::add_key(std::string_view key) {
+  if (format_ == LogFormat::json) {
+    if (text_.size() > 1) text_ += ',';
+    text_ += '"';
+    text_ += key;
+    text_ += "\":";
+  } else {
+    if (!text_.empty()) text_ += ' ';
+    text_ += key;
+    text_ += '=';
+  }
+}
+
 LogLine& LogLine::add(std::string_view key, std::string_view value) {
-  if (!text_.empty()) text_ += ' ';
-  text_ += key;
-  text_ += '=';
+  add_key(key);
+  if (format_ == LogFormat::json) {
+    // Bytes that are not UTF-8 (a receiver's text in an error detail) become U+FFFD.
+    text_ += nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return *this;
+  }
   if (!needs_quotes(value)) {
     text_ += value;
     return *this;
@@ -64,7 +91,11 @@ LogLine& LogLine::add(std::string_view key, std::string_view value) {
   return *this;
 }
 
-LogLine& LogLine::add(std::string_view key, std::int64_t value) { return add(key, std::to_string(value)); }
+LogLine& LogLine::add(std::string_view key, std::int64_t value) {
+  add_key(key);
+  text_ += std::to_string(value);  // bare in both formats: a JSON number
+  return *this;
+}
 
 LogLine& LogLine::add_time(std::string_view key, std::int64_t unix_micros) {
   std::time_t seconds = static_cast<std::time_t>(unix_micros / 1'000'000);
@@ -78,7 +109,10 @@ LogLine& LogLine::add_time(std::string_view key, std::int64_t unix_micros) {
 }
 
 const std::string& LogLine::text() {
-  if (text_.empty() || text_.back() != '\n') text_ += '\n';
+  if (!finished_) {
+    text_ += format_ == LogFormat::json ? "}\n" : "\n";
+    finished_ = true;
+  }
   return text_;
 }
 
@@ -95,13 +129,13 @@ LogLevel attempt_log_level(const AttemptRecord& r) {
   return r.new_state == DeliveryState::failed ? LogLevel::warning : LogLevel::info;
 }
 
-std::string attempt_log_line(const DueDelivery& d, const AttemptRecord& r) {
+std::string attempt_log_line(LogFormat format, const DueDelivery& d, const AttemptRecord& r) {
   const Attempt& a = r.attempt;
   const char* msg = r.new_state == DeliveryState::delivered ? "delivered"
                     : r.new_state == DeliveryState::pending ? "attempt failed, retry scheduled"
                     : r.disable_reason.empty() ? "delivery failed for good"
                                                : "delivery failed, webhook disabled";
-  LogLine line(attempt_log_level(r), msg);
+  LogLine line(format, attempt_log_level(r), msg);
   line.add("delivery", d.id);
   if (d.target) line.add("webhook", d.target->id).add("brand", d.target->brand);
   line.add("attempt", a.number).add("state", to_string(r.new_state));

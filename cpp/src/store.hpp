@@ -71,7 +71,7 @@ struct DueDelivery {
   std::int64_t seq = 0;
   std::string id;
   int attempts_made = 0;
-  bool taken_over = false;  // its lease was another node's, which stopped renewing it
+  std::string taken_from;  // the node whose lease this claim took over (it stopped renewing); empty: none
   std::int64_t webhook_seq = 0;
   std::shared_ptr<const WebhookTarget> target;
   std::shared_ptr<const std::string> body;
@@ -215,7 +215,12 @@ class Store {
   // last updated before `before`, idempotency keys stored before it, and tokens that expired
   // before it. Returns how many deliveries went.
   virtual std::int64_t prune(std::int64_t before) = 0;
-  virtual Stats stats(std::int64_t now) = 0;
+  // What a scrape reads (Gauges): never a count over a whole table.
+  virtual Gauges gauges(std::int64_t now) = 0;
+  // Events stored: a count over the table, for /stats only.
+  virtual std::int64_t count_events() = 0;
+  // The gauges' counts and the events stored.
+  Stats stats(std::int64_t now);
   // The attempts of the brand's live webhooks in the minutes [since, until) (minute starts);
   // p50/p99 from the summed histograms. Every live webhook is listed, in listing order.
   virtual DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) = 0;

@@ -156,6 +156,11 @@ inline constexpr const char* kCountWebhooks =
     "SELECT count(*), count(disabled_at) FROM webhooks WHERE deleted_at IS NULL";
 inline constexpr const char* kCountEvents = "SELECT count(*) FROM events";
 inline constexpr const char* kDeliveryCounts = "SELECT state, n FROM delivery_counts";
+// The live, enabled webhook failing the longest: the first entry of the webhooks_failing index.
+inline constexpr const char* kLongestFailing =
+    "SELECT id, brand, failing_since FROM webhooks "
+    "WHERE failing_since IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL "
+    "ORDER BY failing_since LIMIT 1";
 
 }  // namespace store_sql
 
@@ -390,15 +395,15 @@ struct StateCounts {
   }
 };
 
-// The field of `stats` that counts deliveries in `state`.
-inline std::int64_t& stats_count(Stats& stats, DeliveryState state) {
+// The field of `counts` that counts deliveries in `state`.
+inline std::int64_t& state_count(StoreCounts& counts, DeliveryState state) {
   switch (state) {
-    case DeliveryState::pending: return stats.pending;
-    case DeliveryState::delivered: return stats.delivered;
-    case DeliveryState::failed: return stats.failed;
+    case DeliveryState::pending: return counts.pending;
+    case DeliveryState::delivered: return counts.delivered;
+    case DeliveryState::failed: return counts.failed;
     case DeliveryState::cancelled: break;
   }
-  return stats.cancelled;
+  return counts.cancelled;
 }
 
 // Each webhook's failure streak folded over a batch of recorded attempts, in order: one update

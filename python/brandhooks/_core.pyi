@@ -141,6 +141,14 @@ class Config:
     def lease_timeout_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def log_format(self) -> str:
+        """
+        how log lines look: logfmt (key=value) or json (one object per line, the same fields)
+        """
+    @log_format.setter
+    def log_format(self, arg0: str) -> None:
+        ...
+    @property
     def log_level(self) -> str:
         """
         delivery log on stderr from this level: debug, info (every attempt), warning, error, off
@@ -511,6 +519,52 @@ class Stats:
     @property
     def webhooks(self) -> int:
         ...
+class FailingWebhook:
+    """
+    The live, enabled webhook failing the longest (Gauges).
+    """
+    @property
+    def brand(self) -> str:
+        ...
+    @property
+    def id(self) -> str:
+        ...
+    @property
+    def since(self) -> float:
+        """
+        the first failure after its last success, Unix seconds
+        """
+class Gauges:
+    """
+    What a scrape of /metrics reads from the store (Hub.gauges), at a flat cost: due_now is counted up to DUE_COUNT_LIMIT.
+    """
+    @property
+    def cancelled(self) -> int:
+        ...
+    @property
+    def delivered(self) -> int:
+        ...
+    @property
+    def disabled_webhooks(self) -> int:
+        ...
+    @property
+    def due_now(self) -> int:
+        ...
+    @property
+    def failed(self) -> int:
+        ...
+    @property
+    def longest_failing(self) -> FailingWebhook | None:
+        ...
+    @property
+    def oldest_due_at(self) -> float | None:
+        ...
+    @property
+    def pending(self) -> int:
+        ...
+    @property
+    def webhooks(self) -> int:
+        ...
 class DeliveryPage:
     """
     One page of deliveries and the total matching.
@@ -750,12 +804,20 @@ class Hub:
         ...
     def authorize_admin(self, secret: str) -> Principal:
         ...
+    def authorize_monitoring(self, secret: str) -> Principal:
+        """
+        authorize_admin; while the database cannot be read, an admin token this Hub verified before is accepted until its expiry (for /metrics).
+        """
     def brand_descendants(self, brand: str) -> list[Brand]:
         """
         Every brand below brand in the tree (not itself), breadth first.
         """
     def brand_parent(self, brand: str) -> str | None:
         ...
+    def gauges(self) -> Gauges | None:
+        """
+        What /metrics reads from the store, at a flat cost; None while the database cannot be read or cannot take writes (what check_storage raises for).
+        """
     def check_storage(self) -> None:
         """
         Raise UnavailableError when the disk is (nearly) full, StorageError when the database cannot take a write now; for health checks.
@@ -912,4 +974,5 @@ def verify_standard(key: str, body: str | bytes, msg_id: str, timestamp: str, si
     """
     True when one v1 signature matches and the timestamp is within `tolerance` seconds.
     """
+DUE_COUNT_LIMIT: int
 TOPICS: tuple[str, ...]

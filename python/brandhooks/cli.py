@@ -35,6 +35,7 @@ from ._core import (
     ValidationError,
 )
 from .database import describe, redact
+from .logs import LOG_FORMATS, echo_json, uvicorn_log_config
 from .verify import DEFAULT_SIGNATURE_HEADER, SCHEMES, Scheme
 
 ENV_PREFIX = "BRANDHOOKS_"
@@ -54,7 +55,7 @@ LOG_LEVELS = ["debug", "info", "warning", "error", "off"]
 LOG_SHOWS = {"debug": "every delivery attempt", "info": "every delivery attempt",
              "warning": "deliveries that failed for good", "error": "only errors", "off": "nothing"}
 # The C++ core validates every field; these also get a list of choices in --help.
-FIELD_CHOICES = {"log_level": LOG_LEVELS}
+FIELD_CHOICES = {"log_level": LOG_LEVELS, "log_format": LOG_FORMATS}
 # Flags (and variables) named otherwise than their field: the issue's and the docs' names.
 FIELD_FLAGS = {"lease_timeout_s": "lease_timeout"}
 
@@ -90,8 +91,11 @@ def config_from(options: Dict[str, Any]) -> Config:
     return Config(**{name: options.pop(name) for name, _, _ in Config.FIELDS})
 
 
-def fail(exc: BaseException) -> None:
-    click.echo(f"error: {redact(str(exc))}", err=True)
+def fail(exc: BaseException, as_json: bool = False) -> None:
+    if as_json:
+        echo_json("error", redact(str(exc)))
+    else:
+        click.echo(f"error: {redact(str(exc))}", err=True)
     if isinstance(exc, ValidationError):
         sys.exit(EXIT_USAGE)
     if isinstance(exc, NotFoundError):
@@ -329,14 +333,16 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
 
     Any number of nodes may serve one postgresql:// database (docs/scaling.md).
 
-    --log-level applies to the delivery log (one logfmt line per attempt at info) and to the
-    server's own lines (each request at info).
+    --log-level applies to the delivery log (one line per attempt at info) and to the server's
+    own lines (each request at info); --log-format json makes every line of both one JSON
+    object (and then no secret is ever printed: no admin token is made on a first start).
     """
     import uvicorn
 
     from .api import create_app
     from .tracing import Tracing, TracingError
 
+    as_json = options.get("log_format") == "json"
     try:
         config = config_from(options)
         hub = Hub(config)
@@ -344,32 +350,43 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
         if admin_token:
             hub.ensure_admin_token(admin_token, "serve --admin-token")
         elif not hub.has_tokens():
-            # First start: make an admin token and show it once; only its hash is kept.
-            issued = hub.create_token(None, "created on first start")
-            click.echo(
-                "No API token existed, so an admin token was created. It is shown only once:\n"
-                f"    {issued.secret}\n"
-                "Use it as 'Authorization: Bearer <token>'.",
-            )
-            sys.stdout.flush()
+            if as_json:
+                # The output goes to a log pipeline, where a secret must never go.
+                echo_json("warning", "no API token exists: start with --admin-token (BRANDHOOKS_ADMIN_TOKEN) "
+                                     "or create one with `brandhooks token create --db ...`")
+            else:
+                # First start: make an admin token and show it once; only its hash is kept.
+                issued = hub.create_token(None, "created on first start")
+                click.echo(
+                    "No API token existed, so an admin token was created. It is shown only once:\n"
+                    f"    {issued.secret}\n"
+                    "Use it as 'Authorization: Bearer <token>'.",
+                )
+                sys.stdout.flush()
     except (BrandhooksError, TracingError) as exc:
-        fail(exc)
-    click.echo(banner(hub.config, host, port), err=True)  # with the node id filled in
+        fail(exc, as_json)
+    facts = serving(hub.config, host, port)  # with the node id filled in
+    if as_json:
+        echo_json("info", "serving", **facts)
+    else:
+        click.echo(banner(facts), err=True)
     # uvicorn has no "off"; "critical" is as quiet as it gets.
     uvicorn_level = "critical" if config.log_level == "off" else config.log_level
     try:
         # httptools parses HTTP in C (h11, the pure-Python fallback, costs about as much as the
         # core's whole publish); uvloop runs the event loop in C where it exists (not Windows).
         uvicorn.run(create_app(hub, tracing=tracing), host=host, port=port, log_level=uvicorn_level,
-                    http="httptools", loop="uvloop" if sys.platform != "win32" else "auto")
+                    http="httptools", loop="uvloop" if sys.platform != "win32" else "auto",
+                    log_config=uvicorn_log_config(config.log_format, uvicorn_level))
     finally:
         hub.close()  # in-flight attempts finish or go back to the queue
         if tracing is not None:
             tracing.shutdown()  # the last attempts' spans, then a flush to the collector
 
 
-def banner(config: Config, host: str, port: int) -> str:
-    """What `serve` is about to do, in the terms of its flags (never a secret)."""
+def serving(config: Config, host: str, port: int) -> Dict[str, Any]:
+    """What `serve` is about to do, in the terms of its flags (never a secret): the banner's
+    lines, or the fields of its one JSON line."""
     from . import __version__
 
     shown_host = f"[{host}]" if ":" in host else host
@@ -385,15 +402,23 @@ def banner(config: Config, host: str, port: int) -> str:
         private = "blocked (use --allow-private to deliver to a receiver on this machine)"
         if config.allow_cidrs:
             private += f", except {config.allow_cidrs}"
+    return {"version": __version__, "url": url, "docs": f"{url}/docs", "database": describe(config.db),
+            "delivery": delivery, "node": config.node_id, "lease_timeout_s": config.lease_timeout_s,
+            "private_addresses": private,
+            "log": f"{LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
+            "traces": traces_shown()}
+
+
+def banner(facts: Dict[str, Any]) -> str:
+    """The banner `serve` prints in logfmt mode (the default)."""
     return "\n".join([
-        f"brandhooks {__version__} serving {url}  (API docs: {url}/docs)",
-        f"  database           {describe(config.db)}",
-        f"  delivery           {delivery}",
-        f"  node               {config.node_id} (leases expire {config.lease_timeout_s} s after "
-        "the last renewal)",
-        f"  private addresses  {private}",
-        f"  log                {LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
-        f"  traces             {traces_shown()}",
+        f"brandhooks {facts['version']} serving {facts['url']}  (API docs: {facts['docs']})",
+        f"  database           {facts['database']}",
+        f"  delivery           {facts['delivery']}",
+        f"  node               {facts['node']} (leases expire {facts['lease_timeout_s']} s after the last renewal)",
+        f"  private addresses  {facts['private_addresses']}",
+        f"  log                {facts['log']}",
+        f"  traces             {facts['traces']}",
     ])
 
 

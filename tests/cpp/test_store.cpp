@@ -488,6 +488,67 @@ TEST_P(StoreTest, FailureStreakAndLastSuccessFollowTheOutcomes) {
   EXPECT_EQ(state().failing_since, std::nullopt);
 }
 
+// The gauges a scrape reads (Gauges): the due queue is counted no further than kDueCountLimit
+// (a scrape's cost stays flat however long the queue grows), its head and the per-state counts
+// stay exact.
+TEST_P(StoreTest, GaugesCountTheDueQueueOnlyUpToTheLimit) {
+  auto store = open_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  std::vector<EventRecord> events;
+  for (std::int64_t i = 0; i < kDueCountLimit + 5; ++i) events.push_back(event_for(kBrand, "Deals", 10 + i % 7));
+  store->insert_events(events);
+  Gauges g = store->gauges(100);
+  EXPECT_EQ(g.due_now, kDueCountLimit);
+  EXPECT_EQ(g.pending, kDueCountLimit + 5);
+  EXPECT_EQ(g.oldest_due_at, 10);
+  EXPECT_EQ(g.webhooks, 1);
+  Stats stats = store->stats(100);
+  EXPECT_EQ(stats.due_now, kDueCountLimit);
+  EXPECT_EQ(stats.events, kDueCountLimit + 5);
+  // Nothing due yet: an empty queue has no head.
+  Gauges early = store->gauges(9);
+  EXPECT_EQ(early.due_now, 0);
+  EXPECT_EQ(early.oldest_due_at, std::nullopt);
+}
+
+// The webhook failing the longest: live and enabled webhooks only, by the start of the streak.
+TEST_P(StoreTest, GaugesNameTheWebhookFailingTheLongest) {
+  auto store = open_store(config_);
+  for (const char* id : {"w1", "w2", "w3"}) store->insert_webhook(make_webhook(id, kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 10)});
+  auto due = store->claim_due(10, 10, {});
+  ASSERT_EQ(due.size(), 6u);
+  EXPECT_EQ(store->gauges(10).longest_failing, std::nullopt);
+  std::map<std::int64_t, std::vector<DueDelivery>> by_webhook;
+  for (const auto& d : due) by_webhook[d.webhook_seq].push_back(d);
+  std::map<std::string, std::int64_t> seq;
+  for (const auto& row : query("SELECT id, seq FROM webhooks")) seq[row[0]] = std::stoll(row[1]);
+  auto fail = [&](const std::string& webhook, int n, std::int64_t started_at) {
+    AttemptRecord r = outcome(by_webhook.at(seq.at(webhook)).at(n), DeliveryState::pending, 1'000'000'000'000, 500);
+    r.attempt.started_at = started_at;
+    store->record_attempts({r}, started_at + 1000, 0);
+  };
+  fail("w2", 0, 2'000'000'000);
+  fail("w1", 0, 3'000'000'000);
+  fail("w3", 0, 1'000'000'000);
+  auto longest = [&] { return store->gauges(10).longest_failing; };
+  ASSERT_TRUE(longest());
+  EXPECT_EQ(longest()->id, "w3");
+  EXPECT_EQ(longest()->brand, kBrand);
+  EXPECT_EQ(longest()->since, 1'000'000'000);
+
+  store->soft_delete_webhook(kBrand, "w3", 4'000'000'000);  // deleted: not counted
+  EXPECT_EQ(longest()->id, "w2");
+  WebhookPatch disable;
+  disable.enabled = false;
+  store->update_webhook(kBrand, "w2", disable, 4'000'000'000);  // disabled: not counted either
+  EXPECT_EQ(longest()->id, "w1");
+  AttemptRecord success = outcome(by_webhook.at(seq.at("w1")).at(1), DeliveryState::delivered, std::nullopt, 200);
+  success.attempt.started_at = 5'000'000'000;
+  store->record_attempts({success}, 5'000'001'000, 0);  // the streak ends
+  EXPECT_EQ(longest(), std::nullopt);
+}
+
 // A healthy, busy webhook's row is written at most once per second: outcomes in the second
 // already recorded leave it untouched (on PostgreSQL its xmin stays; on SQLite a trigger
 // counts the writes), so nodes recording its outcomes at once do not queue on it.
@@ -756,7 +817,7 @@ TEST_P(Nodes, ALeaseIsItsNodesUntilItExpires) {
   publish_two(*a);
   auto held = a->claim_due(100, 1, {});
   ASSERT_EQ(held.size(), 1u);
-  EXPECT_FALSE(held[0].taken_over);
+  EXPECT_EQ(held[0].taken_from, "");
   auto other = b->claim_due(100, 10, {});
   ASSERT_EQ(other.size(), 1u);  // the other one only
   EXPECT_NE(other[0].seq, held[0].seq);
@@ -765,7 +826,7 @@ TEST_P(Nodes, ALeaseIsItsNodesUntilItExpires) {
   auto later = a->claim_due(200 + kLease, 10, {});
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].seq, other[0].seq);
-  EXPECT_TRUE(later[0].taken_over);
+  EXPECT_EQ(later[0].taken_from, "b");  // the node that held it
 }
 
 TEST_P(Nodes, ANodeReleasesOnlyItsOwnLeases) {
@@ -780,7 +841,7 @@ TEST_P(Nodes, ANodeReleasesOnlyItsOwnLeases) {
   auto again = b->claim_due(200, 10, {});
   ASSERT_EQ(again.size(), 1u);
   EXPECT_NE(again[0].seq, held[0].seq);
-  EXPECT_FALSE(again[0].taken_over);
+  EXPECT_EQ(again[0].taken_from, "");
   // a's outcome is recorded: it still held its lease.
   RecordResult recorded = a->record_attempts({outcome(held[0], DeliveryState::delivered, std::nullopt, 200)}, 300, 0);
   EXPECT_EQ(recorded.lost, 0);
@@ -800,7 +861,8 @@ TEST_P(Nodes, AnExpiredLeaseIsTakenOverAndTheOldHoldersOutcomeIsDropped) {
   // a stops renewing (it hangs, or was killed): b takes both over once the lease expires.
   auto taken = b->claim_due(100 + kLease, 10, {});
   ASSERT_EQ(taken.size(), 2u);
-  EXPECT_TRUE(taken[0].taken_over && taken[1].taken_over);
+  EXPECT_EQ(taken[0].taken_from, "a");
+  EXPECT_EQ(taken[1].taken_from, "a");
   EXPECT_EQ(taken[0].attempts_made, 0);
 
   // a comes back and reports its attempts: dropped, they no longer count.
@@ -1033,7 +1095,7 @@ TEST_P(Controls, AnExpiredOrderedLeaseIsTakenOverInOrder) {
   EXPECT_EQ(b->next_due_at(), 100 + kLease);
   auto taken = b->claim_due(100 + kLease, 10, {});
   ASSERT_EQ(ids_of(taken), std::vector<std::string>{order[0]});
-  EXPECT_TRUE(taken[0].taken_over);
+  EXPECT_EQ(taken[0].taken_from, "a");
 }
 
 // Two nodes claiming and recording as fast as they can (one thread each): never two

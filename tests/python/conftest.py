@@ -218,6 +218,15 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture()
+def own_pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server of the test's own, to stop and start (the session's stays up)."""
+    srv = PgServer(tempfile.mkdtemp(prefix="brandhooks-outage-"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture()
 def pg_url(pg_server: PgServer) -> str:
     """The URL of a fresh, empty database of its own for each test."""
     return pg_server.create_database()

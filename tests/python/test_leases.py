@@ -40,7 +40,7 @@ while not stop.wait(0.1):
     pass
 hub.close()
 metrics = hub.metrics()
-print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, int)}), flush=True)
+print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("_seconds")}), flush=True)  # no histograms
 """
 
 
@@ -103,7 +103,7 @@ def test_two_nodes_on_one_file_share_the_work_without_double_sends(tmp_path: Pat
         assert sum(m["deliveries_delivered"] for m in metrics) == total
         assert all(m["deliveries_delivered"] > 0 for m in metrics), "both nodes deliver"
         assert sum(m["leases_lost"] for m in metrics) == 0
-        assert sum(m["leases_taken_over"] for m in metrics) == 0
+        assert all(m["leases_taken_over"] == {} for m in metrics)
     finally:
         for node in nodes:
             node.kill()
@@ -146,7 +146,7 @@ def test_a_killed_nodes_leases_are_taken_over_after_the_lease_timeout(tmp_path: 
         stats = local.stats()
         assert (stats.pending, stats.delivered, stats.failed) == (0, count, 0)
         # b got them by taking a's expired leases over, not because anyone released them.
-        assert metrics["leases_taken_over"] == count
+        assert metrics["leases_taken_over"] == {"node-a": count}  # counted by the node that held them
         assert metrics["deliveries_delivered"] == count
     finally:
         if survivor is not None:

@@ -183,8 +183,10 @@ def test_without_an_endpoint_there_is_no_tracing(monkeypatch: pytest.MonkeyPatch
 
 
 def test_rest_publish_passes_the_trace_context_through_unchanged(tmp_path: Path, brand: str) -> None:
+    """Spans off: each attempt sends the publisher's context as it came; the JSON delivery log
+    names the trace of the attempts that have one."""
     with Receiver() as receiver:
-        server = Server(tmp_path / "plain.db", *FAST_RETRIES).start()
+        server = Server(tmp_path / "plain.db", *FAST_RETRIES, "--log-level", "info", "--log-format", "json").start()
         try:
             with server.client() as api:
                 api.post(f"/brands/{brand}/webhooks", json={"topic": "Deals", "url": receiver.url()})
@@ -215,6 +217,10 @@ def test_rest_publish_passes_the_trace_context_through_unchanged(tmp_path: Path,
     assert sorted(contexts, key=str) == sorted([
         (PARENT, "a=1"), (None, None), (None, None), (PARENT, None), (PARENT, None), (PARENT, None),
         (None, None), (PARENT, "a=1,b=2")], key=str)
+    lines = [json.loads(line) for line in server.output.splitlines() if line.startswith("{")]
+    delivered = [line for line in lines if line["msg"] == "delivered"]
+    assert len(delivered) == 8
+    assert sorted(line.get("trace_id", "") for line in delivered) == [""] * 3 + [TRACE_ID] * 5
 
 
 @pytest.fixture()

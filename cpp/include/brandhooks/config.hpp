@@ -88,6 +88,9 @@ struct Config {
   // "debug", "info" (every attempt), "warning" (deliveries failed for good), "error", "off".
   // Quiet by default for programs embedding a Hub; `brandhooks serve` uses "info".
   std::string log_level = "warning";
+  // How each line looks: "logfmt" (key=value ...) or "json" (one object per line, the same
+  // fields, for log pipelines). `brandhooks serve` writes its own lines the same way.
+  std::string log_format = "logfmt";
 };
 
 // Whether Config::db names PostgreSQL: a postgresql:// or postgres:// URL; anything else is a

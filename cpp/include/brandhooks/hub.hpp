@@ -138,6 +138,10 @@ class Hub {
   // it every config.prune_interval_s). Returns how many went.
   std::int64_t prune();
   Stats stats();
+  // What a scrape of /metrics reads from the store, at a cost that does not grow with the
+  // tables; nullopt when the store cannot take writes now or cannot be read (check_storage
+  // throws, or the read fails): a scrape still answers while the database is down.
+  std::optional<Gauges> gauges();
   // Throws when the store cannot take writes now: UnavailableError when its disk is (nearly)
   // full, StorageError when the database fails. For health checks.
   void check_storage();
@@ -192,6 +196,12 @@ class Hub {
   Principal authorize(const std::string& secret, const std::string& brand);
   // authenticate + admin check (ForbiddenError for brand tokens).
   Principal authorize_admin(const std::string& secret);
+  // authorize_admin for monitoring (/metrics), which must answer while the database is down:
+  // when the store cannot be read (StorageError), an admin token that this Hub verified in the
+  // store before is accepted until its expiry. It is forgotten once the store refuses it
+  // (revoked); a revocation made meanwhile on another node counts once this one reaches the
+  // database again. Other tokens get the store's error.
+  Principal authorize_monitoring(const std::string& secret);
 
   // --- portal links ---------------------------------------------------------------------
   // Bounds and default of a portal link's expires_in (seconds).
@@ -220,7 +230,10 @@ class Hub {
   std::vector<PublishResult> commit_events(const std::vector<EventRecord>& records,
                                            std::vector<IdempotencyClaim>* claims = nullptr);
 
+  struct MonitorTokens;
+
   Config config_;
+  std::unique_ptr<MonitorTokens> monitor_tokens_;
   std::unique_ptr<RetryPolicy> retry_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;

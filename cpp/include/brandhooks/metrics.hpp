@@ -3,6 +3,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
 #include <vector>
 
 namespace brandhooks {
@@ -28,6 +31,23 @@ class Histogram {
   std::atomic<std::uint64_t> count_{0};
 };
 
+// A counter per label value, for rare events (a mutex is cheap enough there).
+class LabeledCounter {
+ public:
+  void add(const std::string& label, std::uint64_t n) {
+    std::lock_guard lock(mutex_);
+    counts_[label] += n;
+  }
+  std::map<std::string, std::uint64_t> snapshot() const {
+    std::lock_guard lock(mutex_);
+    return counts_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t> counts_;
+};
+
 struct Metrics {
   std::atomic<std::uint64_t> events_published{0};
   std::atomic<std::uint64_t> deliveries_created{0};
@@ -37,8 +57,9 @@ struct Metrics {
   std::atomic<std::uint64_t> retries_scheduled{0};
   std::atomic<std::uint64_t> webhooks_disabled{0};
   std::atomic<std::uint64_t> deliveries_pruned{0};
-  // Leases of other nodes that stopped renewing, taken over by this one's claims.
-  std::atomic<std::uint64_t> leases_taken_over{0};
+  // Leases of other nodes that stopped renewing, taken over by this one's claims, per node
+  // that held them.
+  LabeledCounter leases_taken_over;
   // Attempt outcomes dropped because another node had taken the lease over meanwhile.
   std::atomic<std::uint64_t> leases_lost{0};
   // Attempt spans dropped because the exporter's queue was full (Hub::enable_attempt_spans).

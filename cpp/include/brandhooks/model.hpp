@@ -162,17 +162,41 @@ struct RecoverResult {
   std::vector<std::string> delivery_ids;
 };
 
-// A snapshot of the store for operators (`brandhooks stats`, /metrics gauges).
-struct Stats {
+// Counting the due queue stops here (Gauges::due_now, Stats::due_now): a read of it costs what
+// this many index entries cost (about a millisecond), however long the queue grows.
+inline constexpr std::int64_t kDueCountLimit = 10'000;
+
+// The live, enabled webhook whose failure streak began first (Gauges::longest_failing).
+struct FailingWebhook {
+  std::string id;
+  std::string brand;
+  std::int64_t since = 0;  // the first failure after its last success
+};
+
+// The store's counts that cost the same whatever the size of the tables: the per-state counters
+// kept as deliveries change, the live webhooks, the due queue counted up to kDueCountLimit and
+// its head (the first entry of an index).
+struct StoreCounts {
   std::int64_t webhooks = 0;           // live
   std::int64_t disabled_webhooks = 0;  // live but disabled
-  std::int64_t events = 0;
   std::int64_t pending = 0;
   std::int64_t delivered = 0;
   std::int64_t failed = 0;
   std::int64_t cancelled = 0;
-  std::int64_t due_now = 0;                   // pending, due, not being attempted (the queue)
+  std::int64_t due_now = 0;                   // pending, due, not being attempted: at most kDueCountLimit
   std::optional<std::int64_t> oldest_due_at;  // earliest due time among those
+};
+
+// What a scrape of /metrics reads from the store (Hub::gauges): the counts, and the webhook
+// failing the longest (the first entry of an index).
+struct Gauges : StoreCounts {
+  std::optional<FailingWebhook> longest_failing;
+};
+
+// A snapshot of the store for operators (`brandhooks stats`, /stats): the counts and the events
+// stored (a count over the table: never read by a scrape).
+struct Stats : StoreCounts {
+  std::int64_t events = 0;
   std::string node;  // the node that answered (Config::node_id): nodes share the store, not this
 };
 

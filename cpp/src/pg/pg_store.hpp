@@ -52,7 +52,8 @@ class PgStore final : public Store {
   RecoverResult recover(const std::string& brand, const std::string& webhook_id, std::int64_t since,
                         std::int64_t limit, std::int64_t now) override;
   std::int64_t prune(std::int64_t before) override;
-  Stats stats(std::int64_t now) override;
+  Gauges gauges(std::int64_t now) override;
+  std::int64_t count_events() override;
   // stats.cpp: delivery statistics per minute
   DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) override;
   std::int64_t prune_stats(std::int64_t before) override;

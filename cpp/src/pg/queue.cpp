@@ -303,7 +303,7 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
     // an event's body travels once however many of its deliveries were claimed.
     auto rows = c.exec(
         "SELECT d.seq, d.id, d.attempts, d.event_seq, octet_length(e.body), d.webhook_seq, e.created_at, "
-        "       d.lease_owner IS NOT NULL, "
+        "       coalesce(d.lease_owner, ''), "
         "       (SELECT w.ordered OR w.rate_limit IS NOT NULL FROM webhooks w WHERE w.seq = d.webhook_seq) "
         "FROM deliveries d JOIN events e ON e.seq = d.event_seq "
         "WHERE d.state = 'pending' AND d.next_at <= $1 "
@@ -328,7 +328,7 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
       event_of.push_back(rows.int64(i, 3));
       d.webhook_seq = rows.int64(i, 5);
       d.event_created_at = rows.int64(i, 6);
-      d.taken_over = rows.boolean(i, 7);
+      d.taken_from = rows.text(i, 7);
       webhooks.push_back(d.webhook_seq);
       if (rows.boolean(i, 8)) controlled.push_back(d.webhook_seq);
       found.push_back(std::move(d));

@@ -68,21 +68,29 @@ std::int64_t PgStore::prune(std::int64_t before) {
   });
 }
 
-Stats PgStore::stats(std::int64_t now) {
+Gauges PgStore::gauges(std::int64_t now) {
   return read([&](Connection& c) {
-    Stats st;
+    Gauges g;
     auto hooks = c.exec(store_sql::kCountWebhooks);
-    st.webhooks = hooks.int64(0, 0);
-    st.disabled_webhooks = hooks.int64(0, 1);
-    st.events = c.exec(store_sql::kCountEvents).int64(0, 0);
+    g.webhooks = hooks.int64(0, 0);
+    g.disabled_webhooks = hooks.int64(0, 1);
     auto states = c.exec("SELECT state, sum(n) FROM delivery_counts GROUP BY state");
-    for (int i = 0; i < states.rows(); ++i) stats_count(st, stored_delivery_state(states.text(i, 0))) = states.int64(i, 1);
-    auto due = c.exec("SELECT count(*), min(next_at) FROM deliveries WHERE state = 'pending' AND next_at <= $1",
-                      Params().add(now));
-    st.due_now = due.int64(0, 0);
-    st.oldest_due_at = due.optional_int64(0, 1);
-    return st;
+    for (int i = 0; i < states.rows(); ++i) state_count(g, stored_delivery_state(states.text(i, 0))) = states.int64(i, 1);
+    // The queue counted no further than kDueCountLimit entries of its index, and its head.
+    auto due = c.exec("SELECT (SELECT count(*) FROM (SELECT 1 FROM deliveries "
+                      "                              WHERE state = 'pending' AND next_at <= $1 LIMIT $2) q), "
+                      "       (SELECT min(next_at) FROM deliveries WHERE state = 'pending' AND next_at <= $1)",
+                      Params().add(now).add(kDueCountLimit));
+    g.due_now = due.int64(0, 0);
+    g.oldest_due_at = due.optional_int64(0, 1);
+    auto failing = c.exec(store_sql::kLongestFailing);
+    if (failing.rows() > 0) g.longest_failing = FailingWebhook{failing.text(0, 0), failing.text(0, 1), failing.int64(0, 2)};
+    return g;
   });
+}
+
+std::int64_t PgStore::count_events() {
+  return read([&](Connection& c) { return c.exec(store_sql::kCountEvents).int64(0, 0); });
 }
 
 }  // namespace brandhooks

@@ -156,7 +156,14 @@ const char* const kMigrations[] = {
       SELECT max(a.started_at) / 1000000 * 1000000 FROM deliveries d JOIN attempts a ON a.delivery_seq = d.seq
       WHERE d.webhook_seq = webhooks.seq AND a.status BETWEEN 200 AND 299);
     )sql",
-    // 7: SQLite's version 11: the W3C trace context a publish carried (nullable columns: no
+    // 7: SQLite's version 11: the live, enabled webhooks that are failing, by the start of
+    // their failure streak (a scrape of /metrics reads the first entry). The streak's updates
+    // keep failing_since as it is while it lasts, so they stay HOT updates.
+    R"sql(
+    CREATE INDEX webhooks_failing ON webhooks(failing_since)
+      WHERE failing_since IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL;
+    )sql",
+    // 8: SQLite's version 12: the W3C trace context a publish carried (nullable columns: no
     // table rewrite).
     R"sql(
     ALTER TABLE events ADD COLUMN traceparent text, ADD COLUMN tracestate text;

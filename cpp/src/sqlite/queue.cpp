@@ -222,7 +222,7 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
     // own: it still holds them in memory and records them itself.
     SQLite::Statement& q = prepare(
         "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at, "
-        "       d.lease_owner IS NOT NULL, e.traceparent, e.tracestate "
+        "       coalesce(d.lease_owner, ''), e.traceparent, e.tracestate "
         "FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.seq = d.event_seq "
         "WHERE d.state = 'pending' AND d.next_at <= ?1 "
         "AND (d.lease_owner IS NULL OR d.lease_owner <> ?4) "
@@ -259,7 +259,7 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
       d.trace = trace;
       d.webhook_seq = q.getColumn(5).getInt64();
       d.event_created_at = q.getColumn(6).getInt64();
-      d.taken_over = q.getColumn(7).getInt() != 0;
+      d.taken_from = q.getColumn(7).getString();
       rows.push_back(std::move(d));
     }
     q.reset();

@@ -72,28 +72,42 @@ std::int64_t SqliteStore::prune(std::int64_t before) {
   return removed;
 }
 
-Stats SqliteStore::stats(std::int64_t now) {
+Gauges SqliteStore::gauges(std::int64_t now) {
   return guarded([&] {
-    Stats st;
+    Gauges g;
     SQLite::Statement& hooks = prepare(store_sql::kCountWebhooks);
     hooks.executeStep();
-    st.webhooks = hooks.getColumn(0).getInt64();
-    st.disabled_webhooks = hooks.getColumn(1).getInt64();
-    SQLite::Statement& events = prepare(store_sql::kCountEvents);
-    events.executeStep();
-    st.events = events.getColumn(0).getInt64();
+    g.webhooks = hooks.getColumn(0).getInt64();
+    g.disabled_webhooks = hooks.getColumn(1).getInt64();
     SQLite::Statement& states = prepare(store_sql::kDeliveryCounts);
     while (states.executeStep()) {
-      stats_count(st, stored_delivery_state(states.getColumn(0).getString())) = states.getColumn(1).getInt64();
+      state_count(g, stored_delivery_state(states.getColumn(0).getString())) = states.getColumn(1).getInt64();
     }
+    // The queue counted no further than kDueCountLimit entries of its index, and its head.
     SQLite::Statement& due = prepare(
-        "SELECT count(*), min(next_at) FROM deliveries INDEXED BY deliveries_due "
-        "WHERE state = 'pending' AND next_at <= ?");
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM deliveries INDEXED BY deliveries_due "
+        "                              WHERE state = 'pending' AND next_at <= ?1 LIMIT ?2)), "
+        "       (SELECT min(next_at) FROM deliveries INDEXED BY deliveries_due "
+        "        WHERE state = 'pending' AND next_at <= ?1)");
     due.bind(1, now);
+    due.bind(2, kDueCountLimit);
     due.executeStep();
-    st.due_now = due.getColumn(0).getInt64();
-    st.oldest_due_at = optional_int(due.getColumn(1));
-    return st;
+    g.due_now = due.getColumn(0).getInt64();
+    g.oldest_due_at = optional_int(due.getColumn(1));
+    SQLite::Statement& failing = prepare(store_sql::kLongestFailing);
+    if (failing.executeStep()) {
+      g.longest_failing = FailingWebhook{failing.getColumn(0).getString(), failing.getColumn(1).getString(),
+                                         failing.getColumn(2).getInt64()};
+    }
+    return g;
+  });
+}
+
+std::int64_t SqliteStore::count_events() {
+  return guarded([&] {
+    SQLite::Statement& events = prepare(store_sql::kCountEvents);
+    events.executeStep();
+    return events.getColumn(0).getInt64();
   });
 }
 

@@ -176,7 +176,13 @@ const char* const kMigrations[] = {
       SELECT max(a.started_at) / 1000000 * 1000000 FROM deliveries d JOIN attempts a ON a.delivery_seq = d.seq
       WHERE d.webhook_seq = webhooks.seq AND a.status BETWEEN 200 AND 299);
     )sql",
-    // 11: the W3C trace context a publish carried (issue 23), sent on with every attempt of the
+    // 11: the live, enabled webhooks that are failing, by the start of their failure streak:
+    // a scrape of /metrics reads the one failing the longest from its first entry.
+    R"sql(
+    CREATE INDEX webhooks_failing ON webhooks(failing_since)
+      WHERE failing_since IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL;
+    )sql",
+    // 12: the W3C trace context a publish carried (issue 23), sent on with every attempt of the
     // event's deliveries: the traceparent as kept (version 00), the tracestate (NULL: none).
     R"sql(
     ALTER TABLE events ADD COLUMN traceparent TEXT;

@@ -103,7 +103,8 @@ class SqliteStore final : public Store {
 
   // retention.cpp: pruning and the operators' counts
   std::int64_t prune(std::int64_t before) override;
-  Stats stats(std::int64_t now) override;
+  Gauges gauges(std::int64_t now) override;
+  std::int64_t count_events() override;
 
   // stats.cpp: delivery statistics per minute
   DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) override;

@@ -46,6 +46,14 @@ def admin_access(request: Request) -> Principal:
     return principal
 
 
+def monitoring_access(request: Request) -> Principal:
+    """admin_access for /metrics, which answers while the database is down: then an admin token
+    this node verified before is accepted (Hub.authorize_monitoring)."""
+    principal: Principal = request.app.state.hub.authorize_monitoring(bearer_token(request))
+    return principal
+
+
 # The access rules, one dependency each.
 BrandAccess = Annotated[str, Depends(brand_access)]
 AdminAccess = Annotated[Principal, Depends(admin_access)]
+MonitoringAccess = Annotated[Principal, Depends(monitoring_access)]

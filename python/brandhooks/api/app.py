@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from .._core import Config, Hub
+from ..metrics import CountResponses, ResponseCounts
 from ..tracing import RequestSpans, Tracing
 from .envelope import install_error_handlers
 from .models import REQUEST_MODELS
@@ -33,7 +34,9 @@ def create_app(hub: Optional[Hub] = None, *, config: Optional[Config] = None,
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.hub = hub
+    app.state.responses = ResponseCounts()  # for /metrics
     app.add_middleware(PublishFastPath, hub=hub)
+    app.add_middleware(CountResponses, counts=app.state.responses)  # around the fast path: its answers count
     if tracing is not None:
         app.add_middleware(RequestSpans, tracing=tracing)  # added last: outermost
     install_error_handlers(app)
