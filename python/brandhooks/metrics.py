@@ -20,6 +20,10 @@ COUNTERS = [
     ("deliveries_pruned", "Finished deliveries removed by retention"),
     ("leases_taken_over", "Deliveries taken over from another node that stopped renewing its leases"),
     ("leases_lost", "Attempt outcomes dropped because another node had taken the delivery's lease over"),
+    ("leases_taken_back", "This node's leases its dispatcher did not hold (a COMMIT whose answer was lost), "
+                          "returned to the queue"),
+    ("outcomes_already_recorded", "Attempt outcomes found recorded when written again (the first COMMIT's "
+                                  "answer was lost)"),
 ]
 
 

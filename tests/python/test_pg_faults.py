@@ -51,6 +51,30 @@ def webhook_ids(receiver: Receiver) -> List[str]:
         return [r.headers["webhook-id"] for r in receiver.requests]
 
 
+class Holder:
+    """A session that runs `statements` in a transaction it keeps open (locks held) until
+    release() ends it (pg_terminate_backend: a sleeping backend would not notice its client
+    going away)."""
+
+    def __init__(self, pg_server: PgServer, db: str, statements: str) -> None:
+        self.pg_server, self.db = pg_server, db
+        self.tag = f"holder-{uuid.uuid4().hex[:8]}"
+        self.proc = subprocess.Popen([str(pg_server.bin / "psql"), "-X", "-q", "-d", db], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                                     env={**os.environ, "PGAPPNAME": self.tag})
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"BEGIN; {statements}; SELECT pg_sleep(120);\n")
+        self.proc.stdin.flush()
+        wait_until(lambda: sql(pg_server, db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                              f"'{self.tag}' AND query LIKE '%pg_sleep%'") == "1", timeout=10)
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            sql(self.pg_server, self.db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                         f"WHERE application_name = '{self.tag}'")
+            self.proc.communicate(timeout=10)  # also closes its stdin
+
+
 # --- a COMMIT whose answer was lost -------------------------------------------------------------
 
 def test_a_publish_whose_commit_answer_was_lost_is_delivered_once(pg_server: PgServer, proxy: FaultProxy) -> None:
@@ -166,17 +190,12 @@ def test_api_calls_holding_every_api_connection_do_not_delay_claims_or_renewals(
     publisher = hub_on(db)
     a = hub_on(db, deliver=True, node_id="node-a", lease_timeout_s=3, busy_timeout_ms=20000)
     b: Optional[Hub] = None
-    locker = subprocess.Popen([str(pg_server.bin / "psql"), "-X", "-q", "-d", db], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    holder: Optional[Holder] = None
     readers: List[threading.Thread] = []
     try:
         with Receiver(lambda n: time.sleep(6) or 200) as receiver:
             publisher.create_webhook(brand, "Deals", receiver.url())
-            assert locker.stdin is not None
-            locker.stdin.write("BEGIN; LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
-            locker.stdin.flush()
-            wait_until(lambda: sql(pg_server, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                                                  "WHERE c.relname = 'api_tokens' AND l.granted") != "0", timeout=10)
+            holder = Holder(pg_server, db, "LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE")
 
             def read_tokens() -> None:
                 try:
@@ -200,8 +219,8 @@ def test_api_calls_holding_every_api_connection_do_not_delay_claims_or_renewals(
             assert b.metrics()["leases_taken_over"] == 0
             assert a.metrics()["leases_lost"] == 0
     finally:
-        locker.kill()
-        locker.wait()
+        if holder is not None:
+            holder.release()
         for reader in readers:
             reader.join(timeout=30)
         for hub in (b, a, publisher):
@@ -218,18 +237,13 @@ def test_a_due_delivery_that_cannot_be_claimed_does_not_make_the_node_spin(pg_se
     db = pg_server.create_database()
     brand = str(uuid.uuid4())
     publisher = hub_on(db)
-    locker = subprocess.Popen([str(pg_server.bin / "psql"), "-X", "-q", "-d", db], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    holder: Optional[Holder] = None
     hub: Optional[Hub] = None
     try:
         with Receiver() as receiver:
             publisher.create_webhook(brand, "Deals", receiver.url())
             publisher.publish(brand, "Deals", "Created", {"n": 1})
-            assert locker.stdin is not None
-            locker.stdin.write("BEGIN; SELECT seq FROM deliveries FOR UPDATE; SELECT pg_sleep(60);\n")
-            locker.stdin.flush()
-            wait_until(lambda: sql(pg_server, db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                                                  "'%pg_sleep(60)%' AND pid <> pg_backend_pid()") == "1")
+            holder = Holder(pg_server, db, "SELECT seq FROM deliveries FOR UPDATE")
             hub = hub_on(proxy.url(db), deliver=True, node_id="node-a")
             time.sleep(1)
             before = proxy.statements
@@ -237,13 +251,11 @@ def test_a_due_delivery_that_cannot_be_claimed_does_not_make_the_node_spin(pg_se
             statements = proxy.statements - before
             print(f"statements in 3 s while the due delivery was locked: {statements}")
             assert statements < 150, f"{statements} statements in 3 s: the node claims in a loop"
-            locker.kill()
-            locker.wait()
+            holder.release()
             receiver.wait_for(1, timeout=10)
     finally:
-        if locker.poll() is None:
-            locker.kill()
-            locker.wait()
+        if holder is not None:
+            holder.release()
         if hub is not None:
             hub.close()
         publisher.close()
@@ -455,8 +467,8 @@ def test_two_nodes_publishing_under_repeated_faults_lose_nothing(tmp_path: Path)
         fired = {kind: sum(t.fired for t in armed) for kind, armed in traps.items()}  # type: ignore[attr-defined]
         print(f"\nfault run: {len(publisher.accepted)} of {FAULT_EVENTS} events accepted (+1 probe), "
               f"{len(expected)} deliveries expected; lost {lost}, unknown {unknown}, duplicates {duplicates} "
-              f"(bound: leases taken over {taken_over:.0f}); outcomes dropped {lost_leases:.0f}, "
-              f"already recorded {already:.0f}, leases taken back {taken_back:.0f}\n"
+              f"(bound: leases taken over {taken_over:.0f} + taken back {taken_back:.0f}); outcomes dropped "
+              f"{lost_leases:.0f}, already recorded {already:.0f}\n"
               f"  faults: {cycles} cycle(s) {dict(faults)}; COMMIT answers lost {fired}; "
               f"connections cut {proxy.connections_cut}; client retries {dict(publisher.retries)}, "
               f"Retry-After seen {dict(Counter(publisher.retry_after))}, other answers {len(publisher.unexpected)}\n"
@@ -469,9 +481,11 @@ def test_two_nodes_publishing_under_repeated_faults_lose_nothing(tmp_path: Path)
         assert lost == 0, f"{lost} accepted deliveries never arrived: {sorted(expected - got)[:5]}"
         assert unknown == 0, "a delivery of an event no client was told about (published twice?)"
         assert len(set(ids)) == len(got), "each delivery arrives under one webhook-id"
-        # docs/scaling.md: a delivery is sent again only after its lease was taken over.
-        assert duplicates <= taken_over
-        assert lost_leases <= taken_over, "outcomes dropped although no lease was taken over"
+        # docs/scaling.md, "Duplicates": a delivery is sent again only after its lease was taken
+        # over, by a claim that knew it (leases_taken_over) or by one whose COMMIT lost its
+        # answer, whose leases were then taken back (leases_taken_back); so is an outcome dropped.
+        assert duplicates <= taken_over + taken_back
+        assert lost_leases <= taken_over + taken_back, "outcomes dropped although no lease changed hands"
         assert orphans == 0 and pending == 0
         assert all(fired.get(kind, 0) >= 1 for kind in ("publish", "outcomes")), fired
         for node, pid in zip(nodes, pids):
