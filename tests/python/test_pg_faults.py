@@ -84,7 +84,7 @@ def test_a_publish_whose_commit_answer_was_lost_is_delivered_once(pg_server: PgS
     db = pg_server.create_database()
     brand = str(uuid.uuid4())
     with Receiver() as receiver:
-        hub = hub_on(proxy.url(db), deliver=True, node_id="node-a", lease_timeout_s=3)
+        hub = hub_on(proxy.url(db), deliver=True, node_id="node-a", lease_timeout_s=2)
         try:
             hub.create_webhook(brand, "Deals", receiver.url())
             trap = proxy.lose_commit_answers("INSERT INTO events")
@@ -95,7 +95,7 @@ def test_a_publish_whose_commit_answer_was_lost_is_delivered_once(pg_server: PgS
             assert sql(pg_server, db, "SELECT count(*) FROM events") == "1", "it had committed"
             received = receiver.wait_for(1, timeout=10)
             assert json.loads(received[0].body)["id"] == again.event_id
-            time.sleep(3.5)  # a lease timeout: a second send, if any, would come now
+            time.sleep(2.5)  # a lease timeout: a second send, if any, would come now
             assert len(webhook_ids(receiver)) == 1
             wait_until(lambda: hub.stats().pending == 0, timeout=10)
             assert hub.metrics()["leases_taken_back"] >= 1
@@ -112,13 +112,13 @@ def test_a_claim_whose_commit_answer_was_lost_is_delivered_once(pg_server: PgSer
     with Receiver() as receiver:
         publisher.create_webhook(brand, "Deals", receiver.url())
         trap = proxy.lose_commit_answers("SET lease_owner = $1, next_at = $2")  # a claim that took rows
-        hub = hub_on(proxy.url(db), deliver=True, node_id="node-a", lease_timeout_s=3)
+        hub = hub_on(proxy.url(db), deliver=True, node_id="node-a", lease_timeout_s=2)
         try:
             published = {publisher.publish(brand, "Deals", "Created", {"n": n}).event_id for n in range(5)}
             wait_until(lambda: trap.fired == 1, timeout=10)
             received = receiver.wait_for(5, timeout=10)
             assert {json.loads(r.body)["id"] for r in received} == published
-            time.sleep(3.5)
+            time.sleep(2.5)  # a lease timeout
             assert len(webhook_ids(receiver)) == 5, "each once"
             wait_until(lambda: hub.stats().pending == 0, timeout=10)
         finally:
@@ -166,11 +166,11 @@ def test_a_503s_retry_after_follows_the_outage(pg_server: PgServer, proxy: Fault
     try:
         with node.client() as api:
             assert api.get(f"/brands/{brand}/webhooks").status_code == 200
-            proxy.refuse(12)
+            proxy.refuse(8)
             first = api.get(f"/brands/{brand}/webhooks")
             assert first.status_code == 503, first.text
             assert first.headers["Retry-After"] == "1"
-            time.sleep(8)
+            time.sleep(5)
             later = api.get(f"/brands/{brand}/webhooks")
             assert later.status_code == 503, later.text
             assert 2 <= int(later.headers["Retry-After"]) <= 10, later.headers
@@ -188,12 +188,12 @@ def test_api_calls_holding_every_api_connection_do_not_delay_claims_or_renewals(
     db = pg_server.create_database()
     brand = str(uuid.uuid4())
     publisher = hub_on(db)
-    a = hub_on(db, deliver=True, node_id="node-a", lease_timeout_s=3, busy_timeout_ms=20000)
+    a = hub_on(db, deliver=True, node_id="node-a", lease_timeout_s=2, busy_timeout_ms=20000)
     b: Optional[Hub] = None
     holder: Optional[Holder] = None
     readers: List[threading.Thread] = []
     try:
-        with Receiver(lambda n: time.sleep(6) or 200) as receiver:
+        with Receiver(lambda n: time.sleep(4.5) or 200) as receiver:
             publisher.create_webhook(brand, "Deals", receiver.url())
             holder = Holder(pg_server, db, "LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE")
 
@@ -212,8 +212,8 @@ def test_api_calls_holding_every_api_connection_do_not_delay_claims_or_renewals(
 
             publisher.publish(brand, "Deals", "Created", {"n": 1})
             receiver.wait_for(1, timeout=5)  # claimed at once, although no API connection is free
-            b = hub_on(db, deliver=True, node_id="node-b", lease_timeout_s=3)  # ready to take it over
-            time.sleep(7)  # the receiver answers after 6 s, twice the lease timeout
+            b = hub_on(db, deliver=True, node_id="node-b", lease_timeout_s=2)  # ready to take it over
+            time.sleep(5)  # the receiver answers after 4.5 s, more than twice the lease timeout
             assert len(webhook_ids(receiver)) == 1
             wait_until(lambda: publisher.stats().delivered == 1, timeout=10)
             assert b.metrics()["leases_taken_over"] == 0
@@ -269,6 +269,7 @@ FAULT_WEBHOOKS = 2
 FAULT_CLIENTS = 8
 FAULT_LEASE_TIMEOUT_S = 3
 FAULT_GAP_S = 1.5  # between two faults
+FAULT_CYCLES = (1, 3)  # at least one cycle of every fault; at most three (a slow machine publishes the rest in peace)
 IDLE_CPU_LIMIT = 0.05  # of one core
 
 
@@ -413,7 +414,7 @@ def test_two_nodes_publishing_under_repeated_faults_lose_nothing(tmp_path: Path)
                 ("pg_ctl restart -m immediate", server.crash_restart),
             ]
             cycles = 0
-            while cycles == 0 or not publisher.done:
+            while cycles < FAULT_CYCLES[0] or (not publisher.done and cycles < FAULT_CYCLES[1]):
                 for name, fault in cycle:
                     time.sleep(FAULT_GAP_S)
                     fault()
