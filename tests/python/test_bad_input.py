@@ -94,8 +94,8 @@ def test_body_over_one_mib_without_content_length_is_413(api, brand):
     [
         ("POST", "/brands/not-a-uuid/webhooks"),
         ("GET", "/brands/not-a-uuid/webhooks"),
-        ("GET", "/brands/1234/webhooks/" + str(uuid.uuid4())),
-        ("DELETE", "/brands/xyz/webhooks/" + str(uuid.uuid4())),
+        ("GET", "/brands/1234/webhooks/2b59461a-fd11-4509-a849-c883dc627363"),
+        ("DELETE", "/brands/xyz/webhooks/bfaf726f-771a-4a17-bb2c-95c3e4fe0c34"),
     ],
 )
 def test_non_uuid_brand_is_400(api, method, path):

@@ -267,7 +267,8 @@ def test_concurrent_requests_with_one_key_publish_once(node, brand):
 def test_the_fastapi_route_and_the_python_hub_take_keys_too(tmp_path):
     """The route behind the fast path (as a TestClient sees it) and Hub.publish/publish_many."""
     from brandhooks import Config, Hub
-    from brandhooks.api import PublishFastPath, create_app
+    from brandhooks.api import create_app
+    from brandhooks.api.publish import PublishFastPath
 
     hub = Hub(Config(db=str(tmp_path / "h.db")))
     brand = str(uuid.uuid4())

@@ -53,7 +53,7 @@ def test_the_page_has_no_inline_script_or_style() -> None:
 
 
 @pytest.mark.parametrize("path", [
-    "/portal/api.py", "/portal/__init__.py", "/portal/..%2fapi.py", "/portal/%2e%2e%2f%2e%2e%2fVERSION",
+    "/portal/cli.py", "/portal/__init__.py", "/portal/..%2fcli.py", "/portal/%2e%2e%2f%2e%2e%2fVERSION",
     "/portal/..", "/portal/.hidden.js", "/portal/missing.js", "/portal/app.js%00.js", "/portal/APP.JS",
     "/portal/sub/app.js",
 ])

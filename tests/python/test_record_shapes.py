@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 
 from brandhooks import Client, _core, records
-from brandhooks.api import Fields, RecoverRequest, RotateRequest, int_field
+from brandhooks.api.inputs import Fields, int_field
+from brandhooks.api.models import RecoverRequest, RotateRequest
 from conftest import ADMIN_TOKEN, Server
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

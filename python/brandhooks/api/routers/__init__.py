@@ -1,0 +1,1 @@
+"""One router per resource; create_app (api/app.py) includes them."""
