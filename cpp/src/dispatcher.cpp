@@ -624,14 +624,18 @@ struct Dispatcher::Impl {
     } else if (due.size() == request.want) {  // probably more due already
       claim_soon = true;
       claim_backoff = 0;
-    } else if (next_due && *next_due <= now) {
-      // Due, and not taken: in saturated lanes (skipped), or held by others for now.
-      if (!request.skip_webhooks.empty()) {
+    } else if (next_due && *next_due <= now) {  // due, and not taken
+      if (!request.skip_webhooks.empty()) {  // it may belong to saturated lanes only
         drained = true;
         drained_saturated = request.skip_webhooks.size();
+        next_claim_at = now + kPollInterval;
+      } else if (due.empty()) {  // held by others for now: back off
+        claim_backoff = claim_backoff ? std::min(2 * claim_backoff, kPollInterval) : kClaimBackoff;
+        next_claim_at = now + claim_backoff;
+      } else {  // taken in part (the byte budget, or rows held by others): again at once
+        claim_backoff = 0;
+        next_claim_at = now;
       }
-      claim_backoff = claim_backoff ? std::min(2 * claim_backoff, kPollInterval) : kClaimBackoff;
-      next_claim_at = now + (request.skip_webhooks.empty() ? claim_backoff : kPollInterval);
     } else {
       claim_backoff = 0;
       next_claim_at = std::min(next_due.value_or(INT64_MAX), now + kPollInterval);
