@@ -21,6 +21,27 @@ namespace {
 
 const std::string kBrand = "11111111-1111-4111-8111-111111111111";
 
+// Runs `sql` in a session the test keeps open (its transaction stays open between calls).
+void exec(PGconn* conn, const std::string& sql) {
+  PGresult* result = PQexec(conn, sql.c_str());
+  auto status = PQresultStatus(result);
+  std::string message = PQresultErrorMessage(result);
+  PQclear(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error(sql + ": " + message);
+}
+
+// The outcome of a delivery's next attempt: a 200 at 100.
+AttemptRecord delivered(const DueDelivery& d) {
+  AttemptRecord r;
+  r.delivery_seq = d.seq;
+  r.webhook_seq = d.webhook_seq;
+  r.attempt.number = d.attempts_made + 1;
+  r.attempt.started_at = 100;
+  r.attempt.status = 200;
+  r.new_state = DeliveryState::delivered;
+  return r;
+}
+
 class PgStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -98,16 +119,7 @@ TEST_F(PgStoreTest, TwoNodesClaimingAtOnceNeverGetTheSameDelivery) {
       auto due = store.claim_due(100, 37, {});
       if (due.empty()) return;
       std::vector<AttemptRecord> records;
-      for (const auto& d : due) {
-        AttemptRecord r;
-        r.delivery_seq = d.seq;
-        r.webhook_seq = d.webhook_seq;
-        r.attempt.number = d.attempts_made + 1;
-        r.attempt.started_at = 100;
-        r.attempt.status = 200;
-        r.new_state = DeliveryState::delivered;
-        records.push_back(r);
-      }
+      for (const auto& d : due) records.push_back(delivered(d));
       RecordResult result = store.record_attempts(records, 100, 0);
       EXPECT_EQ(result.lost, 0);
       std::lock_guard lock(mutex);
@@ -219,14 +231,7 @@ TEST_F(PgStoreTest, AnOutageIsUnavailableAndTheStoreRecoversByItself) {
   back();
   // The same store, without a reopen: the outcome of the attempt made before the outage is
   // recorded (the lease is still this node's), and everything works again.
-  AttemptRecord r;
-  r.delivery_seq = held[0].seq;
-  r.webhook_seq = held[0].webhook_seq;
-  r.attempt.number = 1;
-  r.attempt.started_at = 100;
-  r.attempt.status = 200;
-  r.new_state = DeliveryState::delivered;
-  EXPECT_EQ(store->record_attempts({r}, 200, 0).lost, 0);
+  EXPECT_EQ(store->record_attempts({delivered(held[0])}, 200, 0).lost, 0);
   EXPECT_NO_THROW(store->check_writable());
   store->insert_webhook(webhook("x"));
   EXPECT_EQ(store->insert_events({event(3)})[0].deliveries, 2);
@@ -306,16 +311,7 @@ TEST_F(PgStoreTest, OneNodePrunesAtATime) {
   auto due = store->claim_due(100, 10, {});
   ASSERT_EQ(due.size(), 2u);
   std::vector<AttemptRecord> records;
-  for (const auto& d : due) {
-    AttemptRecord r;
-    r.delivery_seq = d.seq;
-    r.webhook_seq = d.webhook_seq;
-    r.attempt.number = 1;
-    r.attempt.started_at = 100;
-    r.attempt.status = 200;
-    r.new_state = DeliveryState::delivered;
-    records.push_back(r);
-  }
+  for (const auto& d : due) records.push_back(delivered(d));
   store->record_attempts(records, 100, 0);
   // Another node is pruning (it holds the prune lock): this one skips the round.
   PGconn* other = PQconnectdb(config_.db.c_str());
@@ -331,27 +327,6 @@ TEST_F(PgStoreTest, OneNodePrunesAtATime) {
   EXPECT_EQ(store->stats(0).delivered, 0);
   EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM attempts")[0][0], "0");
 }
-
-namespace {
-void exec(PGconn* conn, const std::string& sql) {
-  PGresult* result = PQexec(conn, sql.c_str());
-  auto status = PQresultStatus(result);
-  std::string message = PQresultErrorMessage(result);
-  PQclear(result);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error(sql + ": " + message);
-}
-
-AttemptRecord delivered(const DueDelivery& d) {
-  AttemptRecord r;
-  r.delivery_seq = d.seq;
-  r.webhook_seq = d.webhook_seq;
-  r.attempt.number = d.attempts_made + 1;
-  r.attempt.started_at = 100;
-  r.attempt.status = 200;
-  r.new_state = DeliveryState::delivered;
-  return r;
-}
-}  // namespace
 
 // Two publishes committing concurrently (two nodes, or a publish and a test event) interleave
 // their sequences: here the other node's event takes its seq first, this node's publish then
