@@ -28,9 +28,15 @@ void bind_config(py::module_& m) {
         "SQLite durability: normal (survives kill -9) or full (also survives power loss)");
   field(cls, fields, "busy_timeout_ms", &Config::busy_timeout_ms,
         "how long a writer waits for another process's database lock, in ms");
+  field(cls, fields, "api_connections", &Config::api_connections,
+        "PostgreSQL: connections per node for API calls (more calls wait for a free one)");
+  field(cls, fields, "dispatcher_connections", &Config::dispatcher_connections,
+        "PostgreSQL: the dispatcher's own connections per node (claims, outcomes, lease renewals, pruning), "
+        "which no API call can take");
   field(cls, fields, "deliver", &Config::deliver, "run the delivery dispatcher in this process");
   field(cls, fields, "node_id", &Config::node_id,
-        "this node's name on its delivery leases, unique per node sharing a database (empty: host:pid)");
+        "this node's name on its delivery leases, unique per node sharing a database "
+        "(empty: host:pid:random, new at every start)");
   field(cls, fields, "lease_timeout_s", &Config::lease_timeout_s,
         "seconds after which another node takes over the leases of a node that stopped renewing them");
   field(cls, fields, "retry_schedule", &Config::retry_schedule,

@@ -17,7 +17,19 @@ void bind_errors(py::module_& m) {
   py::register_exception<UnauthorizedError>(m, "UnauthorizedError", base);
   py::register_exception<ForbiddenError>(m, "ForbiddenError", base);
   auto& storage = py::register_exception<StorageError>(m, "StorageError", base);
-  py::register_exception<UnavailableError>(m, "UnavailableError", storage);
+  // UnavailableError carries how long to wait (its `retry_after` attribute: the REST API's
+  // Retry-After), so it is raised as an instance with that attribute set.
+  static py::exception<UnavailableError> unavailable(m, "UnavailableError", storage);
+  unavailable.attr("retry_after") = UnavailableError::kDefaultRetryAfterS;
+  py::register_exception_translator([](std::exception_ptr thrown) {
+    try {
+      if (thrown) std::rethrow_exception(thrown);
+    } catch (const UnavailableError& e) {
+      py::object error = py::reinterpret_borrow<py::object>(unavailable)(e.what());
+      error.attr("retry_after") = e.retry_after_s();
+      PyErr_SetObject(unavailable.ptr(), error.ptr());
+    }
+  });
 }
 
 }  // namespace brandhooks::bindings

@@ -325,6 +325,8 @@ py::dict metrics_dict(const Metrics& m) {
   d["deliveries_pruned"] = m.deliveries_pruned.load();
   d["leases_taken_over"] = m.leases_taken_over.snapshot();  // per node that held them
   d["leases_lost"] = m.leases_lost.load();
+  d["leases_taken_back"] = m.leases_taken_back.load();
+  d["outcomes_already_recorded"] = m.outcomes_already_recorded.load();
   d["attempt_spans_dropped"] = m.attempt_spans_dropped.load();
   d["attempt_seconds"] = histogram_dict(m.attempt_seconds);
   d["publish_to_delivered_seconds"] = histogram_dict(m.publish_to_delivered_seconds);

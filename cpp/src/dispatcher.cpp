@@ -38,6 +38,10 @@ constexpr std::size_t kRecordBatch = 1024;                // outcomes that commi
 constexpr std::int64_t kRecordInterval = 10'000;          // or the longest an outcome waits (us)
 constexpr std::int64_t kPollInterval = 500'000;           // other processes may publish too
 constexpr std::int64_t kCommitRetry = 500'000;            // after a failed commit (a busy database)
+// After a claim that found due deliveries it could not take (rows another transaction holds,
+// SKIP LOCKED; a webhook another claim holds), the next waits this long, doubling up to
+// kPollInterval while that lasts: what blocks it is another node's business, not ours.
+constexpr std::int64_t kClaimBackoff = 10'000;
 constexpr std::size_t kQueuedPerWebhook = kClaimBatch;   // leased but waiting, per webhook
 
 HttpClientOptions client_options(const Config& c) {
@@ -138,7 +142,9 @@ struct Dispatcher::Impl {
     std::lock_guard lock(mutex);
     LeaseRoom room;
     std::size_t count = leased + reserved.deliveries, bytes = leased_bytes + reserved.bytes;
-    if (draining || count >= capacity || bytes >= kLeasedBytes) return room;
+    // No hand-over while a take-back waits (upkeep_leases): the publish stores its deliveries
+    // free, and a claim takes them.
+    if (draining || take_back_due || count >= capacity || bytes >= kLeasedBytes) return room;
     room = {capacity - count, kLeasedBytes - bytes};
     reserved.deliveries += room.deliveries;
     reserved.bytes += room.bytes;
@@ -147,11 +153,35 @@ struct Dispatcher::Impl {
 
   void hand_over(std::vector<DueDelivery> deliveries, LeaseRoom granted) {
     std::lock_guard lock(mutex);
-    reserved.deliveries -= granted.deliveries;
-    reserved.bytes -= granted.bytes;
+    settle(granted);
     take_leased(deliveries);
     claim_soon = true;  // the publish may have stored more than it handed over
     ask_for_claim();
+  }
+
+  // The publish failed; if its COMMIT was sent, it may have committed, with deliveries leased
+  // to this node that it never got: look for them (upkeep_leases) once the database answers.
+  void publish_failed(LeaseRoom granted) {
+    std::lock_guard lock(mutex);
+    settle(granted);
+    if (granted.deliveries > 0) schedule_take_back(now_micros());
+  }
+
+  // Under `mutex`: a reservation is over.
+  void settle(LeaseRoom granted) {
+    reserved.deliveries -= granted.deliveries;
+    reserved.bytes -= granted.bytes;
+    if (take_back_due && reservations_settled()) store_wake.notify_one();
+  }
+
+  bool reservations_settled() const { return reserved.deliveries == 0 && reserved.bytes == 0; }
+
+  // Under `mutex`.
+  void schedule_take_back(std::int64_t at) {
+    if (take_back_due) return;
+    take_back_due = true;
+    take_back_at = at;
+    store_wake.notify_one();
   }
 
   void stop() {
@@ -179,7 +209,10 @@ struct Dispatcher::Impl {
   // join their lanes and start as the limits allow.
   void take_leased(std::vector<DueDelivery>& due) {
     leased += due.size();
-    for (const auto& d : due) leased_bytes += d.body->size();
+    for (const auto& d : due) {
+      leased_bytes += d.body->size();
+      held.insert(d.seq);
+    }
     queue(due, now_micros());
   }
 
@@ -435,7 +468,8 @@ struct Dispatcher::Impl {
                               (!to_record.empty() && now >= first_to_record + kRecordInterval));
           claim_asked = false;  // awake and deciding now: a later ask must wake it again
           bool claim_now = claim_worthwhile(now);
-          if (store_stopping || batch_ready || claim_now || now >= next_prune || now >= next_renew) {
+          bool take_back_now = take_back_due && now >= take_back_at && reservations_settled();
+          if (store_stopping || batch_ready || claim_now || now >= next_prune || now >= next_renew || take_back_now) {
             stop_now = store_stopping;
             if (stop_now || batch_ready) {
               records.swap(to_record);
@@ -447,6 +481,7 @@ struct Dispatcher::Impl {
           // A claim due already but not worthwhile waits for room: finishing attempts ask.
           std::int64_t until = std::min(next_prune, next_renew);
           if (next_claim_at > now) until = std::min(until, next_claim_at);
+          if (take_back_due && take_back_at > now) until = std::min(until, take_back_at);
           if (!paced.empty() && !draining) until = std::min(until, paced.begin()->first);
           if (!to_record.empty()) {
             until = std::min(until, std::max(first_to_record + kRecordInterval, commit_retry_at));
@@ -465,25 +500,59 @@ struct Dispatcher::Impl {
         commit_retry_at = first_to_record + kCommitRetry;
       }
       if (stop_now) break;
-      renew_when_due();
+      upkeep_leases();
       if (request) claim(std::move(*request));
       prune_when_due();
     }
   }
 
-  // Pushes the expiry of every lease this node holds (waiting in lanes, in flight, or with an
-  // outcome not yet committed), so that no other node takes them over while this one lives.
-  void renew_when_due() {
+  // Pushes the expiry of the leases this dispatcher holds (`held`: waiting in lanes, in
+  // flight, or with an outcome not yet committed), so that no other node takes them over while
+  // this one lives; and takes back this node's other leases (lease.hpp): at every renewal, and
+  // soon after a claim or a publish failed, whose COMMIT may have committed what this
+  // dispatcher never got. A take-back waits until no publish is handing deliveries over
+  // (reserve() gives none meanwhile): those are this node's in the database a moment before
+  // they are in `held`.
+  void upkeep_leases() {
     std::int64_t now = now_micros();
-    if (now < next_renew) return;
+    bool renew = now >= next_renew;
+    bool take_back = false;
+    std::vector<std::int64_t> held_now;
+    {
+      std::lock_guard lock(mutex);
+      if (renew) schedule_take_back(now);
+      take_back = take_back_due && now >= take_back_at && reservations_settled();
+      if (!renew && !take_back) return;
+      held_now.assign(held.begin(), held.end());
+    }
+    LeaseUpkeep done;
     try {
-      store.renew_leases(now);
-      next_renew = now + renew_interval;
+      done = store.renew_leases(now, held_now, take_back);
     } catch (const std::exception& e) {
-      next_renew = now + std::min(renew_interval, kPollInterval);  // a busy database: soon again
-      if (log_level <= LogLevel::error) {
+      if (renew) next_renew = now + std::min(renew_interval, kPollInterval);  // a busy database: soon again
+      if (take_back) {
+        std::lock_guard lock(mutex);
+        take_back_at = now + kPollInterval;
+      }
+      if (renew && log_level <= LogLevel::error) {
         LogLine line(log_format, LogLevel::error, "cannot renew leases; other nodes take them over once they expire");
         write_log_line(line.add("detail", e.what()).text());
+      }
+      return;
+    }
+    if (renew) next_renew = now + renew_interval;
+    if (take_back) {
+      std::lock_guard lock(mutex);
+      take_back_due = false;
+      if (done.taken_back > 0) claim_soon = true;  // due now: this node's claim may take them at once
+    }
+    if (done.taken_back > 0) {
+      metrics.leases_taken_back += static_cast<std::uint64_t>(done.taken_back);
+      if (log_level <= LogLevel::warning) {
+        LogLine line(log_format, LogLevel::warning,
+                     "took back leases this node had in the database but not in memory (a commit that lost its "
+                     "answer had taken them); they are due again");
+        write_log_line(line.add("count", done.taken_back).add("node", config.node_id).text());
       }
     }
   }
@@ -523,6 +592,19 @@ struct Dispatcher::Impl {
       return false;
     }
     metrics.webhooks_disabled += static_cast<std::uint64_t>(result.disabled);
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& r : records) held.erase(r.delivery_seq);  // recorded (or another node's now)
+    }
+    if (result.already_recorded > 0) {
+      // The COMMIT of an earlier try lost its answer but had committed: nothing to do again.
+      metrics.outcomes_already_recorded += static_cast<std::uint64_t>(result.already_recorded);
+      if (log_level <= LogLevel::warning) {
+        LogLine line(log_format, LogLevel::warning,
+                     "attempt outcomes were already recorded: the answer to an earlier commit of them was lost");
+        write_log_line(line.add("count", result.already_recorded).add("node", config.node_id).text());
+      }
+    }
     if (result.lost > 0) {
       // This node stopped renewing for longer than the lease timeout (a stall, a database
       // that refused the renewals), and other nodes took these deliveries over: their
@@ -578,16 +660,26 @@ struct Dispatcher::Impl {
     take_leased(due);
     if (failed) {  // a busy or failing database: try again shortly
       next_claim_at = now + kPollInterval;
+      // If the claim's COMMIT was sent, it may have committed: its leases are this node's.
+      schedule_take_back(now);
     } else if (due.size() == request.want) {  // probably more due already
       claim_soon = true;
-    } else {
-      next_claim_at = std::min(next_due.value_or(INT64_MAX), now + kPollInterval);
-      if (!request.skip_webhooks.empty() && next_due && *next_due <= now) {
-        // What is due belongs to saturated lanes only.
+      claim_backoff = 0;
+    } else if (next_due && *next_due <= now) {  // due, and not taken
+      if (!request.skip_webhooks.empty()) {  // it may belong to saturated lanes only
         drained = true;
         drained_saturated = request.skip_webhooks.size();
         next_claim_at = now + kPollInterval;
+      } else if (due.empty()) {  // held by others for now: back off
+        claim_backoff = claim_backoff ? std::min(2 * claim_backoff, kPollInterval) : kClaimBackoff;
+        next_claim_at = now + claim_backoff;
+      } else {  // taken in part (the byte budget, or rows held by others): again at once
+        claim_backoff = 0;
+        next_claim_at = now;
       }
+    } else {
+      claim_backoff = 0;
+      next_claim_at = std::min(next_due.value_or(INT64_MAX), now + kPollInterval);
     }
   }
 
@@ -596,7 +688,8 @@ struct Dispatcher::Impl {
     if (now < next_prune) return;
     next_prune = now + config.prune_interval_s * 1'000'000;
     try {
-      metrics.deliveries_pruned += static_cast<std::uint64_t>(prune_expired(store, config.retention_s, now));
+      metrics.deliveries_pruned +=
+          static_cast<std::uint64_t>(prune_expired(store, config.retention_s, now, Work::dispatcher));
     } catch (const std::exception&) {
       // A busy database: the next round prunes.
     }
@@ -621,6 +714,11 @@ struct Dispatcher::Impl {
   std::size_t leased = 0;    // handed out by the store (claims and publishes), not yet recorded
   std::size_t leased_bytes = 0;  // their bodies
   LeaseRoom reserved;        // promised to publishes under way
+  // The seqs leased to this dispatcher: waiting (in lanes or paced), in flight, or with an
+  // outcome not yet committed. Only these leases are renewed.
+  std::unordered_set<std::int64_t> held;
+  bool take_back_due = false;     // this node's leases not in `held` are to be taken back ...
+  std::int64_t take_back_at = 0;  // ... from then on, once no publish is handing over
   std::size_t waiting = 0;   // leased and queued in a lane, not yet sent
   std::size_t saturated = 0; // lanes with kQueuedPerWebhook or more waiting
   int in_flight = 0;
@@ -637,6 +735,7 @@ struct Dispatcher::Impl {
   bool claim_running = false;
   std::int64_t next_claim_at = 0;
   bool drained = false;  // the last claim left only saturated lanes' deliveries due
+  std::int64_t claim_backoff = 0;  // the last claims found due deliveries they could not take
   std::size_t drained_saturated = 0;
   std::int64_t commit_retry_at = 0;  // after a failed commit, the next try waits until then
   std::int64_t next_prune;
@@ -657,6 +756,8 @@ LeaseRoom Dispatcher::reserve() { return impl_->reserve(); }
 void Dispatcher::hand_over(std::vector<DueDelivery> deliveries, LeaseRoom reserved) {
   impl_->hand_over(std::move(deliveries), reserved);
 }
+
+void Dispatcher::publish_failed(LeaseRoom reserved) { impl_->publish_failed(reserved); }
 
 void Dispatcher::stop() { impl_->stop(); }
 

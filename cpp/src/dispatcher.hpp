@@ -32,11 +32,14 @@ class Dispatcher {
   // New deliveries may be due now (called after a publish commits).
   void notify();
   // All the room there is for freshly published deliveries handed over directly (none when
-  // full or stopping). Every reservation is settled by one hand_over() call.
+  // full, stopping, or while a take-back of leases waits). Every reservation is settled by one hand_over() or publish_failed() call.
   LeaseRoom reserve();
   // The deliveries a publish stored already leased (at most what was reserved; the rest of
   // the reservation is returned).
   void hand_over(std::vector<DueDelivery> deliveries, LeaseRoom reserved);
+  // The publish failed, after reserve(): the reservation is returned, and since its COMMIT may
+  // have committed all the same, this node's leases it does not hold are taken back soon.
+  void publish_failed(LeaseRoom reserved);
   // Stops leasing, lets in-flight attempts finish (up to the request timeout), records them,
   // and returns every delivery this node still holds to the queue.
   void stop();

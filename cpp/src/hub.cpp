@@ -94,6 +94,8 @@ void check_config(const Config& c) {
   check_range(c.idle_timeout_ms, "idle_timeout_ms", kMaxTimeoutMs);
   check_range(c.max_idle_connections, "max_idle_connections", 1'000'000);
   check_range(c.lease_timeout_s, "lease_timeout_s", 86'400);
+  check_range(c.api_connections, "api_connections", 1000);
+  check_range(c.dispatcher_connections, "dispatcher_connections", 1000);
   check_node_id(c.node_id);
   check_signature_header(c.signature_header);
   if (!c.public_url.empty()) check_base_url(c.public_url, "public_url");
@@ -299,7 +301,7 @@ std::vector<PublishResult> Hub::commit_events(const std::vector<EventRecord>& re
     try {
       results = store_->insert_events(records, room, &leased, claims);
     } catch (...) {
-      dispatcher_->hand_over({}, room);
+      dispatcher_->publish_failed(room);
       throw;
     }
     dispatcher_->hand_over(std::move(leased), room);
@@ -399,7 +401,7 @@ DeliveryStats Hub::delivery_stats(const std::string& brand, std::int64_t hours) 
 }
 
 std::int64_t Hub::prune() {
-  std::int64_t removed = prune_expired(*store_, config_.retention_s, now_micros());
+  std::int64_t removed = prune_expired(*store_, config_.retention_s, now_micros(), Work::api);
   metrics_->deliveries_pruned += static_cast<std::uint64_t>(removed);
   return removed;
 }

@@ -3,13 +3,19 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdint>
+#include <cstdio>
+#include <random>
 
 namespace brandhooks {
 
 std::string default_node_id() {
   std::array<char, 256> host{};
-  if (::gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') return "node:" + std::to_string(::getpid());
-  return std::string(host.data()) + ":" + std::to_string(::getpid());
+  std::string name = ::gethostname(host.data(), host.size() - 1) == 0 && host[0] != '\0' ? host.data() : "node";
+  std::uint32_t start = std::random_device{}();
+  std::array<char, 9> suffix{};
+  std::snprintf(suffix.data(), suffix.size(), "%08x", start);
+  return name + ":" + std::to_string(::getpid()) + ":" + suffix.data();
 }
 
 }  // namespace brandhooks

@@ -8,8 +8,15 @@
 // stopped renewing (a take-over). A node releases only its own leases, and an attempt's outcome
 // is recorded only while the node still holds the lease for that attempt (same owner, same
 // attempt count): the outcome of a lease lost to a take-over is dropped, never counted twice.
+//
+// A COMMIT whose answer was lost may have committed. So the database may give a node leases
+// its dispatcher never got (the claim or the publish that took them failed, as far as the node
+// could tell), and the node renews only the leases its dispatcher holds in memory and takes
+// back its other ones: they become due again, and its next claim (or another node's) takes
+// them, each sent once. An outcome batch committed twice is recognised by its attempt rows.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace brandhooks {
 
@@ -21,7 +28,8 @@ struct LeaseHolder {
   std::int64_t expiry(std::int64_t now) const { return now + timeout_us; }
 };
 
-// "<host name>:<pid>": the node id when Config::node_id is empty.
+// "<host name>:<pid>:<8 random hex digits>": the node id when Config::node_id is empty. Unique
+// per start: containers often share a host name and all run as pid 1.
 std::string default_node_id();
 
 // How often a holder renews its leases: three times per timeout, so that one late or failed
@@ -33,9 +41,17 @@ inline std::int64_t lease_renew_interval(std::int64_t timeout_us) { return timeo
 namespace lease_sql {
 // ?1 node, ?2 expiry: takes (or takes over) the lease of delivery ?3.
 inline constexpr const char* kTake = "UPDATE deliveries SET lease_owner = ?1, next_at = ?2 WHERE seq = ?3";
-// ?1 new expiry of every lease node ?2 holds.
-inline constexpr const char* kRenew =
-    "UPDATE deliveries SET next_at = ?1 WHERE lease_owner = ?2 AND state = 'pending'";
+// `held`: the backend's subquery giving the seqs the dispatcher holds, from parameter ?3
+// (PostgreSQL: an array, SQLite: a JSON array). ?1 the new expiry of node ?2's leases of them.
+inline std::string renew_held(std::string_view held) {
+  return "UPDATE deliveries SET next_at = ?1 WHERE lease_owner = ?2 AND state = 'pending' AND seq IN (" +
+         std::string(held) + ")";
+}
+// Node ?2's leases of deliveries it does not hold (`held` as above) end: due at ?1.
+inline std::string take_back_unheld(std::string_view held) {
+  return "UPDATE deliveries SET lease_owner = NULL, next_at = ?1 WHERE lease_owner = ?2 AND state = 'pending' "
+         "AND seq NOT IN (" + std::string(held) + ")";
+}
 // Node ?2's leases end: their deliveries are due at ?1.
 inline constexpr const char* kRelease =
     "UPDATE deliveries SET lease_owner = NULL, next_at = ?1 WHERE lease_owner = ?2 AND state = 'pending'";

@@ -100,8 +100,22 @@ struct AttemptRecord {
 
 struct RecordResult {
   std::int64_t disabled = 0;  // webhooks disabled
-  std::int64_t lost = 0;      // outcomes dropped: this node no longer held the delivery's lease
+  std::int64_t lost = 0;      // outcomes dropped: another node had taken the delivery's lease over
+  // Outcomes found recorded already: an earlier call wrote them, but its COMMIT's answer was
+  // lost (the caller could not know that it had committed).
+  std::int64_t already_recorded = 0;
 };
+
+// What renew_leases did.
+struct LeaseUpkeep {
+  std::int64_t renewed = 0;     // leases the dispatcher holds, pushed forward
+  std::int64_t taken_back = 0;  // this node's leases it did not hold, returned to the queue
+};
+
+// Whose connections a call uses where the backend pools them (PostgreSQL): the API's, or the
+// dispatcher's own, which no API call can take (Config::api_connections and
+// dispatcher_connections). Claims, outcomes and leases are always the dispatcher's.
+enum class Work { api, dispatcher };
 
 // What a migration (migration.hpp) moves: a table's columns, the key first, and its rows.
 // store_common.cpp lists the tables and builds the SQL both backends run for them.
@@ -178,12 +192,17 @@ class Store {
   // shutdown: what was never attempted); their deliveries are due at `now`. Other nodes'
   // leases stay. Returns how many were released.
   virtual std::int64_t release_leases(std::int64_t now) = 0;
-  // Every lease this node holds now expires lease_timeout_s after `now`. Returns how many.
-  virtual std::int64_t renew_leases(std::int64_t now) = 0;
+  // The leases of the deliveries in `held` (the seqs the dispatcher holds: waiting, in
+  // flight, or with an outcome not yet committed) now expire lease_timeout_s after `now`.
+  // With `take_back`, this node's other leases end, their deliveries due at `now`: rows the
+  // database gives this node that its dispatcher never got, because the COMMIT of the claim or
+  // publish that leased them lost its answer (lease.hpp). The caller makes sure that no
+  // publish is handing deliveries over meanwhile.
+  virtual LeaseUpkeep renew_leases(std::int64_t now, const std::vector<std::int64_t>& held, bool take_back) = 0;
   // Leases up to `limit` due deliveries (oldest due first) whose bodies add up to at most
   // `max_bytes` (the first is always taken), skipping `skip_webhooks`; those of deleted or
   // disabled webhooks are cancelled instead. Due: pending with next_at <= now, which includes
-  // deliveries whose lease expired (taken over, marked taken_over). An ordered webhook gives
+  // deliveries whose lease expired (taken over, taken_from names the node). An ordered webhook gives
   // at most its oldest pending delivery, and only while no other of its deliveries is held; a
   // throttled one gives those whose send slot (not_before) is near and leaves the rest
   // waiting until their slot comes (store_common.hpp, kOrderedTurn and Pace).
@@ -197,8 +216,10 @@ class Store {
   // Writes attempts and delivery states in one transaction (group commit), keeps each
   // webhook's failure streak, and disables webhooks failing since before `disable_before`.
   // An outcome is written only while this node holds the delivery's lease for that attempt;
-  // others (the lease was taken over) are dropped and counted in `lost`. The written ones are
-  // added to the per-minute statistics (attempt_minutes, MinuteRollup) in the same transaction.
+  // one already written (the same attempt, started at the same time: an earlier call's COMMIT
+  // lost its answer) is counted in `already_recorded`, the others (the lease was taken over)
+  // are dropped and counted in `lost`. The written ones are added to the per-minute statistics
+  // (attempt_minutes, MinuteRollup) in the same transaction.
   virtual RecordResult record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
                                        std::int64_t disable_before) = 0;
   virtual Page<Delivery> list_deliveries(const DeliveryQuery& query) = 0;
@@ -211,10 +232,10 @@ class Store {
   // Queues again up to `limit` failed deliveries of the webhook created at or after `since`.
   virtual RecoverResult recover(const std::string& brand, const std::string& webhook_id,
                                 std::int64_t since, std::int64_t limit, std::int64_t now) = 0;
-  // Removes finished deliveries (and their attempts, and events left without deliveries)
-  // last updated before `before`, idempotency keys stored before it, and tokens that expired
-  // before it. Returns how many deliveries went.
-  virtual std::int64_t prune(std::int64_t before) = 0;
+  // Removes finished deliveries (and their attempts) last updated before `before`, events
+  // created before it that have no delivery left, idempotency keys stored before it, and
+  // tokens that expired before it. Returns how many deliveries went.
+  virtual std::int64_t prune(std::int64_t before, Work work = Work::api) = 0;
   // What a scrape reads (Gauges): never a count over a whole table.
   virtual Gauges gauges(std::int64_t now) = 0;
   // Events stored: a count over the table, for /stats only.
@@ -225,7 +246,7 @@ class Store {
   // p50/p99 from the summed histograms. Every live webhook is listed, in listing order.
   virtual DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) = 0;
   // Removes the statistics of minutes before `before`. Returns how many rows went.
-  virtual std::int64_t prune_stats(std::int64_t before) = 0;
+  virtual std::int64_t prune_stats(std::int64_t before, Work work = Work::api) = 0;
 
   // --- webhook changes ------------------------------------------------------------------------
   virtual std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
@@ -275,9 +296,9 @@ void check_sqlite_database(const std::string& path);
 // The delivery statistics are kept 24 h (the longest window) and a margin, whatever the
 // retention, and pruned with it.
 inline constexpr std::int64_t kAttemptMinutesKeptUs = 25 * 3600 * 1'000'000LL;
-inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::int64_t now) {
-  std::int64_t removed = store.prune(now - retention_s * 1'000'000);
-  store.prune_stats(now - kAttemptMinutesKeptUs);
+inline std::int64_t prune_expired(Store& store, std::int64_t retention_s, std::int64_t now, Work work) {
+  std::int64_t removed = store.prune(now - retention_s * 1'000'000, work);
+  store.prune_stats(now - kAttemptMinutesKeptUs, work);
   return removed;
 }
 

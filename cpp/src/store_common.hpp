@@ -108,6 +108,11 @@ inline constexpr const char* kFailedSince =
 inline constexpr const char* kRequeue =
     "UPDATE deliveries SET state = 'pending', next_at = ?1, updated_at = ?1 WHERE seq = ?2";
 
+// Attempt ?2 of delivery ?1 that started at ?3 is in the log: an outcome recorded already
+// (record_attempts; PostgreSQL asks the same of a batch at once).
+inline constexpr const char* kAttemptRecorded =
+    "SELECT 1 FROM attempts WHERE delivery_seq = ?1 AND number = ?2 AND started_at = ?3";
+
 // --- delivery controls (docs/delivery.md, "Ordered webhooks" and "Throttled webhooks") ---
 // An ordered webhook's delivery d may be claimed at ?1 (now) only when no earlier delivery of
 // its webhook is pending (publish order = delivery seq order) and no later one is held (leased
@@ -130,9 +135,12 @@ inline constexpr const char* kAddKey =
     "ON CONFLICT (brand, key) DO NOTHING";
 inline constexpr const char* kFindKey =
     "SELECT request_hash, results, created_at FROM idempotency_keys WHERE brand = ?1 AND key = ?2";
-// An expired key taken afresh.
+// An expired key taken afresh: only while it is still expired (stored before ?5). Another
+// request may have taken it afresh meanwhile (PostgreSQL: this UPDATE waited for its row lock
+// and sees its row): no row changes, and that request's use counts.
 inline constexpr const char* kRenewKey =
-    "UPDATE idempotency_keys SET request_hash = ?3, results = '', created_at = ?4 WHERE brand = ?1 AND key = ?2";
+    "UPDATE idempotency_keys SET request_hash = ?3, results = '', created_at = ?4 "
+    "WHERE brand = ?1 AND key = ?2 AND created_at < ?5";
 inline constexpr const char* kSetKeyResults = "UPDATE idempotency_keys SET results = ?3 WHERE brand = ?1 AND key = ?2";
 inline constexpr const char* kPruneKeys = "DELETE FROM idempotency_keys WHERE created_at < ?1";
 
@@ -223,7 +231,7 @@ struct StoredKey {
 // backend's access to the idempotency_keys table inside the call's transaction:
 //   bool add(const IdempotencyClaim&)                    kAddKey; true when it stored the key
 //   std::optional<StoredKey> find(const IdempotencyClaim&)
-//   void renew(const IdempotencyClaim&)                  kRenewKey
+//   bool renew(const IdempotencyClaim&)                  kRenewKey; true when it took the key
 //   void set_results(const IdempotencyClaim&, const std::string& json)
 // claim() decides each claim's outcome (before the events are stored); events() are those to
 // store; finish() keeps the fresh claims' results with their keys and returns every event's.
@@ -289,9 +297,14 @@ class IdempotentBatch {
     }
     if (keys.add(c)) return Outcome::fresh;
     std::optional<StoredKey> stored = keys.find(c);
-    if (!stored || stored->created_at < c.expired_before) {
-      keys.renew(c);
-      return Outcome::fresh;
+    if (stored && stored->created_at < c.expired_before) {
+      if (keys.renew(c)) return Outcome::fresh;
+      stored = keys.find(c);  // another request took it afresh first: its answer counts
+    }
+    if (!stored) {  // pruned between the two statements: it is free again
+      if (keys.add(c)) return Outcome::fresh;
+      stored = keys.find(c);
+      if (!stored) throw UnavailableError("an idempotency key changed while it was being used; try again", 1);
     }
     if (stored->request_hash != c.request_hash) return Outcome::conflict;
     auto parsed = results_from_json(stored->results);

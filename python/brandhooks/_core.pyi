@@ -24,7 +24,7 @@ class ForbiddenError(BrandhooksError):
 class StorageError(BrandhooksError):
     pass
 class UnavailableError(StorageError):
-    pass
+    retry_after: int
 class Config:
     """
     Configuration of a Hub (one field per setting).
@@ -51,6 +51,14 @@ class Config:
         """
     @allow_private.setter
     def allow_private(self, arg0: bool) -> None:
+        ...
+    @property
+    def api_connections(self) -> int:
+        """
+        PostgreSQL: connections per node for API calls (more calls wait for a free one)
+        """
+    @api_connections.setter
+    def api_connections(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def busy_timeout_ms(self) -> int:
@@ -107,6 +115,14 @@ class Config:
         """
     @disable_after_s.setter
     def disable_after_s(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def dispatcher_connections(self) -> int:
+        """
+        PostgreSQL: the dispatcher's own connections per node (claims, outcomes, lease renewals, pruning), which no API call can take
+        """
+    @dispatcher_connections.setter
+    def dispatcher_connections(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def dns_servers(self) -> str:
@@ -183,7 +199,7 @@ class Config:
     @property
     def node_id(self) -> str:
         """
-        this node's name on its delivery leases, unique per node sharing a database (empty: host:pid)
+        this node's name on its delivery leases, unique per node sharing a database (empty: host:pid:random, new at every start)
         """
     @node_id.setter
     def node_id(self, arg0: str) -> None:

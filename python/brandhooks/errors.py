@@ -25,5 +25,6 @@ ERROR_STATUS: Dict[Type[BrandhooksError], Tuple[int, str]] = {
     UnavailableError: (503, "Unavailable"),
 }
 
-#: Seconds an Unavailable answer asks the client to wait (its Retry-After header).
+#: Seconds an Unavailable answer asks the client to wait (its Retry-After header) when the
+#: error does not say (UnavailableError.retry_after: how long the outage is likely to last).
 RETRY_AFTER_S = 10

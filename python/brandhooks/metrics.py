@@ -23,6 +23,10 @@ COUNTERS = [
     ("webhooks_disabled", "Webhooks disabled by delivery (410 Gone or failing too long)"),
     ("deliveries_pruned", "Finished deliveries removed by retention"),
     ("leases_lost", "Attempt outcomes dropped because another node had taken the delivery's lease over"),
+    ("leases_taken_back", "This node's leases its dispatcher did not hold (a COMMIT whose answer was lost), "
+                          "returned to the queue"),
+    ("outcomes_already_recorded", "Attempt outcomes found recorded when written again (the first COMMIT's "
+                                  "answer was lost)"),
     ("attempt_spans_dropped", "Attempt spans dropped because the OpenTelemetry exporter fell behind (the queue was full)"),
 ]
 

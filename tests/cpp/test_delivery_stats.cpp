@@ -254,7 +254,7 @@ TEST_P(DeliveryStatsTest, PrunedAfterTwentyFiveHoursWhateverTheRetention) {
                          now, 0);
   EXPECT_EQ(rows(), 3);
   // A retention of one second prunes the deliveries, not the 24 h the statistics show.
-  prune_expired(*store, 1, now);
+  prune_expired(*store, 1, now, Work::api);
   EXPECT_EQ(rows(), 2);
   DeliveryStats stats = store->delivery_stats(kBrand, now - 25 * 3600 * 1'000'000LL, now + kMinuteUs);
   EXPECT_EQ(stats.webhooks.at(0).counts.succeeded, 2);

@@ -173,6 +173,8 @@ TEST(HubConfig, NumbersAreBounded) {
   refused([](Config& c) { c.max_in_flight = INT32_MAX; });
   refused([](Config& c) { c.retention_s = 0; });
   refused([](Config& c) { c.retry_schedule = "0,5s,100000d"; });
+  refused([](Config& c) { c.api_connections = 0; });
+  refused([](Config& c) { c.dispatcher_connections = 100'000; });
   Config fine;
   fine.db = ":memory:";
   fine.retention_s = 3650LL * 86400;
@@ -412,6 +414,18 @@ TEST_P(HubTest, BadDeliveryControlsAreRefusedAndChangeNothing) {
   EXPECT_EQ(same.rate_limit, 5);
   EXPECT_EQ(same.headers, (Headers{{"X-A", "1"}}));
   EXPECT_EQ(same.updated_at, w.updated_at);
+}
+
+// Containers often share a host name and all run as pid 1: "host:pid" alone would make two
+// nodes one (each releasing the other's leases at start). The default is new at every start.
+TEST(HubConfig, TheDefaultNodeIdIsUniquePerStart) {
+  Config c;
+  c.db = ":memory:";
+  Hub first(c), second(c);
+  EXPECT_NE(first.config().node_id, second.config().node_id);
+  EXPECT_EQ(first.config().node_id.substr(0, first.config().node_id.rfind(':')),
+            second.config().node_id.substr(0, second.config().node_id.rfind(':')))
+      << "the host and pid stay readable in front";
 }
 
 TEST(HubConfig, CustomHeadersMayNotBeTheConfiguredSignatureHeader) {

@@ -7,7 +7,10 @@
 #include <set>
 #include <thread>
 
+#include "brandhooks/crypto.hpp"
 #include "brandhooks/errors.hpp"
+#include "brandhooks/hub.hpp"
+#include "pg/connection.hpp"
 #include "store.hpp"
 #include "test_backends.hpp"
 
@@ -17,6 +20,27 @@ using namespace brandhooks_test;
 namespace {
 
 const std::string kBrand = "11111111-1111-4111-8111-111111111111";
+
+// Runs `sql` in a session the test keeps open (its transaction stays open between calls).
+void exec(PGconn* conn, const std::string& sql) {
+  PGresult* result = PQexec(conn, sql.c_str());
+  auto status = PQresultStatus(result);
+  std::string message = PQresultErrorMessage(result);
+  PQclear(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error(sql + ": " + message);
+}
+
+// The outcome of a delivery's next attempt: a 200 at 100.
+AttemptRecord delivered(const DueDelivery& d) {
+  AttemptRecord r;
+  r.delivery_seq = d.seq;
+  r.webhook_seq = d.webhook_seq;
+  r.attempt.number = d.attempts_made + 1;
+  r.attempt.started_at = 100;
+  r.attempt.status = 200;
+  r.new_state = DeliveryState::delivered;
+  return r;
+}
 
 class PgStoreTest : public ::testing::Test {
  protected:
@@ -95,16 +119,7 @@ TEST_F(PgStoreTest, TwoNodesClaimingAtOnceNeverGetTheSameDelivery) {
       auto due = store.claim_due(100, 37, {});
       if (due.empty()) return;
       std::vector<AttemptRecord> records;
-      for (const auto& d : due) {
-        AttemptRecord r;
-        r.delivery_seq = d.seq;
-        r.webhook_seq = d.webhook_seq;
-        r.attempt.number = d.attempts_made + 1;
-        r.attempt.started_at = 100;
-        r.attempt.status = 200;
-        r.new_state = DeliveryState::delivered;
-        records.push_back(r);
-      }
+      for (const auto& d : due) records.push_back(delivered(d));
       RecordResult result = store.record_attempts(records, 100, 0);
       EXPECT_EQ(result.lost, 0);
       std::lock_guard lock(mutex);
@@ -160,9 +175,10 @@ TEST_F(PgStoreTest, AnUpgradedDatabaseTakesEachWebhooksLastSuccessFromItsAttempt
              "CASE WHEN w.id = 'ok' AND e.id = 'e-1' THEN 204 ELSE 500 END "
              "FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.seq = d.webhook_seq");
   }
-  // Back to step 5, as an older build left it (steps 7 and 8 undone too).
+  // Back to step 5, as an older build left it (steps 7 to 9 undone too).
   pg_query(config_.db, "DROP INDEX webhooks_failing");
   pg_query(config_.db, "ALTER TABLE webhooks DROP COLUMN last_success_at");
+  pg_query(config_.db, "DROP INDEX deliveries_by_event");
   pg_query(config_.db, "ALTER TABLE events DROP COLUMN traceparent, DROP COLUMN tracestate");
   pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version >= 6");
   auto store = node("b");
@@ -202,7 +218,7 @@ TEST_F(PgStoreTest, AnOutageIsUnavailableAndTheStoreRecoversByItself) {
   EXPECT_THROW(store->list_webhooks({kBrand, std::nullopt, 0, std::nullopt}), UnavailableError);
   EXPECT_THROW(store->insert_events({event(2)}), UnavailableError);
   EXPECT_THROW(store->claim_due(100, 10, {}), UnavailableError);
-  EXPECT_THROW(store->renew_leases(100), UnavailableError);
+  EXPECT_THROW(store->renew_leases(100, {held[0].seq}, true), UnavailableError);
   EXPECT_THROW(store->stats(100), UnavailableError);
   EXPECT_THROW(store->check_writable(), UnavailableError);
   try {
@@ -217,14 +233,7 @@ TEST_F(PgStoreTest, AnOutageIsUnavailableAndTheStoreRecoversByItself) {
   back();
   // The same store, without a reopen: the outcome of the attempt made before the outage is
   // recorded (the lease is still this node's), and everything works again.
-  AttemptRecord r;
-  r.delivery_seq = held[0].seq;
-  r.webhook_seq = held[0].webhook_seq;
-  r.attempt.number = 1;
-  r.attempt.started_at = 100;
-  r.attempt.status = 200;
-  r.new_state = DeliveryState::delivered;
-  EXPECT_EQ(store->record_attempts({r}, 200, 0).lost, 0);
+  EXPECT_EQ(store->record_attempts({delivered(held[0])}, 200, 0).lost, 0);
   EXPECT_NO_THROW(store->check_writable());
   store->insert_webhook(webhook("x"));
   EXPECT_EQ(store->insert_events({event(3)})[0].deliveries, 2);
@@ -304,16 +313,7 @@ TEST_F(PgStoreTest, OneNodePrunesAtATime) {
   auto due = store->claim_due(100, 10, {});
   ASSERT_EQ(due.size(), 2u);
   std::vector<AttemptRecord> records;
-  for (const auto& d : due) {
-    AttemptRecord r;
-    r.delivery_seq = d.seq;
-    r.webhook_seq = d.webhook_seq;
-    r.attempt.number = 1;
-    r.attempt.started_at = 100;
-    r.attempt.status = 200;
-    r.new_state = DeliveryState::delivered;
-    records.push_back(r);
-  }
+  for (const auto& d : due) records.push_back(delivered(d));
   store->record_attempts(records, 100, 0);
   // Another node is pruning (it holds the prune lock): this one skips the round.
   PGconn* other = PQconnectdb(config_.db.c_str());
@@ -328,4 +328,157 @@ TEST_F(PgStoreTest, OneNodePrunesAtATime) {
   EXPECT_EQ(store->prune(1000), 2);
   EXPECT_EQ(store->stats(0).delivered, 0);
   EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM attempts")[0][0], "0");
+}
+
+// Two publishes committing concurrently (two nodes, or a publish and a test event) interleave
+// their sequences: here the other node's event takes its seq first, this node's publish then
+// commits whole, and the other's delivery comes last. Its event is older than the oldest
+// remaining delivery's, and still has a delivery: pruning must keep it.
+TEST_F(PgStoreTest, PruneKeepsAnEventWhoseDeliveriesRemainWhenPublishesInterleave) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  PGconn* other = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  exec(other, "BEGIN");
+  exec(other, "INSERT INTO events (id, brand, topic, event, body, created_at) "
+              "VALUES ('e-other', '" + kBrand + "', 'Deals', 'Created', '\\x7b7d', 1)");
+  store->insert_events({event(1)});
+  exec(other, "INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at) "
+              "SELECT 'd-other', e.seq, w.seq, 'pending', 1, 1, 1 FROM events e, webhooks w "
+              "WHERE e.id = 'e-other' AND w.id = 'w'");
+  exec(other, "COMMIT");
+  PQfinish(other);
+  ASSERT_EQ(pg_query(config_.db, "SELECT min(d.seq) = max(d.seq) FILTER (WHERE e.id = 'e-1') FROM deliveries d "
+                                 "JOIN events e ON e.seq = d.event_seq")[0][0], "t")
+      << "the younger event's delivery comes first";
+
+  EXPECT_EQ(store->prune(1000), 0);  // nothing has finished
+  EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM events")[0][0], "2");
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 2u) << "both deliveries can still be sent";
+  EXPECT_TRUE(store->get_delivery(kBrand, "d-other").has_value());
+  std::vector<AttemptRecord> records;
+  for (const auto& d : due) records.push_back(delivered(d));
+  EXPECT_EQ(store->record_attempts(records, 100, 0).lost, 0);
+  EXPECT_EQ(store->prune(1000), 2);  // finished: both deliveries go, then both events
+  EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM events")[0][0], "0");
+}
+
+// Schema step 8 cancels what an older build's prune left: pending deliveries without their
+// event, which no claim can ever send; the counts follow.
+TEST_F(PgStoreTest, AnUpgradedDatabaseCancelsDeliveriesLeftWithoutTheirEvent) {
+  {
+    auto store = node("a");
+    store->insert_webhook(webhook("w"));
+    store->insert_events({event(1), event(2)});
+  }
+  pg_query(config_.db, "DELETE FROM events WHERE id = 'e-1'");
+  pg_query(config_.db, "DROP INDEX deliveries_by_event");  // back to step 7, as an older build left it
+  pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version = 8");
+  auto store = node("b");
+  Stats stats = store->stats(0);
+  EXPECT_EQ((std::pair{stats.pending, stats.cancelled}), (std::pair<std::int64_t, std::int64_t>{1, 1}));
+  EXPECT_EQ(store->next_due_at(), 1);
+  EXPECT_EQ(store->claim_due(100, 10, {}).size(), 1u);
+}
+
+// A database (or a role) may keep the old bytea_output = 'escape': bodies and idempotency
+// hashes come back as they went in.
+TEST_F(PgStoreTest, BytesComeBackWhateverTheByteaOutputFormat) {
+  pg_query(admin_url_, "ALTER DATABASE " + name_ + " SET bytea_output = 'escape'");
+  auto store = node("a");
+  ASSERT_EQ(pg_query(config_.db, "SHOW bytea_output")[0][0], "escape");
+  store->insert_webhook(webhook("w"));
+  EventRecord e = event(1);
+  e.body.clear();
+  for (int b = 0; b < 256; ++b) e.body += static_cast<char>(b);
+  e.body += "\\\\x41\\";
+  store->insert_events({e});
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(*due[0].body, e.body);
+
+  // An idempotency key's request hash (raw bytes) is compared after reading it back.
+  auto publish = [&](const std::string& id) {
+    EventRecord again = event(2);
+    again.id = id;
+    IdempotencyClaim claim;
+    claim.brand = kBrand;
+    claim.key = "k";
+    claim.request_hash = sha256("the same request");
+    claim.count = 1;
+    claim.now = 10;
+    std::vector<IdempotencyClaim> claims{claim};
+    auto results = store->insert_events({again}, {}, nullptr, &claims);
+    return std::pair{claims[0].outcome, results[0].event_id};
+  };
+  EXPECT_EQ(publish("first").first, IdempotencyClaim::Outcome::fresh);
+  EXPECT_EQ(publish("second"), (std::pair{IdempotencyClaim::Outcome::replayed, std::string("first")}));
+}
+
+// Two requests with one Idempotency-Key whose stored use has just expired: both find it
+// expired and both take it afresh, one after the other (the second waits for the first's row
+// lock). The window is checked again in the UPDATE: the second replays the first's answer.
+TEST_F(PgStoreTest, AKeyReusedAsItsWindowEndsPublishesOnceWhenTwoRequestsRace) {
+  auto store = node("a");
+  store->insert_webhook(webhook("w"));
+  pg_query(config_.db, "INSERT INTO idempotency_keys (brand, key, request_hash, results, created_at) "
+                       "VALUES ('" + kBrand + "', 'k', '\\x00', '[[\"old\",1]]', 5)");
+  PGconn* locker = PQconnectdb(config_.db.c_str());
+  ASSERT_EQ(PQstatus(locker), CONNECTION_OK);
+  exec(locker, "BEGIN");
+  exec(locker, "SELECT * FROM idempotency_keys FOR UPDATE");  // both requests queue behind it
+  std::vector<IdempotencyClaim::Outcome> outcomes(2);
+  std::vector<std::string> ids(2);
+  auto request = [&](int i) {
+    IdempotencyClaim claim;
+    claim.brand = kBrand;
+    claim.key = "k";
+    claim.request_hash = sha256("one request");
+    claim.count = 1;
+    claim.now = 1'000'000;
+    claim.expired_before = 100;  // the stored use (at 5) is past its window
+    std::vector<IdempotencyClaim> claims{claim};
+    EventRecord e = event(10 + i);
+    auto results = store->insert_events({e}, {}, nullptr, &claims);
+    outcomes[i] = claims[0].outcome;
+    ids[i] = results[0].event_id;
+  };
+  std::thread first(request, 0), second(request, 1);
+  for (int i = 0; i < 200; ++i) {  // both wait on the key's row
+    if (pg_query(config_.db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                             "AND wait_event_type = 'Lock'")[0][0] == "2") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  exec(locker, "COMMIT");
+  first.join();
+  second.join();
+  PQfinish(locker);
+  EXPECT_EQ(pg_query(config_.db, "SELECT count(*) FROM events")[0][0], "1") << "published twice";
+  std::multiset<IdempotencyClaim::Outcome> seen(outcomes.begin(), outcomes.end());
+  EXPECT_EQ(seen.count(IdempotencyClaim::Outcome::fresh), 1u);
+  EXPECT_EQ(seen.count(IdempotencyClaim::Outcome::replayed), 1u);
+  EXPECT_EQ(ids[0], ids[1]) << "both answer the one event";
+}
+
+// Retry-After follows the outage: a moment after it began (a restart, a failover), 1 s; half
+// as long again as it has lasted so far, up to 10 s.
+TEST(PgRetryAfter, FollowsHowLongTheServerHasBeenAway) {
+  EXPECT_EQ(pg::Pool::retry_after_s(0), 1);
+  EXPECT_EQ(pg::Pool::retry_after_s(1.5), 1);
+  EXPECT_EQ(pg::Pool::retry_after_s(6), 3);
+  EXPECT_EQ(pg::Pool::retry_after_s(600), 10);
+}
+
+TEST_F(PgStoreTest, ARefusedConnectionAsksForARetrySoon) {
+  Config c = config_;
+  c.db = "postgresql://postgres@127.0.0.1:1/brandhooks";
+  try {
+    open_store(c);
+    FAIL() << "opened a store on a closed port";
+  } catch (const UnavailableError& e) {
+    EXPECT_EQ(e.retry_after_s(), 1) << "the outage has just begun";
+  }
 }

@@ -370,6 +370,7 @@ TEST_P(StoreTest, ClaimLeasesDueDeliveriesOnceInDueOrder) {
 }
 
 TEST_P(StoreTest, ReleasedLeasesBecomeDueAgain) {
+  config_.node_id = "node-a";  // a restart under the same node id
   {
     auto store = open_store(config_);
     store->insert_webhook(make_webhook("w", kBrand, "Deals"));
@@ -378,7 +379,7 @@ TEST_P(StoreTest, ReleasedLeasesBecomeDueAgain) {
   }  // "crash" with the delivery leased
   auto store = open_store(config_);
   EXPECT_TRUE(store->claim_due(10, 10, {}).empty());
-  store->release_leases(10);  // what the dispatcher does on start (same node id: same pid here)
+  store->release_leases(10);  // what the dispatcher does on start
   EXPECT_EQ(store->claim_due(10, 10, {}).size(), 1u);
 }
 
@@ -681,6 +682,25 @@ TEST_P(StoreTest, StateCountsFollowEveryChange) {
   expect_counts_match(*store, "pruned");
 }
 
+// A delivery whose event is gone (an older build's prune on PostgreSQL deleted such events)
+// can never be claimed: it is never due either, or the dispatcher would claim in a loop.
+TEST_P(StoreTest, ADeliveryWithoutItsEventIsNeverDue) {
+  auto store = open_store(config_);
+  store->insert_webhook(make_webhook("w", kBrand, "Deals"));
+  store->insert_events({event_for(kBrand, "Deals", 10), event_for(kBrand, "Deals", 20)});
+  const std::string orphan = "DELETE FROM events WHERE seq = (SELECT min(seq) FROM events)";
+  if (GetParam() == Backend::pg) {
+    pg_query(config_.db, orphan);
+  } else {
+    SQLite::Database(config_.db, SQLite::OPEN_READWRITE).exec(orphan);  // foreign keys are off here
+  }
+  EXPECT_EQ(store->next_due_at(), 20);
+  auto due = store->claim_due(100, 10, {});
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(store->next_due_at(), std::nullopt) << "due, although no claim can take it";
+  EXPECT_TRUE(store->claim_due(100, 10, {}).empty());
+}
+
 TEST_P(StoreTest, PruneRemovesOldFinishedDeliveriesWithTheirAttemptsAndEvents) {
   auto store = open_store(config_);
   store->insert_webhook(make_webhook("w", kBrand, "Deals"));
@@ -700,12 +720,13 @@ TEST_P(StoreTest, PruneRemovesOldFinishedDeliveriesWithTheirAttemptsAndEvents) {
   EXPECT_EQ(left.items[0].state, DeliveryState::delivered);  // newest first
   EXPECT_EQ(left.items[1].state, DeliveryState::pending);
   EXPECT_EQ(scalar("SELECT count(*) FROM attempts"), "2");
-  // The first event went with its only delivery; the third stays until the older pending
-  // second one is pruned (events go in order).
+  // The first event went with its only delivery, and on PostgreSQL the third as well: events
+  // without deliveries go. SQLite keeps the third until the older pending second one is
+  // pruned: its events go in order, which is right there since its writes never interleave.
   EXPECT_EQ(scalar(GetParam() == Backend::sqlite
                        ? "SELECT group_concat(created_at) FROM (SELECT created_at FROM events ORDER BY seq)"
                        : "SELECT string_agg(created_at::text, ',' ORDER BY seq) FROM events"),
-            "20,30,1000");
+            GetParam() == Backend::sqlite ? "20,30,1000" : "20,1000");
   EXPECT_EQ(store->prune(500), 0);  // nothing more, and nothing twice
   expect_counts_match(*store, "pruned");
 }
@@ -870,7 +891,7 @@ TEST_P(Nodes, AnExpiredLeaseIsTakenOverAndTheOldHoldersOutcomeIsDropped) {
                                           outcome(held[1], DeliveryState::pending, 500, 500)}, 200 + kLease, 0);
   EXPECT_EQ(late.lost, 2);
   EXPECT_EQ(a->stats(0).pending, 2);
-  EXPECT_EQ(a->renew_leases(200 + kLease), 0);  // none of them is a's to renew
+  EXPECT_EQ(a->renew_leases(200 + kLease, {held[0].seq, held[1].seq}, false).renewed, 0);  // none is a's now
 
   RecordResult recorded = b->record_attempts({outcome(taken[0], DeliveryState::delivered, std::nullopt, 200),
                                               outcome(taken[1], DeliveryState::delivered, std::nullopt, 200)}, 300 + kLease, 0);
@@ -886,10 +907,63 @@ TEST_P(Nodes, RenewingKeepsALeaseFromBeingTakenOver) {
   auto a = node("a");
   auto b = node("b");
   publish_two(*a);
-  ASSERT_EQ(a->claim_due(100, 2, {}).size(), 2u);
-  EXPECT_EQ(a->renew_leases(100 + kLease / 2), 2);
+  auto held = a->claim_due(100, 2, {});
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(a->renew_leases(100 + kLease / 2, {held[0].seq, held[1].seq}, false).renewed, 2);
   EXPECT_TRUE(b->claim_due(100 + kLease, 10, {}).empty());
   EXPECT_EQ(b->claim_due(100 + kLease / 2 + kLease, 10, {}).size(), 2u);  // a stopped renewing
+}
+
+// A COMMIT that lost its answer can leave a node leases its dispatcher never got (lease.hpp):
+// renewing keeps only what the dispatcher holds, and a take-back returns the rest to the queue.
+TEST_P(Nodes, ANodeRenewsOnlyTheLeasesItHoldsAndTakesBackTheOthers) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  auto claimed = a->claim_due(100, 2, {});
+  ASSERT_EQ(claimed.size(), 2u);
+  // The dispatcher got only the first (say the claim of the second lost its COMMIT's answer).
+  LeaseUpkeep done = a->renew_leases(200, {claimed[0].seq}, /*take_back=*/false);
+  EXPECT_EQ(done.renewed, 1);
+  EXPECT_EQ(done.taken_back, 0);
+  done = a->renew_leases(300, {claimed[0].seq}, /*take_back=*/true);
+  EXPECT_EQ((std::pair{done.renewed, done.taken_back}), (std::pair<std::int64_t, std::int64_t>{1, 1}));
+  // The second is due again, free (not a take-over), for any node; the first stays a's.
+  auto again = b->claim_due(300, 10, {});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].seq, claimed[1].seq);
+  EXPECT_TRUE(again[0].taken_from.empty());
+  EXPECT_TRUE(b->claim_due(100 + kLease, 10, {}).empty()) << "a renewed the one it holds at 300";
+  EXPECT_EQ(a->record_attempts({outcome(claimed[0], DeliveryState::delivered, std::nullopt, 200)}, 400, 0).lost, 0);
+  // Nothing held: a take-back alone.
+  done = a->renew_leases(500, {}, /*take_back=*/true);
+  EXPECT_EQ((std::pair{done.renewed, done.taken_back}), (std::pair<std::int64_t, std::int64_t>{0, 0}));
+  expect_counts_match(*a, "taken back");
+}
+
+// An outcome batch whose COMMIT lost its answer is written again: found recorded, it is neither
+// lost to a take-over nor counted twice.
+TEST_P(Nodes, AnOutcomeWrittenTwiceIsFoundRecordedNotLost) {
+  auto a = node("a");
+  auto b = node("b");
+  publish_two(*a);
+  auto held = a->claim_due(100, 2, {});
+  ASSERT_EQ(held.size(), 2u);
+  std::vector<AttemptRecord> batch = {outcome(held[0], DeliveryState::delivered, std::nullopt, 200),
+                                      outcome(held[1], DeliveryState::pending, 500, 500)};
+  RecordResult first = a->record_attempts(batch, 200, 0);
+  EXPECT_EQ((std::pair{first.lost, first.already_recorded}), (std::pair<std::int64_t, std::int64_t>{0, 0}));
+  RecordResult again = a->record_attempts(batch, 210, 0);
+  EXPECT_EQ((std::pair{again.lost, again.already_recorded}), (std::pair<std::int64_t, std::int64_t>{0, 2}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM attempts"), "2");
+  expect_counts_match(*a, "written twice");
+  // The retry is another node's now: a's late copy of the same attempt is taken over, lost.
+  auto taken = b->claim_due(500, 10, {});
+  ASSERT_EQ(taken.size(), 1u);
+  AttemptRecord other = outcome(held[1], DeliveryState::pending, 900, 500);
+  other.attempt.started_at = 101;  // not the attempt that was recorded
+  RecordResult late = a->record_attempts({other}, 600, 0);
+  EXPECT_EQ((std::pair{late.lost, late.already_recorded}), (std::pair<std::int64_t, std::int64_t>{1, 0}));
 }
 
 TEST_P(Nodes, PublishedDeliveriesHandedOverAreLeasedToTheirNode) {

@@ -10,7 +10,9 @@ root), with its socket in that directory; `stop` shuts it down and removes the d
     python3 tests/pg/pgserver.py stop DIR
 
 From Python: `PgServer(dir).start()` returns the admin URL; `create_database()`, `stop()`,
-`restart()` (an outage: the server stops and comes back on the same port), `kill()`.
+`restart()` (an outage: the server stops and comes back on the same port), `kill()`,
+`crash_restart()` (`pg_ctl restart -m immediate`: every backend dies at once, crash recovery),
+`terminate_sessions()` (`pg_terminate_backend` of the sessions of some applications).
 By default the server runs with fsync off (tests need no durability across a machine crash);
 `durable=True` (`--durable`) keeps PostgreSQL's defaults, for benchmarks.
 """
@@ -138,6 +140,25 @@ class PgServer:
         self.stop(remove=False)
         time.sleep(down_for)
         self.start()
+
+    def crash_restart(self) -> None:
+        """`pg_ctl restart -m immediate`: the server stops without a shutdown checkpoint (every
+        session is cut, as in a crash), recovers from its WAL and starts again on the same port."""
+        with open(self.log, "ab") as log:  # the new server writes to our log file's descriptor
+            subprocess.run(as_server_user([str(self.bin / "pg_ctl"), "restart", "-D", str(self.data),
+                                           "-m", "immediate", "-w", "-t", "60"]),
+                           stdout=log, stderr=subprocess.STDOUT, check=True, start_new_session=True)
+        if self.proc is not None:  # the postmaster we started is gone: reap it
+            self.proc.wait(timeout=30)
+            self.proc = None
+        self._wait_ready()
+
+    def terminate_sessions(self, application_like: str = "brandhooks%") -> int:
+        """pg_terminate_backend of every session whose application_name is LIKE the pattern
+        (brandhooks names its sessions "brandhooks <node id>"); returns how many."""
+        pattern = application_like.replace("'", "''")
+        return int(self.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             f"WHERE application_name LIKE '{pattern}' AND pid <> pg_backend_pid()"))
 
     def _signal(self, sig: int) -> None:
         pid = self._pid()

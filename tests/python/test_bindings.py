@@ -17,7 +17,8 @@ def test_config_has_the_cpp_defaults_and_refuses_unknown_fields():
     config = Config(db="x.db")
     assert (config.db, config.synchronous, config.busy_timeout_ms) == ("x.db", "normal", 5000)
     names = [name for name, _, _ in Config.FIELDS]
-    assert names[:5] == ["db", "init_db", "synchronous", "busy_timeout_ms", "deliver"]
+    assert names[:7] == ["db", "init_db", "synchronous", "busy_timeout_ms", "api_connections", "dispatcher_connections",
+                         "deliver"]
     assert Config().init_db is False  # an empty database file is refused unless asked for
     assert {"retry_schedule", "signature_header", "allow_private", "ca_file"} <= set(names)
     defaults = Config()

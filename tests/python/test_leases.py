@@ -156,7 +156,11 @@ def test_a_killed_nodes_leases_are_taken_over_after_the_lease_timeout(tmp_path: 
 
 def test_node_id_and_lease_timeout_are_settings(tmp_path: Path) -> None:
     hub = Hub(Config(db=str(tmp_path / "n.db")))
-    assert hub.config.node_id == f"{os.uname().nodename}:{os.getpid()}"  # filled in when empty
+    # Filled in when empty, new at every start (containers share host names and pid 1).
+    assert re.fullmatch(rf"{re.escape(os.uname().nodename)}:{os.getpid()}:[0-9a-f]{{8}}", hub.config.node_id)
+    another = Hub(Config(db=str(tmp_path / "n.db")))
+    assert another.config.node_id != hub.config.node_id
+    another.close()
     assert hub.config.lease_timeout_s == 30
     hub.close()
     named = Hub(Config(db=str(tmp_path / "n.db"), node_id="eu-1", lease_timeout_s=5))

@@ -36,7 +36,8 @@ def snapshot(hub: Hub, brands: List[str], hooks: List[Any]) -> Dict[str, Any]:
                        for h in hooks},
         "parents": {b: hub.brand_parent(b) for b in brands},
         "tokens": [t.to_dict() for t in hub.list_tokens()],
-        "stats": {k: v for k, v in hub.stats().to_dict().items() if k not in ("due_now", "oldest_due_at")},
+        # (Not the answering node: every Hub has a node id of its own.)
+        "stats": {k: v for k, v in hub.stats().to_dict().items() if k not in ("due_now", "oldest_due_at", "node")},
         # The per-minute delivery statistics (the window's bounds move with the clock).
         "delivery_stats": {b: {k: v for k, v in hub.delivery_stats(b).to_dict().items() if k not in ("since", "until")}
                            for b in brands},

@@ -31,12 +31,17 @@ struct Config {
   // How long a writer waits for another process holding the database lock (on PostgreSQL:
   // lock_timeout, and the time allowed to connect, rounded up to seconds).
   int busy_timeout_ms = 5000;
+  // PostgreSQL: connections per node for API calls (a call beyond them waits for a free one),
+  // and the dispatcher's own for its claims, outcomes, lease renewals and pruning, which no API
+  // call can take. A node opens them as needed, up to the sum (docs/scaling.md, "Sizing").
+  int api_connections = 8;
+  int dispatcher_connections = 2;
 
   // --- delivery -------------------------------------------------------------------------
   // Run the dispatcher (its own threads) inside this Hub. `brandhooks serve` turns it on.
   bool deliver = false;
   // This node's name on the leases it holds; every node sharing a database needs its own.
-  // Empty: "<host name>:<pid>" (the Hub fills it in).
+  // Empty: "<host name>:<pid>:<random>", new at every start (the Hub fills it in).
   std::string node_id = "";
   // A lease its holder stopped renewing (the node died or hangs) is taken over by another node
   // after this many seconds; a live holder renews its leases every third of it.

@@ -56,11 +56,21 @@ class StorageError : public Error {
 };
 
 // The database cannot take writes for now (the disk is full, or another process holds its
-// lock past busy_timeout_ms) and will again without any change on the caller's side: try
-// again later. HTTP 503 `Unavailable` with Retry-After.
+// lock past busy_timeout_ms, or the server cannot be reached) and will again without any
+// change on the caller's side: try again later. HTTP 503 `Unavailable` with Retry-After.
 class UnavailableError : public StorageError {
  public:
-  using StorageError::StorageError;
+  // When nothing better is known (a full disk waits for an operator).
+  static constexpr int kDefaultRetryAfterS = 10;
+
+  explicit UnavailableError(const std::string& what, int retry_after_s = kDefaultRetryAfterS)
+      : StorageError(what), retry_after_s_(retry_after_s) {}
+  // How long the condition is likely to last, in whole seconds (at least 1): the REST API's
+  // Retry-After.
+  int retry_after_s() const { return retry_after_s_; }
+
+ private:
+  int retry_after_s_;
 };
 
 }  // namespace brandhooks

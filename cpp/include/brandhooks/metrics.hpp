@@ -62,6 +62,12 @@ struct Metrics {
   LabeledCounter leases_taken_over;
   // Attempt outcomes dropped because another node had taken the lease over meanwhile.
   std::atomic<std::uint64_t> leases_lost{0};
+  // This node's leases that its dispatcher did not hold (the COMMIT of the claim or publish
+  // that took them lost its answer), given back to the queue.
+  std::atomic<std::uint64_t> leases_taken_back{0};
+  // Attempt outcomes found recorded when their batch was written again (its first COMMIT
+  // lost its answer but had committed).
+  std::atomic<std::uint64_t> outcomes_already_recorded{0};
   // Attempt spans dropped because the exporter's queue was full (Hub::enable_attempt_spans).
   std::atomic<std::uint64_t> attempt_spans_dropped{0};
   Histogram attempt_seconds;

@@ -142,18 +142,34 @@ std::optional<std::int64_t> Result::optional_int64(int row, int col) const {
   return int64(row, col);
 }
 
-std::size_t Result::bytes_size(int row, int col) const {
-  auto length = static_cast<std::size_t>(PQgetlength(result_.get(), row, col));
-  return length >= 2 ? (length - 2) / 2 : 0;  // "\x" then two hex digits per byte
-}
-
+// A bytea value in either text format: hex ("\x" then two digits per byte, the default since
+// PostgreSQL 9.0) or escape (a database or role may still set bytea_output = 'escape': bytes
+// as they are, a backslash doubled, others as \ooo in octal).
 std::string Result::bytes(int row, int col) const {
   const char* value = PQgetvalue(result_.get(), row, col);
-  std::size_t size = bytes_size(row, col);
-  auto nibble = [](char c) -> int { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-  std::string out(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[i] = static_cast<char>(nibble(value[2 + 2 * i]) << 4 | nibble(value[3 + 2 * i]));
+  auto length = static_cast<std::size_t>(PQgetlength(result_.get(), row, col));
+  if (length >= 2 && value[0] == '\\' && value[1] == 'x') {
+    auto nibble = [](char c) -> int { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+    std::string out((length - 2) / 2, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = static_cast<char>(nibble(value[2 + 2 * i]) << 4 | nibble(value[3 + 2 * i]));
+    }
+    return out;
+  }
+  std::string out;
+  out.reserve(length);
+  for (std::size_t i = 0; i < length; ++i) {
+    if (value[i] != '\\') {
+      out += value[i];
+    } else if (i + 1 < length && value[i + 1] == '\\') {
+      out += '\\';
+      ++i;
+    } else if (i + 3 < length) {  // \ooo
+      out += static_cast<char>((value[i + 1] - '0') << 6 | (value[i + 2] - '0') << 3 | (value[i + 3] - '0'));
+      i += 3;
+    } else {
+      throw StorageError("database error: a bytea value in an unknown format");
+    }
   }
   return out;
 }
@@ -193,15 +209,25 @@ void Connection::fail(const PGresult* result, const std::string& what) {
   std::string message = error_text(conn_, result);
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string_view sqlstate = state ? state : "";
-  if (broken()) {
+  // Lost: libpq says so; or it failed on its own, without a word from the server (a failed
+  // send or read: its status may still say OK for a moment); or the server is ending this
+  // session (terminated, shutting down, crashing: 57P01, 57P02, 57P03).
+  if (broken() || sqlstate.empty() || sqlstate.substr(0, 2) == "08" || sqlstate == "57P01" ||
+      sqlstate == "57P02" || sqlstate == "57P03") {
+    lost_ = true;
     throw ConnectionLost("database unavailable: the connection to PostgreSQL was lost (" + message +
-                         "); try again when it is back");
+                         "); try again when it is back", 1);
   }
   if (sqlstate == "40001" || sqlstate == "40P01") {
-    throw TransientConflict("database busy: " + message + "; try again");
+    throw TransientConflict("database busy: " + message + "; try again", 1);
   }
   if (is_unavailable(sqlstate)) {
-    throw UnavailableError("database unavailable: " + message + "; try again later");
+    // A full disk (53100) or a limit of the server's configuration (53400) waits for an
+    // operator, a cancelled statement (57014, statement_timeout) for a server that answers
+    // again; a lock timeout or too many connections pass in moments.
+    bool lasting = sqlstate == "53100" || sqlstate == "53400" || sqlstate == "57014";
+    throw UnavailableError("database unavailable: " + message + "; try again later",
+                           lasting ? UnavailableError::kDefaultRetryAfterS : 1);
   }
   throw StorageError("database error (" + what + "): " + message);
 }
@@ -290,7 +316,7 @@ Pool::Lease Pool::acquire() {
     auto patience = std::chrono::seconds(std::max(10, 2 * options_.connect_timeout_s));
     if (!freed_.wait_for(lock, patience, [&] { return !idle_.empty() || open_ < size_; })) {
       throw UnavailableError("database unavailable: all " + std::to_string(size_) +
-                             " connections to PostgreSQL stayed busy; try again later");
+                             " connections to PostgreSQL stayed busy; try again later", 2);
     }
     if (!idle_.empty()) {
       auto connection = std::move(idle_.back());
@@ -301,7 +327,16 @@ Pool::Lease Pool::acquire() {
     shard = next_shard_++ % 64;
   }
   try {  // connect outside the lock: others may use the idle ones meanwhile
-    return Lease(*this, std::make_unique<Connection>(url_, options_, shard));
+    auto connection = std::make_unique<Connection>(url_, options_, shard);
+    std::lock_guard lock(mutex_);
+    down_since_.reset();  // the server answers again
+    return Lease(*this, std::move(connection));
+  } catch (const UnavailableError& e) {
+    std::lock_guard lock(mutex_);
+    --open_;
+    freed_.notify_one();
+    if (!down_since_) down_since_ = std::chrono::steady_clock::now();
+    throw UnavailableError(e.what(), outage_retry_after_s());
   } catch (...) {
     std::lock_guard lock(mutex_);
     --open_;
@@ -321,14 +356,27 @@ void Pool::give_back(std::unique_ptr<Connection> connection) {
   freed_.notify_one();
 }
 
-void Pool::drop_idle() {
+ConnectionLost Pool::connection_lost(const ConnectionLost& lost) {
   std::vector<std::unique_ptr<Connection>> closing;
+  int retry_after = 1;
   {
     std::lock_guard lock(mutex_);
     closing.swap(idle_);
     open_ -= closing.size();
     freed_.notify_all();
+    if (!down_since_) down_since_ = std::chrono::steady_clock::now();
+    retry_after = outage_retry_after_s();
   }
+  return ConnectionLost(lost.what(), retry_after);
+}
+
+int Pool::retry_after_s(double down_for_s) {
+  return static_cast<int>(std::clamp(down_for_s / 2, 1.0, 10.0));
+}
+
+int Pool::outage_retry_after_s() {  // under mutex_
+  std::chrono::duration<double> down = std::chrono::steady_clock::now() - *down_since_;
+  return retry_after_s(down.count());
 }
 
 }  // namespace brandhooks::pg

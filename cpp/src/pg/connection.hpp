@@ -8,6 +8,7 @@
 // else -> StorageError.
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -91,10 +92,9 @@ class Result {
   std::int64_t int64(int row, int col) const;
   std::optional<std::int64_t> optional_int64(int row, int col) const;
   bool boolean(int row, int col) const { return text(row, col) == "t"; }
-  // A bytea column: its raw bytes (decoded from the text format's hex).
+  // A bytea column: its raw bytes (decoded from the text format, hex or escape, whichever
+  // the session's bytea_output chose).
   std::string bytes(int row, int col) const;
-  // Its size in bytes without decoding it.
-  std::size_t bytes_size(int row, int col) const;
   const PGresult* get() const { return result_.get(); }
 
  private:
@@ -124,7 +124,9 @@ class Connection {
   // Plain SQL without parameters (BEGIN, COMMIT, a migration's several statements).
   void run(const std::string& sql);
 
-  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  // The connection failed (libpq's status says so, or a call failed without a word from the
+  // server): never used again.
+  bool broken() const { return lost_ || PQstatus(conn_) != CONNECTION_OK; }
   // Connected and outside any transaction: fit to serve the next call.
   bool idle() const { return !broken() && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
   // This connection's slot in the sharded delivery counters (pg/schema.cpp).
@@ -136,11 +138,14 @@ class Connection {
   Result check(PGresult* result, const std::string& what);
 
   PGconn* conn_ = nullptr;
+  bool lost_ = false;
   int shard_;
   std::unordered_map<std::string, std::string> statements_;  // SQL -> prepared name
 };
 
-// Up to `size` connections shared by the threads of one store.
+// Up to `size` connections shared by some threads of one store (a store keeps one pool for
+// the API's calls and one for its dispatcher's). It also keeps how long the server has been out
+// of reach, for the Retry-After of its errors.
 class Pool {
  public:
   Pool(std::string url, std::size_t size, ConnectOptions options);
@@ -164,11 +169,17 @@ class Pool {
   // Waits while every connection is in use (UnavailableError when that lasts), opens a new
   // one when there is room.
   Lease acquire();
-  // Closes every idle connection (after one broke, the others most likely did too).
-  void drop_idle();
+  // A connection broke: closes every idle one (the others most likely broke too) and notes
+  // the outage. Returns `lost` again, its Retry-After set from the outage (retry_after_s()).
+  ConnectionLost connection_lost(const ConnectionLost& lost);
+  // How long an outage that began `down_for_s` seconds ago is likely to last, in seconds: half
+  // as long again (a restart or a failover takes well under a second: 1 s; a server that
+  // stays away gets fewer tries), between 1 and 10.
+  static int retry_after_s(double down_for_s);
 
  private:
   void give_back(std::unique_ptr<Connection> connection);
+  int outage_retry_after_s();
 
   const std::string url_;
   const std::size_t size_;
@@ -178,6 +189,8 @@ class Pool {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;  // idle, in use, or being opened
   int next_shard_;
+  // Since when no connection could be opened or kept (steady clock); unset while the server answers.
+  std::optional<std::chrono::steady_clock::time_point> down_since_;
 };
 
 }  // namespace brandhooks::pg

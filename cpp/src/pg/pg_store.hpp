@@ -39,7 +39,7 @@ class PgStore final : public Store {
                                            std::vector<DueDelivery>* leased,
                                            std::vector<IdempotencyClaim>* claims) override;
   std::int64_t release_leases(std::int64_t now) override;
-  std::int64_t renew_leases(std::int64_t now) override;
+  LeaseUpkeep renew_leases(std::int64_t now, const std::vector<std::int64_t>& held, bool take_back) override;
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
                                      const std::vector<std::int64_t>& skip_webhooks,
                                      std::size_t max_bytes) override;
@@ -51,12 +51,12 @@ class PgStore final : public Store {
   std::optional<Delivery> redeliver(const std::string& brand, const std::string& id, std::int64_t now) override;
   RecoverResult recover(const std::string& brand, const std::string& webhook_id, std::int64_t since,
                         std::int64_t limit, std::int64_t now) override;
-  std::int64_t prune(std::int64_t before) override;
+  std::int64_t prune(std::int64_t before, Work work) override;
   Gauges gauges(std::int64_t now) override;
   std::int64_t count_events() override;
   // stats.cpp: delivery statistics per minute
   DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) override;
-  std::int64_t prune_stats(std::int64_t before) override;
+  std::int64_t prune_stats(std::int64_t before, Work work) override;
 
   std::optional<Webhook> update_webhook(const std::string& brand, const std::string& id,
                                         const WebhookPatch& patch, std::int64_t now) override;
@@ -81,14 +81,16 @@ class PgStore final : public Store {
  private:
   using Connection = pg::Connection;
 
-  // Runs `fn(connection)` in one transaction. A deadlock or serialization failure runs it
+  // Runs `fn(connection)` in one transaction on a connection of `pool` (pool_ for the API's
+  // calls, dispatch_pool_ for the dispatcher's). A deadlock or serialization failure runs it
   // again (a few times); a connection found broken before COMMIT was sent runs it again on a
   // fresh connection (the server rolled it back). `fn` must keep its effects local until it
-  // returns (it may run more than once).
+  // returns (it may run more than once). A connection lost during the COMMIT throws
+  // ConnectionLost: whether it committed is unknown, and the caller must be right either way.
   template <class Fn>
-  auto transact(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+  auto transact(pg::Pool& pool, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     for (int attempt = 0;; ++attempt) {
-      auto connection = pool_.acquire();
+      auto connection = pool.acquire();
       bool committing = false;
       try {
         connection->run("BEGIN");
@@ -103,9 +105,9 @@ class PgStore final : public Store {
           connection->run("COMMIT");
           return result;
         }
-      } catch (const pg::ConnectionLost&) {
-        pool_.drop_idle();
-        if (committing || attempt >= 1) throw;
+      } catch (const pg::ConnectionLost& e) {
+        auto lost = pool.connection_lost(e);
+        if (committing || attempt >= 1) throw lost;
       } catch (const pg::TransientConflict&) {
         rollback(*connection);
         if (attempt >= kConflictRetries) throw;
@@ -115,20 +117,28 @@ class PgStore final : public Store {
       }
     }
   }
+  template <class Fn>
+  auto transact(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    return transact(pool_, std::forward<Fn>(fn));
+  }
 
   // Runs `fn(connection)` outside a transaction (reads), again on a fresh connection when a
   // pooled one turns out to be broken (the server restarted since it was last used).
   template <class Fn>
-  auto read(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+  auto read(pg::Pool& pool, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     for (int attempt = 0;; ++attempt) {
-      auto connection = pool_.acquire();
+      auto connection = pool.acquire();
       try {
         return fn(*connection);
-      } catch (const pg::ConnectionLost&) {
-        pool_.drop_idle();
-        if (attempt >= 1) throw;
+      } catch (const pg::ConnectionLost& e) {
+        auto lost = pool.connection_lost(e);
+        if (attempt >= 1) throw lost;
       }
     }
+  }
+  template <class Fn>
+  auto read(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    return read(pool_, std::forward<Fn>(fn));
   }
 
   static void rollback(Connection& connection) noexcept;
@@ -156,8 +166,9 @@ class PgStore final : public Store {
 
   static constexpr int kConflictRetries = 5;
 
-  pg::Pool pool_;
   const LeaseHolder holder_;
+  pg::Pool pool_;           // the API's calls (Config::api_connections)
+  pg::Pool dispatch_pool_;  // the dispatcher's: claims, outcomes, leases, its pruning (dispatcher_connections)
 };
 
 }  // namespace brandhooks

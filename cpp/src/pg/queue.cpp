@@ -138,8 +138,10 @@ struct Keys {
     if (rows.rows() == 0) return std::nullopt;
     return StoredKey{rows.bytes(0, 0), rows.text(0, 1), rows.int64(0, 2)};
   }
-  void renew(const IdempotencyClaim& claim) {
-    c.exec(pg::numbered(store_sql::kRenewKey), key(claim).bytes(claim.request_hash).add(claim.now));
+  bool renew(const IdempotencyClaim& claim) {
+    return c.exec(pg::numbered(store_sql::kRenewKey),
+                  key(claim).bytes(claim.request_hash).add(claim.now).add(claim.expired_before))
+               .affected() == 1;
   }
   void set_results(const IdempotencyClaim& claim, const std::string& json) {
     c.exec(pg::numbered(store_sql::kSetKeyResults), key(claim).add(json));
@@ -282,20 +284,36 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
 }
 
 std::int64_t PgStore::release_leases(std::int64_t now) {
-  return transact([&](Connection& c) {
+  return transact(dispatch_pool_, [&](Connection& c) {
     return c.exec(pg::numbered(lease_sql::kRelease), Params().add(now).add(holder_.node)).affected();
   });
 }
 
-std::int64_t PgStore::renew_leases(std::int64_t now) {
-  return transact([&](Connection& c) {
-    return c.exec(pg::numbered(lease_sql::kRenew), Params().add(holder_.expiry(now)).add(holder_.node)).affected();
+namespace {
+// The seqs a dispatcher holds, as lease_sql's statements take them ($3).
+constexpr const char* kHeld = "SELECT unnest($3::bigint[])";
+}  // namespace
+
+LeaseUpkeep PgStore::renew_leases(std::int64_t now, const std::vector<std::int64_t>& held, bool take_back) {
+  return transact(dispatch_pool_, [&](Connection& c) {
+    LeaseUpkeep done;
+    if (!held.empty()) {
+      done.renewed = c.exec(pg::numbered(lease_sql::renew_held(kHeld)),
+                            Params().add(holder_.expiry(now)).add(holder_.node).int_array(held))
+                         .affected();
+    }
+    if (take_back) {
+      done.taken_back = c.exec(pg::numbered(lease_sql::take_back_unheld(kHeld)),
+                               Params().add(now).add(holder_.node).int_array(held))
+                            .affected();
+    }
+    return done;
   });
 }
 
 std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
                                             const std::vector<std::int64_t>& skip_webhooks, std::size_t max_bytes) {
-  return transact([&](Connection& c) {
+  return transact(dispatch_pool_, [&](Connection& c) {
     // SKIP LOCKED: rows another node's claim (or any writer) holds right now are left to it
     // instead of waiting for it; what it does not take is due again for the next claim.
     // Due includes leases whose holder stopped renewing (lease.hpp), never this node's own.
@@ -461,12 +479,14 @@ void PgStore::keep_controlled(Connection& c, std::int64_t now, std::vector<std::
 }
 
 std::optional<std::int64_t> PgStore::next_due_at() {
-  return read([&](Connection& c) -> std::optional<std::int64_t> {
-    // As claim_due sees them: this node's own leases are never due to it.
+  return read(dispatch_pool_, [&](Connection& c) -> std::optional<std::int64_t> {
+    // As claim_due sees them: this node's own leases are never due to it, nor a delivery
+    // whose event is gone (an older build's prune could leave one: see prune).
     // An ordered webhook's waiting deliveries count once it is their turn (a finished attempt
     // asks for a claim), so that they do not make the dispatcher claim in a loop meanwhile.
     auto rows = c.exec("SELECT next_at FROM deliveries d WHERE state = 'pending' "
                        "AND (lease_owner IS NULL OR lease_owner <> $2) "
+                       "AND EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq) "
                        "AND (d.webhook_seq NOT IN (" + std::string(store_sql::kOrderedWebhooks) + ") OR " +
                            pg::numbered(store_sql::kOrderedTurn) + ") "
                        "ORDER BY next_at, seq LIMIT 1",
@@ -479,7 +499,7 @@ std::optional<std::int64_t> PgStore::next_due_at() {
 RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records, std::int64_t now,
                                       std::int64_t disable_before) {
   if (records.empty()) return {};
-  return transact([&](Connection& c) {
+  return transact(dispatch_pool_, [&](Connection& c) {
     RecordResult result;
     std::vector<std::int64_t> seqs, started_at, duration_us;
     std::vector<std::optional<std::int64_t>> numbers, next_at, status;
@@ -504,6 +524,21 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
                                         .add(holder_.node));
     std::set<std::int64_t> held;
     for (int i = 0; i < finished.rows(); ++i) held.insert(finished.int64(i, 0));
+    std::set<std::int64_t> recorded;  // by an earlier call whose COMMIT lost its answer
+    if (held.size() < records.size()) {
+      std::vector<std::int64_t> missed_seqs, missed_numbers, missed_starts;
+      for (const auto& r : records) {
+        if (held.count(r.delivery_seq)) continue;
+        missed_seqs.push_back(r.delivery_seq);
+        missed_numbers.push_back(r.attempt.number);
+        missed_starts.push_back(r.attempt.started_at);
+      }
+      auto found = c.exec("SELECT a.delivery_seq FROM attempts a "
+                          "JOIN unnest($1::bigint[], $2::integer[], $3::bigint[]) AS m(seq, number, started_at) "
+                          "ON a.delivery_seq = m.seq AND a.number = m.number AND a.started_at = m.started_at",
+                          Params().int_array(missed_seqs).int_array(missed_numbers).int_array(missed_starts));
+      for (int i = 0; i < found.rows(); ++i) recorded.insert(found.int64(i, 0));
+    }
 
     FailureStreaks streaks;
     StateCounts counts;
@@ -516,8 +551,12 @@ RecordResult PgStore::record_attempts(const std::vector<AttemptRecord>& records,
       cancel_waiting(c, webhook, now, counts);
     };
     for (const AttemptRecord& r : records) {
-      if (!held.count(r.delivery_seq)) {  // taken over: the new holder records its own attempt
-        ++result.lost;
+      if (!held.count(r.delivery_seq)) {
+        if (recorded.count(r.delivery_seq)) {
+          ++result.already_recorded;
+        } else {  // taken over: the new holder records its own attempt
+          ++result.lost;
+        }
         continue;
       }
       counts.move(DeliveryState::pending, r.new_state);

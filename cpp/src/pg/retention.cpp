@@ -1,4 +1,7 @@
 // Retention and counts on PostgreSQL: prune (one node at a time) and stats.
+#include <optional>
+#include <utility>
+
 #include "pg/pg_store.hpp"
 
 namespace brandhooks {
@@ -8,11 +11,11 @@ using pg::Params;
 namespace {
 // Advisory lock key of pruning ("bh-prune"): held by the node that prunes; the others skip.
 constexpr std::int64_t kPruneLock = 0x62682d7072756e65;
-constexpr std::int64_t kChunk = 2000;  // deliveries per transaction: the queue never waits long
+constexpr std::int64_t kChunk = 2000;  // rows per transaction: the queue never waits long
 }  // namespace
 
-std::int64_t PgStore::prune(std::int64_t before) {
-  return read([&](Connection& c) -> std::int64_t {
+std::int64_t PgStore::prune(std::int64_t before, Work work) {
+  return read(work == Work::dispatcher ? dispatch_pool_ : pool_, [&](Connection& c) -> std::int64_t {
     // The lock is this connection's session's: another node pruning now (or a moment ago, on
     // the same rows) makes this call a no-op; a node that dies while pruning frees it.
     if (!c.exec("SELECT pg_try_advisory_lock($1)", Params().add(kPruneLock)).boolean(0, 0)) return 0;
@@ -26,44 +29,59 @@ std::int64_t PgStore::prune(std::int64_t before) {
         }
       }
     } unlock{c};
-    // Deliveries are created in seq order and updated only after their creation, so only
-    // the table's first rows (created before `before`) can qualify: walk them in seq order.
-    std::int64_t removed = 0;
-    std::int64_t after = 0;
-    for (bool more = true; more;) {
-      c.run("BEGIN");
-      try {
-        auto scan = c.exec("SELECT max(seq), count(*), bool_or(created_at >= $3) FROM "
-                           "(SELECT seq, created_at FROM deliveries WHERE seq > $1 ORDER BY seq LIMIT $2) s",
-                           Params().add(after).add(kChunk).add(before));
-        std::int64_t scanned = scan.int64(0, 1);
-        more = scanned == kChunk && !scan.boolean(0, 2);
-        std::int64_t upto = scanned ? scan.int64(0, 0) : after;
-        // Finished before the cut; a delivery someone holds right now is left for next time.
-        auto gone = c.exec("DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
-                           "WHERE seq > $1 AND seq <= $2 AND state <> 'pending' AND updated_at < $3 "
-                           "AND created_at < $3 FOR UPDATE SKIP LOCKED) RETURNING state",
-                           Params().add(after).add(upto).add(before));
-        StateCounts counts;
-        for (int i = 0; i < gone.rows(); ++i) counts.add(stored_delivery_state(gone.text(i, 0)), -1);
-        save_counts(c, counts);
-        if (!more) {
-          // Events older than every remaining delivery have none left (an event's deliveries
-          // are created with it, so event order follows delivery order).
-          c.exec("DELETE FROM events WHERE created_at < $1 AND seq < coalesce("
-                 "(SELECT event_seq FROM deliveries ORDER BY seq LIMIT 1), 9223372036854775807)",
-                 Params().add(before));
-          c.exec(pg::numbered(store_sql::kPruneKeys), Params().add(before));  // keys expire with retention
-          c.exec(pg::numbered(store_sql::kPruneTokens), Params().add(before));  // and so do expired tokens
+    // Runs `step(after)` in chunks of its own transaction until it says there is no more.
+    auto in_chunks = [&](auto&& step) {
+      for (std::int64_t after = 0;;) {
+        c.run("BEGIN");
+        try {
+          std::optional<std::int64_t> next = step(after);
+          c.run("COMMIT");
+          if (!next) return;
+          after = *next;
+        } catch (...) {
+          rollback(c);
+          throw;
         }
-        c.run("COMMIT");
-        removed += gone.rows();
-        after = upto;
-      } catch (...) {
-        rollback(c);
-        throw;
       }
-    }
+    };
+    // The first `kChunk` rows of `table` after seq `after`: the last seq, and whether the walk
+    // goes on (a full chunk, all created before the cut). Rows are created in seq order (up to
+    // the few of concurrent transactions), so only the table's first rows can qualify.
+    auto scan = [&](const char* table, std::int64_t after) -> std::pair<std::int64_t, bool> {
+      auto rows = c.exec(std::string("SELECT max(seq), count(*), bool_or(created_at >= $3) FROM "
+                                     "(SELECT seq, created_at FROM ") + table +
+                             " WHERE seq > $1 ORDER BY seq LIMIT $2) s",
+                         Params().add(after).add(kChunk).add(before));
+      std::int64_t scanned = rows.int64(0, 1);
+      return {scanned ? rows.int64(0, 0) : after, scanned == kChunk && !rows.boolean(0, 2)};
+    };
+    std::int64_t removed = 0;
+    in_chunks([&](std::int64_t after) -> std::optional<std::int64_t> {
+      auto [upto, more] = scan("deliveries", after);
+      // Finished before the cut; a delivery someone holds right now is left for next time.
+      auto gone = c.exec("DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
+                         "WHERE seq > $1 AND seq <= $2 AND state <> 'pending' AND updated_at < $3 "
+                         "AND created_at < $3 FOR UPDATE SKIP LOCKED) RETURNING state",
+                         Params().add(after).add(upto).add(before));
+      StateCounts counts;
+      for (int i = 0; i < gone.rows(); ++i) counts.add(stored_delivery_state(gone.text(i, 0)), -1);
+      save_counts(c, counts);
+      removed += gone.rows();
+      return more ? std::optional(upto) : std::nullopt;
+    });
+    // Events that have no delivery left (deliveries_by_event). Not those older than the
+    // oldest remaining delivery: publishes committing concurrently interleave their seqs, so
+    // an older event may still have deliveries when a younger one has none.
+    in_chunks([&](std::int64_t after) -> std::optional<std::int64_t> {
+      auto [upto, more] = scan("events", after);
+      c.exec("DELETE FROM events e WHERE e.seq > $1 AND e.seq <= $2 AND e.created_at < $3 "
+             "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)",
+             Params().add(after).add(upto).add(before));
+      if (more) return upto;
+      c.exec(pg::numbered(store_sql::kPruneKeys), Params().add(before));    // keys expire with retention
+      c.exec(pg::numbered(store_sql::kPruneTokens), Params().add(before));  // and so do expired tokens
+      return std::nullopt;
+    });
     return removed;
   });
 }

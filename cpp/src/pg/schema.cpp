@@ -14,8 +14,8 @@ namespace {
 const char* const kMigrations[] = {
     // 1: the whole schema of SQLite's version 5.
     // - ids stay text as on SQLite (UUIDs are checked by the core before they get here).
-    // - deliveries.event_seq has no foreign key: prune deletes events only behind the oldest
-    //   remaining delivery, and a key would cost an index on it for every delete; nor has
+    // - deliveries.event_seq has no foreign key: prune deletes only events without deliveries
+    //   (step 8), and a key would cost a check on every delete; nor has
     //   webhook_seq (webhooks are never deleted, and the check would lock the webhook's row
     //   for every delivery published to it).
     // - delivery_counts is sharded: each pooled connection adds its changes to its own row per
@@ -163,7 +163,25 @@ const char* const kMigrations[] = {
     CREATE INDEX webhooks_failing ON webhooks(failing_since)
       WHERE failing_since IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL;
     )sql",
-    // 8: SQLite's version 12: the W3C trace context a publish carried (nullable columns: no
+    // 8: prune deletes the events that have no delivery left (found through this index), no
+    // longer every event older than the oldest remaining delivery: publishes committing
+    // concurrently interleave their seqs, so that rule deleted events whose deliveries were
+    // still pending. Such a delivery can never be sent (its body is gone): it is cancelled,
+    // and the counts follow.
+    R"sql(
+    CREATE INDEX deliveries_by_event ON deliveries(event_seq);
+    WITH orphaned AS (
+      UPDATE deliveries d SET state = 'cancelled', next_at = NULL, lease_owner = NULL,
+             updated_at = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+      WHERE d.state = 'pending' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)
+      RETURNING 1),
+    moved(n) AS (SELECT count(*) FROM orphaned)
+    INSERT INTO delivery_counts (state, shard, n)
+    SELECT s.state, 0, s.n FROM moved, LATERAL (VALUES ('pending', -moved.n), ('cancelled', moved.n)) AS s(state, n)
+    WHERE moved.n > 0
+    ON CONFLICT (state, shard) DO UPDATE SET n = delivery_counts.n + EXCLUDED.n;
+    )sql",
+    // 9: SQLite's version 12: the W3C trace context a publish carried (nullable columns: no
     // table rewrite).
     R"sql(
     ALTER TABLE events ADD COLUMN traceparent text, ADD COLUMN tracestate text;
@@ -183,16 +201,16 @@ pg::ConnectOptions connect_options(const Config& config, const std::string& node
   return options;
 }
 
-// Connections per store: the dispatcher's store thread, and the API's threads, which wait
-// for a free one beyond this.
-constexpr std::size_t kPoolSize = 8;
-
 }  // namespace
 
+// Two pools: the API's threads wait for a free connection of theirs beyond api_connections;
+// the dispatcher's store thread has its own, so that no API call, however slow, delays a
+// claim, an outcome or a lease renewal.
 PgStore::PgStore(const Config& config)
-    : pool_(config.db, kPoolSize,
-            connect_options(config, config.node_id.empty() ? default_node_id() : config.node_id)),
-      holder_{config.node_id.empty() ? default_node_id() : config.node_id, config.lease_timeout_s * 1'000'000} {
+    : holder_{config.node_id.empty() ? default_node_id() : config.node_id, config.lease_timeout_s * 1'000'000},
+      pool_(config.db, static_cast<std::size_t>(config.api_connections), connect_options(config, holder_.node)),
+      dispatch_pool_(config.db, static_cast<std::size_t>(config.dispatcher_connections),
+                     connect_options(config, holder_.node)) {
   migrate();
 }
 

@@ -77,8 +77,8 @@ DeliveryStats PgStore::delivery_stats(const std::string& brand, std::int64_t sin
   });
 }
 
-std::int64_t PgStore::prune_stats(std::int64_t before) {
-  return transact([&](Connection& c) {
+std::int64_t PgStore::prune_stats(std::int64_t before, Work work) {
+  return transact(work == Work::dispatcher ? dispatch_pool_ : pool_, [&](Connection& c) {
     return c.exec(pg::numbered(store_sql::kPruneAttemptMinutes), Params().add(before)).affected();
   });
 }

@@ -76,7 +76,8 @@ void SqliteStore::throw_translated(const SQLite::Exception& e) {
   int primary = e.getExtendedErrorCode() & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     throw UnavailableError(std::string("database is busy: another process held its lock for longer than "
-                                       "busy_timeout_ms (") + e.what() + "); nothing was changed, try again");
+                                       "busy_timeout_ms (") + e.what() + "); nothing was changed, try again",
+                           1);  // another process's transaction: over in moments
   }
   throw StorageError(std::string("database error: ") + e.what());
 }

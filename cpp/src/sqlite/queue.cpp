@@ -35,12 +35,14 @@ struct Keys {
     q.reset();
     return found;
   }
-  void renew(const IdempotencyClaim& c) {
+  bool renew(const IdempotencyClaim& c) {
     SQLite::Statement& q = bound(store_sql::kRenewKey, c);
     q.bind(3, c.request_hash.data(), static_cast<int>(c.request_hash.size()));
     q.bind(4, c.now);
-    q.exec();
+    q.bind(5, c.expired_before);
+    bool renewed = q.exec() == 1;
     q.reset();
+    return renewed;
   }
   void set_results(const IdempotencyClaim& c, const std::string& json) {
     SQLite::Statement& q = bound(store_sql::kSetKeyResults, c);
@@ -205,11 +207,38 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
 }
 
 std::int64_t SqliteStore::release_leases(std::int64_t now) {
-  return guarded([&] { return update_own_leases(lease_sql::kRelease, now); });
+  return guarded([&] {
+    SQLite::Statement& q = prepare(lease_sql::kRelease);
+    q.bind(1, now);
+    q.bind(2, holder_.node);
+    std::int64_t released = q.exec();
+    q.reset();
+    return released;
+  });
 }
 
-std::int64_t SqliteStore::renew_leases(std::int64_t now) {
-  return guarded([&] { return update_own_leases(lease_sql::kRenew, holder_.expiry(now)); });
+LeaseUpkeep SqliteStore::renew_leases(std::int64_t now, const std::vector<std::int64_t>& held, bool take_back) {
+  return guarded([&] {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    static const std::string kHeld = "SELECT value FROM json_each(?3)";  // the seqs, a JSON array
+    std::string held_json = nlohmann::json(held).dump();
+    auto run = [&](const std::string& sql, std::int64_t time) -> std::int64_t {
+      SQLite::Statement& q = prepare(sql);
+      q.bind(1, time);
+      q.bind(2, holder_.node);
+      q.bind(3, held_json);
+      std::int64_t changed = q.exec();
+      q.reset();
+      return changed;
+    };
+    static const std::string kRenew = lease_sql::renew_held(kHeld);
+    static const std::string kTakeBack = lease_sql::take_back_unheld(kHeld);
+    LeaseUpkeep done;
+    if (!held.empty()) done.renewed = run(kRenew, holder_.expiry(now));
+    if (take_back) done.taken_back = run(kTakeBack, now);
+    tx.commit();
+    return done;
+  });
 }
 
 std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t limit,
@@ -325,9 +354,12 @@ std::optional<std::int64_t> SqliteStore::next_due_at() {
     // As claim_due sees them: this node's own leases are never due to it.
     // An ordered webhook's waiting deliveries count once it is their turn (a finished attempt
     // asks for a claim), so that they do not make the dispatcher claim in a loop meanwhile.
+    // Nor a delivery without its event (foreign keys keep one from existing here; a
+    // database moved from PostgreSQL by an older build could bring one along).
     SQLite::Statement& q = prepare(
         "SELECT next_at FROM deliveries d INDEXED BY deliveries_due "
         "WHERE state = 'pending' AND (lease_owner IS NULL OR lease_owner <> ?2) "
+        "AND EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq) "
         "AND (d.webhook_seq NOT IN (" + std::string(store_sql::kOrderedWebhooks) + ") OR " +
         store_sql::kOrderedTurn + ") "
         "ORDER BY next_at, seq LIMIT 1");
@@ -347,6 +379,7 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
         "INSERT OR REPLACE INTO attempts (delivery_seq, number, started_at, duration_us, status, error, detail, "
         "response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement& delivery = prepare(lease_sql::kFinish);
+    SQLite::Statement& recorded = prepare(store_sql::kAttemptRecorded);
     SQLite::Statement& succeeded = prepare(store_sql::kStreakEnded);
     SQLite::Statement& failed = prepare(store_sql::kStreakFailed);
     SQLite::Statement& failing_again = prepare(store_sql::kStreakRestarted);
@@ -366,8 +399,16 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
       delivery.bindNoCopy(6, holder_.node);
       bool held = delivery.exec() == 1;
       delivery.reset();
-      if (!held) {  // taken over: the new holder records its own attempt
-        ++result.lost;
+      if (!held) {
+        recorded.bind(1, r.delivery_seq);
+        recorded.bind(2, a.number);
+        recorded.bind(3, a.started_at);
+        if (recorded.executeStep()) {
+          ++result.already_recorded;
+        } else {  // taken over: the new holder records its own attempt
+          ++result.lost;
+        }
+        recorded.reset();
         continue;
       }
       counts.move(DeliveryState::pending, r.new_state);
@@ -419,13 +460,6 @@ RecordResult SqliteStore::record_attempts(const std::vector<AttemptRecord>& reco
 }
 
 // Runs a statement over this node's leases: ?1 `time`, ?2 the node.
-std::int64_t SqliteStore::update_own_leases(const char* sql, std::int64_t time) {
-  SQLite::Statement& q = prepare(sql);
-  q.bind(1, time);
-  q.bind(2, holder_.node);
-  return q.exec();
-}
-
 // Where the webhook's deliveries attempted at `now` go and their keys; null once the
 // webhook is deleted or disabled.
 std::shared_ptr<const WebhookTarget> SqliteStore::target_locked(std::int64_t webhook_seq, std::int64_t now) {

@@ -6,7 +6,7 @@
 
 namespace brandhooks::sqlite {
 
-std::int64_t SqliteStore::prune(std::int64_t before) {
+std::int64_t SqliteStore::prune(std::int64_t before, Work) {  // one connection for all
   // Deliveries are created in seq order and updated only after their creation, so only the
   // table's first rows (created before `before`) can qualify: scan them in seq order, in
   // chunks, so the queue never waits long behind one transaction.

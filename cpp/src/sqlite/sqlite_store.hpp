@@ -86,7 +86,7 @@ class SqliteStore final : public Store {
                                            std::vector<DueDelivery>* leased,
                                            std::vector<IdempotencyClaim>* claims) override;
   std::int64_t release_leases(std::int64_t now) override;
-  std::int64_t renew_leases(std::int64_t now) override;
+  LeaseUpkeep renew_leases(std::int64_t now, const std::vector<std::int64_t>& held, bool take_back) override;
   std::vector<DueDelivery> claim_due(std::int64_t now, std::size_t limit,
                                      const std::vector<std::int64_t>& skip_webhooks,
                                      std::size_t max_bytes) override;
@@ -102,13 +102,13 @@ class SqliteStore final : public Store {
                         std::int64_t limit, std::int64_t now) override;
 
   // retention.cpp: pruning and the operators' counts
-  std::int64_t prune(std::int64_t before) override;
+  std::int64_t prune(std::int64_t before, Work work) override;
   Gauges gauges(std::int64_t now) override;
   std::int64_t count_events() override;
 
   // stats.cpp: delivery statistics per minute
   DeliveryStats delivery_stats(const std::string& brand, std::int64_t since, std::int64_t until) override;
-  std::int64_t prune_stats(std::int64_t before) override;
+  std::int64_t prune_stats(std::int64_t before, Work work) override;
 
   // tokens.cpp
   bool insert_token(const TokenRecord& token) override;
@@ -169,7 +169,6 @@ class SqliteStore final : public Store {
   void cancel_waiting(const std::string& webhook_id, std::int64_t now);
 
   // queue.cpp
-  std::int64_t update_own_leases(const char* sql, std::int64_t time);
   std::shared_ptr<const WebhookTarget> target_locked(std::int64_t webhook_seq, std::int64_t now);
   std::optional<Pace> pace_locked(std::int64_t webhook_seq);
   bool disable_webhook(SQLite::Statement& disable, SQLite::Statement& cancel, std::int64_t webhook,

@@ -77,7 +77,7 @@ DeliveryStats SqliteStore::delivery_stats(const std::string& brand, std::int64_t
   });
 }
 
-std::int64_t SqliteStore::prune_stats(std::int64_t before) {
+std::int64_t SqliteStore::prune_stats(std::int64_t before, Work) {  // one connection for all
   return guarded([&] {
     SQLite::Statement& q = prepare(store_sql::kPruneAttemptMinutes);
     q.bind(1, before);

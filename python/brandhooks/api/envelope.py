@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from .._core import BrandhooksError
+from .._core import BrandhooksError, UnavailableError
 from ..database import redact
 from ..errors import ERROR_STATUS, RETRY_AFTER_S
 
@@ -69,7 +69,7 @@ _HTTP_CODES = {
 
 def error_response(status: int, code: str, message: str,
                    headers: Optional[Mapping[str, str]] = None) -> JSONResponse:
-    if status == 503:
+    if status == 503 and "Retry-After" not in (headers or {}):
         headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse({"http": status, "code": code, "message": message}, status_code=status, headers=headers)
 
@@ -102,7 +102,9 @@ def _allowed_methods(request: Request) -> Set[str]:
 def core_error_response(exc: BrandhooksError) -> JSONResponse:
     for cls, (status, code) in ERROR_STATUS.items():
         if isinstance(exc, cls):
-            return error_response(status, code, redact(str(exc)))  # no database password, ever
+            # An Unavailable error knows how long the outage is likely to last.
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, UnavailableError) else None
+            return error_response(status, code, redact(str(exc)), headers)  # no database password, ever
     log.error("core error: %s", redact(str(exc)))  # StorageError and the like: details stay in the log
     return internal_error()
 
