@@ -373,8 +373,10 @@ TEST_F(PgStoreTest, AnUpgradedDatabaseCancelsDeliveriesLeftWithoutTheirEvent) {
     store->insert_events({event(1), event(2)});
   }
   pg_query(config_.db, "DELETE FROM events WHERE id = 'e-1'");
-  pg_query(config_.db, "DROP INDEX deliveries_by_event");  // back to step 7, as an older build left it
-  pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version = 8");
+  // Back to step 7, as an older build left it (step 9 undone too).
+  pg_query(config_.db, "DROP INDEX deliveries_by_event");
+  pg_query(config_.db, "ALTER TABLE events DROP COLUMN traceparent, DROP COLUMN tracestate");
+  pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version >= 8");
   auto store = node("b");
   Stats stats = store->stats(0);
   EXPECT_EQ((std::pair{stats.pending, stats.cancelled}), (std::pair<std::int64_t, std::int64_t>{1, 1}));
