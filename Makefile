@@ -19,6 +19,9 @@ APT_PACKAGES := build-essential cmake ninja-build python3-dev python3-venv libbo
 # The portal's browser tests (`make test`) drive Debian's Chromium through Playwright (PyPI),
 # never a downloaded browser.
 BROWSER_PACKAGES := chromium chromium-driver
+# The generated clients' tests (`make test`, tests/python/test_codegen.py) need Node.js and npm;
+# a machine that has them from elsewhere (the `npm` command) keeps its own.
+NODE_PACKAGES := nodejs npm
 # promtool checks and unit-tests the alert rules (deploy/prometheus/); Debian ships it in
 # `prometheus` (its service is not needed: the tests only run promtool).
 PROMTOOL_PACKAGES := prometheus
@@ -64,7 +67,7 @@ export CMAKE_GENERATOR="$$gen"
 endef
 
 .PHONY: help setup system-deps python-env build cpp-build python-build test cpp-test consumer-test \
-        python-test run bench wheel sdist fresh notebook sanitize fuzz clean
+        python-test run bench wheel sdist fresh notebook sanitize fuzz clean node-deps codegen-deps
 
 help:
 	@echo "make run    set up, build, start the service (http://127.0.0.1:8080, ./brandhooks.db)"
@@ -133,15 +136,31 @@ consumer-test: cpp-build
 	cmake --build $(BUILD)/consumer
 	$(BUILD)/consumer/consumer $(BUILD)/consumer/consumer.db
 
-python-test: PIP_EXTRAS := [test]
+python-test: PIP_EXTRAS := [test,otel]
 python-test: APT_PACKAGES += $(BROWSER_PACKAGES) $(PROMTOOL_PACKAGES)
 # Two workers (pytest-xdist) on 2 cores: most tests wait on sockets, servers and timers, so the
 # suite takes about 40% less time; each worker starts its own session fixtures (servers,
 # PostgreSQL). PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= $(JOBS)
-python-test: python-build
+python-test: python-build codegen-deps
 	@echo "== pytest ($(PYTEST_WORKERS) workers)"
 	$(PY) -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS))
+
+node-deps:
+	@command -v npm >/dev/null || { echo "installing system packages: $(NODE_PACKAGES)"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(NODE_PACKAGES); }
+
+# The npm packages the TypeScript client's test generates and compiles with (the versions of
+# tests/codegen/package-lock.json), into build/codegen; again only when the lock file changes.
+CODEGEN := $(BUILD)/codegen
+codegen-deps: $(CODEGEN)/node_modules/.package-lock.json
+
+$(CODEGEN)/node_modules/.package-lock.json: tests/codegen/package.json tests/codegen/package-lock.json | node-deps
+	@echo "== npm ci in $(CODEGEN) (openapi-typescript, openapi-fetch, typescript)"
+	mkdir -p $(CODEGEN)
+	cp tests/codegen/package.json tests/codegen/package-lock.json $(CODEGEN)/
+	cd $(CODEGEN) && npm ci --no-audit --no-fund
+	touch $@
 
 # One run, side by side: wrk ceiling, brandhooks, a plain-Python sender (docs/performance.md).
 bench: PIP_EXTRAS := [bench]
@@ -170,7 +189,7 @@ sanitize: system-deps
 # libFuzzer (clang): each target runs FUZZ_SECONDS from its seed corpus in tests/fuzz/corpus/;
 # a crash, a sanitizer report or a broken invariant fails, leaving the input in build/fuzz/.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_url_policy fuzz_retry fuzz_event fuzz_signature
+FUZZ_TARGETS := fuzz_url_policy fuzz_retry fuzz_event fuzz_signature fuzz_trace_context
 
 fuzz: APT_PACKAGES += $(FUZZ_PACKAGES)
 fuzz: system-deps

@@ -6,6 +6,8 @@ Prints a table, then one JSON line (the last line) with deliveries_per_s, ceilin
 python_per_s, ratio_vs_ceiling, ratio_vs_python, p50_ms, p99_ms, publish_many_per_s,
 rss_mb_1m_pending, over REST (`brandhooks serve` in a child process) rest_publish_per_s,
 rest_publish_p99_ms, rest_e2e_per_s, rest_read_p99_ms, rest_latency_p99_ms, rest_batch_per_s,
+with tracing on (every event with a traceparent, a span per attempt exported over OTLP/HTTP)
+traced_deliveries_per_s, traced_ratio (÷ untraced runs in turns) and traced_spans_exported,
 on PostgreSQL (a throwaway server, tests/pg/pgserver.py, with PostgreSQL's default durability)
 pg_deliveries_per_s, pg_publish_per_s and pg_scale_3 (3 nodes ÷ 1 node against a receiver
 answering after 20 ms), and load_1m (the machine's load average before the run: the figures are
@@ -155,6 +157,51 @@ def durable(receiver: Receiver, tmp: Path, webhooks: int, db: Callable[[], str] 
     finally:
         hub.close()
     return events * webhooks / (end - start)
+
+
+def tracing_cost(receiver: Receiver, tmp: Path) -> Dict[str, float]:
+    """The cost of tracing on, side by side: durable() runs, in turns with the same runs where
+    every event carries a W3C traceparent and spans are on (brandhooks.tracing, as `serve` starts
+    it when OTEL_EXPORTER_OTLP_ENDPOINT is set): each attempt is a span, exported over OTLP/HTTP
+    to a local collector (otlp_sink.py, a process of its own). Gives traced_deliveries_per_s, its
+    ratio to the plain runs, and the share of attempt spans the collector received (the core
+    drops spans, never deliveries, when the exporter falls behind)."""
+    from brandhooks.tracing import Tracing
+
+    sink = subprocess.Popen([sys.executable, str(ROOT / "otlp_sink.py")], stdout=subprocess.PIPE, text=True)
+    port = int(sink.stdout.readline())
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    plain, traced, exported = [], [], []
+    try:
+        for _ in range(RUNS):
+            plain.append(durable(receiver, tmp, HEADLINE_WEBHOOKS))
+            events = DELIVERIES // HEADLINE_WEBHOOKS
+            hub, brand, _ = hub_with_webhooks(new_db(tmp), receiver, HEADLINE_WEBHOOKS, deliver=True)
+            tracing = Tracing(hub)
+            before = int(urllib.request.urlopen(f"http://127.0.0.1:{port}/count").read())
+            try:
+                start = time.perf_counter()
+                for first in range(0, events, 1000):
+                    hub.publish_many([{"brand": brand, "topic": "Deals", "event": "Created", "payload": {"i": i},
+                                       "traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"}
+                                      for i in range(first, min(events, first + 1000))])
+                end = receiver.wait_for(events * HEADLINE_WEBHOOKS)
+            finally:
+                hub.close()
+                tracing.shutdown()  # what is left is exported before the count
+            traced.append(events * HEADLINE_WEBHOOKS / (end - start))
+            received = int(urllib.request.urlopen(f"http://127.0.0.1:{port}/count").read()) - before
+            exported.append(received / (events * HEADLINE_WEBHOOKS))
+    finally:
+        for name in [k for k in os.environ if k.startswith("OTEL_")]:
+            del os.environ[name]
+        os.environ.update(saved)
+        sink.terminate()
+        sink.communicate()
+    return {"traced_deliveries_per_s": statistics.median(traced),
+            "traced_ratio": statistics.median(t / p for t, p in zip(traced, plain)),
+            "traced_spans_exported": statistics.median(exported)}
 
 
 def python_sender(receiver: Receiver, tmp: Path) -> float:
@@ -491,6 +538,10 @@ def main() -> None:
                     per_webhooks[count] = median(lambda: durable(receiver, tmp, count))
                 table.append((f"brandhooks durable, {count} webhooks", f"{per_webhooks[count]:,.0f} deliveries/s"))
             results["deliveries_per_s"] = per_webhooks[HEADLINE_WEBHOOKS]
+            results.update(tracing_cost(receiver, tmp))
+            table.append((f"traced, spans exported over OTLP, {HEADLINE_WEBHOOKS} webhooks",
+                          f"{results['traced_deliveries_per_s']:,.0f} deliveries/s ({results['traced_ratio']:.2f} "
+                          f"of untraced side by side; {results['traced_spans_exported']:.0%} of spans exported)"))
             results["python_per_s"] = median(lambda: python_sender(receiver, tmp))
             table.append((f"plain Python sender, {HEADLINE_WEBHOOKS} webhooks", f"{results['python_per_s']:,.0f} deliveries/s"))
             runs = [latency(receiver, tmp) for _ in range(RUNS)]

@@ -239,6 +239,35 @@ void bind_records(py::module_& m) {
       .def("__repr__", [](const PortalLink& l) { return "<PortalLink " + l.token_id + " brand " + l.brand + ">"; });
 }
 
+// The trace context of a publish's traceparent and tracestate arguments (none without a
+// traceparent; the core checks it).
+std::optional<TraceContext> trace_context(const std::optional<std::string>& traceparent,
+                                          const std::optional<std::string>& tracestate) {
+  if (!traceparent) return std::nullopt;
+  return TraceContext{*traceparent, tracestate.value_or("")};
+}
+
+void bind_attempt_span(py::module_& m) {
+  py::class_<AttemptSpan>(m, "AttemptSpan",
+                          "A finished attempt of a traced event as a span (Hub.take_attempt_spans): ids in "
+                          "lowercase hex, times in Unix seconds.")
+      .def_readonly("trace_id", &AttemptSpan::trace_id)
+      .def_readonly("span_id", &AttemptSpan::span_id, "the attempt's own span: the receiver's parent")
+      .def_readonly("parent_span_id", &AttemptSpan::parent_span_id, "the publisher's span")
+      .def_readonly("trace_flags", &AttemptSpan::trace_flags, "as the publisher sent them (1: sampled)")
+      .def_readonly("tracestate", &AttemptSpan::tracestate)
+      .def_readonly("delivery_id", &AttemptSpan::delivery_id)
+      .def_readonly("webhook_id", &AttemptSpan::webhook_id)
+      .def_readonly("brand", &AttemptSpan::brand)
+      .def_readonly("attempt", &AttemptSpan::attempt, "number, started_at, duration_ms, status or error, detail")
+      .def_property_readonly("state", [](const AttemptSpan& s) { return std::string(to_string(s.state)); },
+                             "the delivery's state after the attempt: delivered, pending (a retry) or failed")
+      .def("__repr__", [](const AttemptSpan& s) {
+        return "<AttemptSpan " + s.trace_id + "/" + s.span_id + " delivery " + s.delivery_id + " attempt " +
+               std::to_string(s.attempt.number) + ">";
+      });
+}
+
 // A payload given as a str is used as is; anything else goes through json.dumps.
 std::string payload_text(const py::handle& payload) {
   if (py::isinstance<py::str>(payload)) return payload.cast<std::string>();
@@ -255,8 +284,12 @@ EventInput event_input(const py::handle& item) {
     if (d.contains("tags") && !d["tags"].is_none()) tags = d["tags"].cast<std::vector<std::string>>();
     std::optional<std::string> key;
     if (d.contains("idempotency_key") && !d["idempotency_key"].is_none()) key = d["idempotency_key"].cast<std::string>();
+    auto optional_text = [&](const char* name) -> std::optional<std::string> {
+      if (!d.contains(name) || d[name].is_none()) return std::nullopt;
+      return d[name].cast<std::string>();
+    };
     return {d["brand"].cast<std::string>(), d["topic"].cast<std::string>(), d["event"].cast<std::string>(),
-            payload_text(d["payload"]), tags, key};
+            payload_text(d["payload"]), tags, key, trace_context(optional_text("traceparent"), optional_text("tracestate"))};
   }
   auto t = item.cast<py::sequence>();
   if (t.size() != 4 && t.size() != 5) throw py::value_error("an event is (brand, topic, event, payload[, tags])");
@@ -294,6 +327,7 @@ py::dict metrics_dict(const Metrics& m) {
   d["leases_lost"] = m.leases_lost.load();
   d["leases_taken_back"] = m.leases_taken_back.load();
   d["outcomes_already_recorded"] = m.outcomes_already_recorded.load();
+  d["attempt_spans_dropped"] = m.attempt_spans_dropped.load();
   d["attempt_seconds"] = histogram_dict(m.attempt_seconds);
   d["publish_to_delivered_seconds"] = histogram_dict(m.publish_to_delivered_seconds);
   return d;
@@ -352,6 +386,7 @@ WebhookPatch webhook_patch(const py::kwargs& changes) {
 
 void bind_hub(py::module_& m) {
   bind_records(m);
+  bind_attempt_span(m);
   m.def("record_names", [] {
     py::list names;
     for (auto name : record_names()) names.append(std::string(name));
@@ -437,16 +472,21 @@ void bind_hub(py::module_& m) {
       .def(
           "publish",
           [](Hub& hub, std::string brand, std::string topic, std::string event, const py::object& payload,
-             std::optional<std::vector<std::string>> tags, std::optional<std::string> idempotency_key) {
+             std::optional<std::vector<std::string>> tags, std::optional<std::string> idempotency_key,
+             std::optional<std::string> traceparent, std::optional<std::string> tracestate) {
             std::string text = payload_text(payload);
+            auto trace = trace_context(traceparent, tracestate);
             py::gil_scoped_release release;
-            return hub.publish(brand, topic, event, text, tags, idempotency_key);
+            return hub.publish(brand, topic, event, text, tags, idempotency_key, trace);
           },
           py::arg("brand"), py::arg("topic"), py::arg("event"), py::arg("payload"), py::arg("tags") = std::nullopt,
-          py::kw_only(), py::arg("idempotency_key") = std::nullopt,
+          py::kw_only(), py::arg("idempotency_key") = std::nullopt, py::arg("traceparent") = std::nullopt,
+          py::arg("tracestate") = std::nullopt,
           "Publish an event; payload is a dict (or JSON text of an object). The same idempotency_key "
           "again (per brand, within 24 h) returns the first result and publishes nothing; with "
-          "another event it raises ConflictError.")
+          "another event it raises ConflictError. traceparent and tracestate (W3C Trace Context, "
+          "e.g. the current span's) go with every attempt of its deliveries; an invalid traceparent "
+          "is ignored.")
       .def(
           "publish_many",
           [](Hub& hub, const py::iterable& events) {
@@ -457,37 +497,44 @@ void bind_hub(py::module_& m) {
           },
           py::arg("events"),
           "Publish many events in one transaction; each is a dict with brand, topic, event, "
-          "payload (and optionally tags, idempotency_key), or a (brand, topic, event, payload[, tags]) tuple.")
+          "payload (and optionally tags, idempotency_key, traceparent, tracestate), or a "
+          "(brand, topic, event, payload[, tags]) tuple.")
       .def(
           "publish_json",
-          [](Hub& hub, std::string brand, const py::bytes& body, std::optional<std::string> idempotency_key) {
+          [](Hub& hub, std::string brand, const py::bytes& body, std::optional<std::string> idempotency_key,
+             std::optional<std::string> traceparent, std::optional<std::string> tracestate) {
             // A view of the bytes object's buffer: immutable, and kept alive by the caller.
             char* data = nullptr;
             Py_ssize_t size = 0;
             if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
+            auto trace = trace_context(traceparent, tracestate);
             std::string answer;
             {
               py::gil_scoped_release release;
               answer = hub.publish_json(brand, std::string_view(data, static_cast<std::size_t>(size)),
-                                        idempotency_key);
+                                        idempotency_key, trace);
             }
             return py::bytes(answer);
           },
-          py::arg("brand"), py::arg("body"), py::arg("idempotency_key") = std::nullopt,
+          py::arg("brand"), py::arg("body"), py::arg("idempotency_key") = std::nullopt, py::kw_only(),
+          py::arg("traceparent") = std::nullopt, py::arg("tracestate") = std::nullopt,
           "The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, "
-          "the answer's JSON bytes out; idempotency_key stands for the whole body.")
+          "the answer's JSON bytes out; idempotency_key stands for the whole body; traceparent and "
+          "tracestate go with every event of it.")
       .def(
           "publish_json_each",
           [](Hub& hub, const std::vector<std::tuple<std::optional<std::string>, std::string, py::bytes,
+                                                    std::optional<std::string>, std::optional<std::string>,
                                                     std::optional<std::string>>>& requests) {
             // Views of the bytes objects' buffers: immutable, and kept alive by `requests`.
             std::vector<Hub::JsonPublish> views;
             views.reserve(requests.size());
-            for (const auto& [token, brand, body, key] : requests) {
+            for (const auto& [token, brand, body, key, traceparent, tracestate] : requests) {
               char* data = nullptr;
               Py_ssize_t size = 0;
               if (PyBytes_AsStringAndSize(body.ptr(), &data, &size) != 0) throw py::error_already_set();
-              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token, key});
+              views.push_back({brand, std::string_view(data, static_cast<std::size_t>(size)), token, key,
+                               trace_context(traceparent, tracestate)});
             }
             std::vector<Hub::JsonAnswer> answers;
             {
@@ -501,8 +548,8 @@ void bind_hub(py::module_& m) {
             return out;
           },
           py::arg("requests"),
-          "Group commit: [(token or None, brand, body, idempotency key or None), ...] -> one answer per "
-          "request, in order: the "
+          "Group commit: [(token or None, brand, body, idempotency key or None, traceparent or None, "
+          "tracestate or None), ...] -> one answer per request, in order: the "
           "answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, "
           "not raised).")
       .def(
@@ -545,6 +592,16 @@ void bind_hub(py::module_& m) {
            "cannot take a write now; for health checks.")
       .def("metrics", [](const Hub& hub) { return metrics_dict(hub.metrics()); },
            "The core's counters and histograms since this Hub started.")
+      .def("enable_attempt_spans", &Hub::enable_attempt_spans, py::arg("capacity") = Hub::kAttemptSpanCapacity,
+           release_gil(),
+           "From now on each attempt of a traced event is a span of its own (its traceparent names it as "
+           "the receiver's parent), queued (at most capacity; beyond, dropped and counted in "
+           "metrics()['attempt_spans_dropped']) for take_attempt_spans. Off by default: attempts then send "
+           "the publisher's traceparent unchanged. brandhooks.tracing turns it on.")
+      .def("take_attempt_spans", &Hub::take_attempt_spans, py::arg("max") = 1024, py::arg("wait_ms") = 1000,
+           release_gil(),
+           "Up to max finished attempt spans (AttemptSpan), oldest first, waiting up to wait_ms for the "
+           "first (the GIL released); [] when none came.")
       .def("stop_delivery", &Hub::stop_delivery, release_gil(),
            "Stop the dispatcher: in-flight attempts finish or return to the queue.")
       .def("close", &Hub::stop_delivery, release_gil(), "Same as stop_delivery(); the Hub stays usable.")

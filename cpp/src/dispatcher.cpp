@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "attempt_spans.hpp"
 #include "brandhooks/crypto.hpp"
 #include "brandhooks/signer.hpp"
 #include "clock.hpp"
@@ -21,6 +22,7 @@
 #include "retry.hpp"
 #include "store.hpp"
 #include "thread_name.hpp"
+#include "trace_context.hpp"
 
 namespace brandhooks {
 
@@ -66,7 +68,28 @@ struct Finished {
   DueDelivery delivery;
   std::int64_t started_at = 0;
   HttpOutcome outcome;
+  std::uint64_t span_id = 0;  // the attempt's own span (AttemptSpanQueue enabled); 0: none
 };
+
+// The attempt as a span of the publisher's trace (its parent is the publisher's span).
+AttemptSpan attempt_span(const Finished& f, const AttemptRecord& r) {
+  const TraceContext& trace = *f.delivery.trace;
+  AttemptSpan span;
+  span.trace_id = trace_id_of(trace);
+  span.span_id = span_id_hex(f.span_id);
+  span.parent_span_id = parent_id_of(trace);
+  span.trace_flags = std::stoi(std::string(flags_of(trace)), nullptr, 16);
+  span.tracestate = trace.tracestate;
+  span.delivery_id = f.delivery.id;
+  if (f.delivery.target) {
+    span.webhook_id = f.delivery.target->id;
+    span.brand = f.delivery.target->brand;
+  }
+  const Attempt& a = r.attempt;
+  span.attempt = {a.number, a.started_at, a.duration_us, a.status, a.error, a.detail, {}};
+  span.state = r.new_state;
+  return span;
+}
 
 struct ClaimRequest {
   std::size_t want = 0;
@@ -92,8 +115,8 @@ struct WebhookLane {
 // store thread commits outcomes in batches, claims due deliveries when the lanes run low, and
 // prunes; nothing waits for SQLite while holding the mutex.
 struct Dispatcher::Impl {
-  Impl(Store& s, const Config& c, Metrics& m)
-      : store(s), config(c), metrics(m), retry(c.retry_schedule, c.retry_jitter),
+  Impl(Store& s, const Config& c, Metrics& m, AttemptSpanQueue& q)
+      : store(s), config(c), metrics(m), spans(q), retry(c.retry_schedule, c.retry_jitter),
         client(client_options(c)), rng(std::random_device{}()), log_level(parse_log_level(c.log_level)),
         log_format(parse_log_format(c.log_format)),
         capacity(static_cast<std::size_t>(c.max_in_flight) * kLeasedPerSlot),
@@ -262,6 +285,11 @@ struct Dispatcher::Impl {
   void send(WebhookLane& lane, DueDelivery d) {
     std::int64_t started_at = now_micros();
     HttpRequest request;
+    // With spans on, a traced attempt is a span of its own, also when it cannot be made.
+    std::uint64_t span_id = 0;
+    if (d.trace && spans.enabled()) {
+      while (span_id == 0) span_id = rng();
+    }
     try {
       prepare(lane, d.target);
       request.target = lane.http;
@@ -274,9 +302,10 @@ struct Dispatcher::Impl {
       add_header(request.headers, "webhook-timestamp", std::to_string(timestamp));
       add_header(request.headers, "webhook-signature", sign_standard(signers, d.id, timestamp, *d.body));
       request.headers.append(d.target->header_lines);  // the webhook's own headers, if any
+      if (d.trace) add_trace_headers(request.headers, *d.trace, span_id);
     } catch (const std::exception& e) {
       lane.target = nullptr;
-      Finished refused{std::move(d), started_at, {}};
+      Finished refused{std::move(d), started_at, {}, span_id};
       refused.outcome.error = AttemptError::protocol;
       refused.outcome.detail = e.what();
       record(refused);
@@ -285,9 +314,16 @@ struct Dispatcher::Impl {
     request.body = d.body;
     ++lane.in_flight;
     ++in_flight;
-    client.send(std::move(request), [this, d = std::move(d), started_at](HttpOutcome outcome) mutable {
-      finished({std::move(d), started_at, std::move(outcome)});
+    client.send(std::move(request), [this, d = std::move(d), started_at, span_id](HttpOutcome outcome) mutable {
+      finished({std::move(d), started_at, std::move(outcome), span_id});
     });
+  }
+
+  // The event's trace context, continued from the attempt's own span when it has one (the
+  // receiver's parent is then this request), else the publisher's traceparent as it came.
+  static void add_trace_headers(std::string& headers, const TraceContext& trace, std::uint64_t span_id) {
+    add_header(headers, "traceparent", span_id != 0 ? child_traceparent(trace, span_id) : trace.traceparent);
+    if (!trace.tracestate.empty()) add_header(headers, "tracestate", trace.tracestate);
   }
 
   // On an HTTP thread: record the outcome and start the lane's next delivery right here.
@@ -335,6 +371,7 @@ struct Dispatcher::Impl {
     leased_bytes -= f.delivery.body->size();
     AttemptRecord r = decide(f, now);
     count(r, f, now);
+    if (f.span_id != 0) spans.push(attempt_span(f, r));
     if (attempt_log_level(r) >= log_level) to_log.push_back(attempt_log_line(log_format, f.delivery, r));
     if (to_record.empty()) {
       first_to_record = now;
@@ -661,6 +698,7 @@ struct Dispatcher::Impl {
   Store& store;
   Config config;
   Metrics& metrics;
+  AttemptSpanQueue& spans;
   RetryPolicy retry;
   HttpClient client;
   std::mt19937_64 rng;
@@ -706,8 +744,8 @@ struct Dispatcher::Impl {
   std::thread store_thread;
 };
 
-Dispatcher::Dispatcher(Store& store, const Config& config, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(store, config, metrics)) {}
+Dispatcher::Dispatcher(Store& store, const Config& config, Metrics& metrics, AttemptSpanQueue& spans)
+    : impl_(std::make_unique<Impl>(store, config, metrics, spans)) {}
 
 Dispatcher::~Dispatcher() { stop(); }
 

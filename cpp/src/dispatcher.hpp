@@ -13,6 +13,7 @@
 namespace brandhooks {
 
 class Store;
+class AttemptSpanQueue;
 struct DueDelivery;
 struct LeaseRoom;
 
@@ -21,7 +22,9 @@ class Dispatcher {
   // Starts the threads. Deliveries leased by an earlier run of this node id become due again
   // (other nodes' leases stay theirs). Also prunes
   // finished deliveries older than config.retention_s every config.prune_interval_s.
-  Dispatcher(Store& store, const Config& config, Metrics& metrics);
+  // Attempts of traced events send their event's traceparent; once `spans` is enabled, each
+  // is a span of its own, queued there when it ends.
+  Dispatcher(Store& store, const Config& config, Metrics& metrics, AttemptSpanQueue& spans);
   ~Dispatcher();  // stop()
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "address_policy.hpp"
+#include "attempt_spans.hpp"
 #include "brandhooks/crypto.hpp"
 #include "clock.hpp"
 #include "log.hpp"
@@ -20,6 +21,7 @@
 #include "retry.hpp"
 #include "store.hpp"
 #include "store_common.hpp"
+#include "trace_context.hpp"
 #include "validation.hpp"
 
 namespace brandhooks {
@@ -150,7 +152,8 @@ Hub::Hub(Config config) : config_(std::move(config)), monitor_tokens_(std::make_
   retry_ = std::make_unique<RetryPolicy>(config_.retry_schedule, config_.retry_jitter);
   metrics_ = std::make_unique<Metrics>();
   store_ = open_store(config_);
-  if (config_.deliver) dispatcher_ = std::make_unique<Dispatcher>(*store_, config_, *metrics_);
+  attempt_spans_ = std::make_unique<AttemptSpanQueue>(*metrics_);
+  if (config_.deliver) dispatcher_ = std::make_unique<Dispatcher>(*store_, config_, *metrics_, *attempt_spans_);
 }
 
 Hub::~Hub() = default;
@@ -158,9 +161,10 @@ Hub::~Hub() = default;
 PublishResult Hub::publish(const std::string& brand, const std::string& topic,
                            const std::string& event, const std::string& payload_json,
                            const std::optional<std::vector<std::string>>& tags,
-                           const std::optional<std::string>& idempotency_key) {
+                           const std::optional<std::string>& idempotency_key,
+                           const std::optional<TraceContext>& trace) {
   std::vector<EventInput> one;
-  one.push_back({brand, topic, event, payload_json, tags, idempotency_key});
+  one.push_back({brand, topic, event, payload_json, tags, idempotency_key, trace});
   return publish_many(one).front();
 }
 
@@ -177,6 +181,7 @@ EventRecord Hub::prepare_event(const EventInput& e, std::int64_t now) const {
   r.first_attempt_at = now + retry_->first_delay();
   r.body = event_body(e, r.brand, r.id, now);
   r.tags_json = tags_json(e.tags);
+  if (e.trace) r.trace = accept_trace_context(e.trace->traceparent, e.trace->tracestate);
   return r;
 }
 
@@ -220,8 +225,9 @@ std::string publish_answer(const PublishResult* results, std::size_t count, bool
 }  // namespace
 
 std::string Hub::publish_json(const std::string& brand, std::string_view body,
-                              const std::optional<std::string>& idempotency_key) {
-  JsonAnswer answer = std::move(publish_json_each({{brand, body, std::nullopt, idempotency_key}}).front());
+                              const std::optional<std::string>& idempotency_key,
+                              const std::optional<TraceContext>& trace) {
+  JsonAnswer answer = std::move(publish_json_each({{brand, body, std::nullopt, idempotency_key, trace}}).front());
   if (answer.error) std::rethrow_exception(answer.error);
   return std::move(answer.json);
 }
@@ -246,6 +252,7 @@ std::vector<Hub::JsonAnswer> Hub::publish_json_each(const std::vector<JsonPublis
       ParsedEvents parsed = parse_events_json(requests[r].body, requests[r].brand);
       std::string request;  // what the key stands for
       for (std::size_t i = 0; i < parsed.events.size(); ++i) {
+        parsed.events[i].trace = requests[r].trace;
         try {
           records.push_back(prepare_event(parsed.events[i], now));
         } catch (const ValidationError& e) {
@@ -434,6 +441,17 @@ Page<Delivery> Hub::list_deliveries(const DeliveryQuery& query) {
 
 void Hub::stop_delivery() {
   if (dispatcher_) dispatcher_->stop();
+}
+
+void Hub::enable_attempt_spans(std::size_t capacity) {
+  if (capacity < 1 || capacity > 10'000'000) throw ValidationError("capacity must be between 1 and 10000000");
+  attempt_spans_->enable(capacity);
+}
+
+std::vector<AttemptSpan> Hub::take_attempt_spans(std::size_t max, std::int64_t wait_ms) {
+  if (max < 1 || max > 100'000) throw ValidationError("max must be between 1 and 100000");
+  if (wait_ms < 0 || wait_ms > 60'000) throw ValidationError("wait_ms must be between 0 and 60000");
+  return attempt_spans_->take(max, std::chrono::milliseconds(wait_ms));
 }
 
 Webhook Hub::create_webhook(const std::string& brand, const std::string& topic,

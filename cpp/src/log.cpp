@@ -11,6 +11,7 @@
 #include "brandhooks/errors.hpp"
 #include "clock.hpp"
 #include "store.hpp"
+#include "trace_context.hpp"
 
 namespace brandhooks {
 
@@ -143,6 +144,7 @@ std::string attempt_log_line(LogFormat format, const DueDelivery& d, const Attem
   line.add("duration_ms", a.duration_us / 1000);
   if (r.next_at) line.add_time("next_attempt_at", *r.next_at);
   if (!r.disable_reason.empty()) line.add("disabled", r.disable_reason);
+  if (d.trace) line.add("trace_id", trace_id_of(*d.trace));  // the publisher's trace
   return line.text();
 }
 

@@ -45,7 +45,8 @@ class LogLine {
 void write_log_line(std::string_view line);
 
 // The dispatcher's line for a decided attempt: delivered (info), retry scheduled (info), or
-// failed for good (warning). Never secrets: no keys, signatures, URLs or response bodies.
+// failed for good (warning), with the trace id of a traced event. Never secrets: no keys,
+// signatures, URLs or response bodies.
 LogLevel attempt_log_level(const AttemptRecord& record);
 std::string attempt_log_line(LogFormat format, const DueDelivery& delivery, const AttemptRecord& record);
 

@@ -32,6 +32,7 @@ struct EventRecord {
   std::int64_t created_at = 0;
   std::int64_t first_attempt_at = 0;
   std::optional<std::string> tags_json;  // JSON array, or none
+  std::optional<TraceContext> trace;     // as accept_trace_context (trace_context.hpp) kept it
 };
 
 // A publish request that carries an idempotency key: its events are records [first, first +
@@ -74,6 +75,7 @@ struct DueDelivery {
   std::int64_t webhook_seq = 0;
   std::shared_ptr<const WebhookTarget> target;
   std::shared_ptr<const std::string> body;
+  std::shared_ptr<const TraceContext> trace;  // the event's, shared like its body; null: none
   std::int64_t event_created_at = 0;
   std::int64_t not_before = 0;  // a throttled webhook's send slot (store_common.hpp Pace)
 };

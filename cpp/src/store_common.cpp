@@ -75,7 +75,7 @@ const std::vector<MovedTable>& moved_tables() {
       {"events",
        "events",
        {{"seq", integer}, {"id", text}, {"brand", text}, {"topic", text}, {"event", text}, {"body", bytes},
-        {"created_at", integer}, {"tags", json}}},
+        {"created_at", integer}, {"tags", json}, {"traceparent", text}, {"tracestate", text}}},
       {"deliveries",
        "deliveries",
        {{"seq", integer}, {"id", text}, {"event_seq", integer}, {"webhook_seq", integer}, {"state", text},

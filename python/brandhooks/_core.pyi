@@ -383,6 +383,52 @@ class Attempt:
     @property
     def status(self) -> int | None:
         ...
+class AttemptSpan:
+    """
+    A finished attempt of a traced event as a span (Hub.take_attempt_spans): ids in lowercase hex, times in Unix seconds.
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def attempt(self) -> Attempt:
+        """
+        number, started_at, duration_ms, status or error, detail
+        """
+    @property
+    def brand(self) -> str:
+        ...
+    @property
+    def delivery_id(self) -> str:
+        ...
+    @property
+    def parent_span_id(self) -> str:
+        """
+        the publisher's span
+        """
+    @property
+    def span_id(self) -> str:
+        """
+        the attempt's own span: the receiver's parent
+        """
+    @property
+    def state(self) -> str:
+        """
+        the delivery's state after the attempt: delivered, pending (a retry) or failed
+        """
+    @property
+    def trace_flags(self) -> int:
+        """
+        as the publisher sent them (1: sampled)
+        """
+    @property
+    def trace_id(self) -> str:
+        ...
+    @property
+    def tracestate(self) -> str:
+        ...
+    @property
+    def webhook_id(self) -> str:
+        ...
 class Delivery:
     """
     One event for one webhook, with its attempts.
@@ -818,6 +864,10 @@ class Hub:
         """
     def delete_webhook(self, brand: str, webhook_id: str) -> Webhook:
         ...
+    def enable_attempt_spans(self, capacity: typing.SupportsInt | typing.SupportsIndex = 65536) -> None:
+        """
+        From now on each attempt of a traced event is a span of its own (its traceparent names it as the receiver's parent), queued (at most capacity; beyond, dropped and counted in metrics()['attempt_spans_dropped']) for take_attempt_spans. Off by default: attempts then send the publisher's traceparent unchanged. brandhooks.tracing turns it on.
+        """
     def ensure_admin_token(self, secret: str, label: str = '') -> TokenInfo:
         ...
     def get_delivery(self, brand: str, delivery_id: str) -> Delivery:
@@ -838,21 +888,21 @@ class Hub:
         """
     def prune(self) -> int:
         ...
-    def publish(self, brand: str, topic: str, event: str, payload: typing.Any, tags: collections.abc.Sequence[str] | None = None, *, idempotency_key: str | None = None) -> PublishResult:
+    def publish(self, brand: str, topic: str, event: str, payload: typing.Any, tags: collections.abc.Sequence[str] | None = None, *, idempotency_key: str | None = None, traceparent: str | None = None, tracestate: str | None = None) -> PublishResult:
         """
-        Publish an event; payload is a dict (or JSON text of an object). The same idempotency_key again (per brand, within 24 h) returns the first result and publishes nothing; with another event it raises ConflictError.
+        Publish an event; payload is a dict (or JSON text of an object). The same idempotency_key again (per brand, within 24 h) returns the first result and publishes nothing; with another event it raises ConflictError. traceparent and tracestate (W3C Trace Context, e.g. the current span's) go with every attempt of its deliveries; an invalid traceparent is ignored.
         """
-    def publish_json(self, brand: str, body: bytes, idempotency_key: str | None = None) -> bytes:
+    def publish_json(self, brand: str, body: bytes, idempotency_key: str | None = None, *, traceparent: str | None = None, tracestate: str | None = None) -> bytes:
         """
-        The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out; idempotency_key stands for the whole body.
+        The REST API's publish: the raw JSON body (one event, or an array of up to 1000) in, the answer's JSON bytes out; idempotency_key stands for the whole body; traceparent and tracestate go with every event of it.
         """
-    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes, str | None]]) -> list[bytes | BrandhooksError]:
+    def publish_json_each(self, requests: collections.abc.Sequence[tuple[str | None, str, bytes, str | None, str | None, str | None]]) -> list[bytes | BrandhooksError]:
         """
-        Group commit: [(token or None, brand, body, idempotency key or None), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
+        Group commit: [(token or None, brand, body, idempotency key or None, traceparent or None, tracestate or None), ...] -> one answer per request, in order: the answer's JSON bytes, or the exception authorize + publish_json would have raised (returned, not raised).
         """
     def publish_many(self, events: collections.abc.Iterable[typing.Any]) -> list[PublishResult]:
         """
-        Publish many events in one transaction; each is a dict with brand, topic, event, payload (and optionally tags, idempotency_key), or a (brand, topic, event, payload[, tags]) tuple.
+        Publish many events in one transaction; each is a dict with brand, topic, event, payload (and optionally tags, idempotency_key, traceparent, tracestate), or a (brand, topic, event, payload[, tags]) tuple.
         """
     def recover(self, brand: str, webhook_id: str, since: typing.SupportsFloat | typing.SupportsIndex, limit: typing.SupportsInt | typing.SupportsIndex = 100000) -> RecoverResult:
         ...
@@ -873,6 +923,10 @@ class Hub:
     def stop_delivery(self) -> None:
         """
         Stop the dispatcher: in-flight attempts finish or return to the queue.
+        """
+    def take_attempt_spans(self, max: typing.SupportsInt | typing.SupportsIndex = 1024, wait_ms: typing.SupportsInt | typing.SupportsIndex = 1000) -> list[AttemptSpan]:
+        """
+        Up to max finished attempt spans (AttemptSpan), oldest first, waiting up to wait_ms for the first (the GIL released); [] when none came.
         """
     def update_webhook(self, brand: str, webhook_id: str, **kwargs: typing.Any) -> Webhook:
         """

@@ -129,9 +129,10 @@ class Local:
     def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Dict[str, Any]:
         return self.hub.update_webhook(brand, webhook_id, **changes).to_dict()
 
-    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
-                tags: Optional[List[str]]) -> Dict[str, Any]:
-        return self.hub.publish(brand, topic, event, payload, tags).to_dict()
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any], tags: Optional[List[str]],
+                traceparent: Optional[str] = None, tracestate: Optional[str] = None) -> Dict[str, Any]:
+        return self.hub.publish(brand, topic, event, payload, tags, traceparent=traceparent,
+                                tracestate=tracestate).to_dict()
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
         return [d.to_dict() for d in self.hub.list_deliveries(brand, webhook_id, status, 0, limit)]
@@ -185,9 +186,9 @@ class Remote:
     def update_webhook(self, brand: str, webhook_id: str, **changes: Any) -> Dict[str, Any]:
         return _plain(self.client.update_webhook(brand, webhook_id, **changes))
 
-    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
-                tags: Optional[List[str]]) -> Dict[str, Any]:
-        return self.client.publish(brand, topic, event, payload, tags)
+    def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any], tags: Optional[List[str]],
+                traceparent: Optional[str] = None, tracestate: Optional[str] = None) -> Dict[str, Any]:
+        return self.client.publish(brand, topic, event, payload, tags, traceparent=traceparent, tracestate=tracestate)
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str], limit: int) -> List[Dict[str, Any]]:
         return [_plain(d) for d in self.client.deliveries(brand, webhook_id, status, limit=limit)]
@@ -339,11 +340,13 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
     import uvicorn
 
     from .api import create_app
+    from .tracing import Tracing, TracingError
 
     as_json = options.get("log_format") == "json"
     try:
         config = config_from(options)
         hub = Hub(config)
+        tracing = Tracing.start(hub)  # when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set
         if admin_token:
             hub.ensure_admin_token(admin_token, "serve --admin-token")
         elif not hub.has_tokens():
@@ -360,7 +363,7 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
                     "Use it as 'Authorization: Bearer <token>'.",
                 )
                 sys.stdout.flush()
-    except BrandhooksError as exc:
+    except (BrandhooksError, TracingError) as exc:
         fail(exc, as_json)
     facts = serving(hub.config, host, port)  # with the node id filled in
     if as_json:
@@ -372,11 +375,13 @@ def serve(host: str, port: int, admin_token: Optional[str], **options: Any) -> N
     try:
         # httptools parses HTTP in C (h11, the pure-Python fallback, costs about as much as the
         # core's whole publish); uvloop runs the event loop in C where it exists (not Windows).
-        uvicorn.run(create_app(hub), host=host, port=port, log_level=uvicorn_level, http="httptools",
-                    loop="uvloop" if sys.platform != "win32" else "auto",
+        uvicorn.run(create_app(hub, tracing=tracing), host=host, port=port, log_level=uvicorn_level,
+                    http="httptools", loop="uvloop" if sys.platform != "win32" else "auto",
                     log_config=uvicorn_log_config(config.log_format, uvicorn_level))
     finally:
         hub.close()  # in-flight attempts finish or go back to the queue
+        if tracing is not None:
+            tracing.shutdown()  # the last attempts' spans, then a flush to the collector
 
 
 def serving(config: Config, host: str, port: int) -> Dict[str, Any]:
@@ -400,7 +405,8 @@ def serving(config: Config, host: str, port: int) -> Dict[str, Any]:
     return {"version": __version__, "url": url, "docs": f"{url}/docs", "database": describe(config.db),
             "delivery": delivery, "node": config.node_id, "lease_timeout_s": config.lease_timeout_s,
             "private_addresses": private,
-            "log": f"{LOG_SHOWS[config.log_level]} (--log-level {config.log_level})"}
+            "log": f"{LOG_SHOWS[config.log_level]} (--log-level {config.log_level})",
+            "traces": traces_shown()}
 
 
 def banner(facts: Dict[str, Any]) -> str:
@@ -412,7 +418,17 @@ def banner(facts: Dict[str, Any]) -> str:
         f"  node               {facts['node']} (leases expire {facts['lease_timeout_s']} s after the last renewal)",
         f"  private addresses  {facts['private_addresses']}",
         f"  log                {facts['log']}",
+        f"  traces             {facts['traces']}",
     ])
+
+
+def traces_shown() -> str:
+    """Where spans go (OpenTelemetry's variables; never the OTLP headers, which hold keys)."""
+    from .tracing import shown_endpoint, wanted
+
+    if not wanted():
+        return "off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans); traceparent passed on to receivers"
+    return f"OpenTelemetry spans over OTLP/HTTP to {shown_endpoint()}"
 
 
 # The columns of the tables the commands print: some of each record's fields (records.py).
@@ -561,9 +577,12 @@ def events() -> None:
 @click.argument("event")
 @click.option("--payload", default="{}", show_default=True, help="a JSON object, or @FILE")
 @click.option("--tag", "tags", multiple=True, help="event tag (repeatable)")
+@click.option("--traceparent", envvar="TRACEPARENT",
+              help="W3C trace context the deliveries carry on to the receivers (default: $TRACEPARENT)")
+@click.option("--tracestate", envvar="TRACESTATE", help="its vendor entries (default: $TRACESTATE)")
 @target_options
-def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple[str, ...], as_json: bool,
-                   **target: Any) -> None:
+def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple[str, ...],
+                   traceparent: Optional[str], tracestate: Optional[str], as_json: bool, **target: Any) -> None:
     """Publish EVENT (e.g. Created) of TOPIC for BRAND; prints the event id and deliveries."""
     text = open(payload[1:], encoding="utf-8").read() if payload.startswith("@") else payload
     try:
@@ -572,7 +591,7 @@ def events_publish(brand: str, topic: str, event: str, payload: str, tags: Tuple
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
     if not isinstance(body, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--payload")
-    published = run(target, lambda t: t.publish(brand, topic, event, body, list(tags) or None))
+    published = run(target, lambda t: t.publish(brand, topic, event, body, list(tags) or None, traceparent, tracestate))
     show([published], as_json, list(records.names("published")))
 
 

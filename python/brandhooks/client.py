@@ -275,14 +275,17 @@ class Client:
 
     # --- events and deliveries -----------------------------------------------------------------
     def publish(self, brand: str, topic: str, event: str, payload: Dict[str, Any],
-                tags: Optional[List[str]] = None, *, idempotency_key: Optional[str] = None) -> Dict[str, Any]:
+                tags: Optional[List[str]] = None, *, idempotency_key: Optional[str] = None,
+                traceparent: Optional[str] = None, tracestate: Optional[str] = None) -> Dict[str, Any]:
         """{"id": event id, "deliveries": N}; committed when this returns. With idempotency_key, a
-        retry after a lost answer publishes nothing and answers the first answer again."""
+        retry after a lost answer publishes nothing and answers the first answer again. With
+        traceparent (and tracestate), the deliveries continue that W3C trace."""
         body: Dict[str, Any] = {"topic": topic, "event": event, "payload": payload}
         if tags is not None:
             body["tags"] = tags
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
-        return self._data("POST", f"/brands/{brand}/events", json=body, headers=headers)
+        sent = {"Idempotency-Key": idempotency_key, "traceparent": traceparent, "tracestate": tracestate}
+        headers = {name: value for name, value in sent.items() if value is not None}
+        return self._data("POST", f"/brands/{brand}/events", json=body, headers=headers or None)
 
     def deliveries(self, brand: str, webhook_id: str, status: Optional[str] = None, start: Optional[int] = None,
                    limit: Optional[int] = None) -> Records[Delivery]:

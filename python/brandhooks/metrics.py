@@ -27,6 +27,7 @@ COUNTERS = [
                           "returned to the queue"),
     ("outcomes_already_recorded", "Attempt outcomes found recorded when written again (the first COMMIT's "
                                   "answer was lost)"),
+    ("attempt_spans_dropped", "Attempt spans dropped because the OpenTelemetry exporter fell behind (the queue was full)"),
 ]
 
 #: The route label of a request that matched no route (a 404 or 405 of the router).

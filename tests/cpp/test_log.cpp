@@ -110,3 +110,22 @@ TEST(Log, AttemptLinesSayWhatWasDecidedWithoutSecrets) {
   EXPECT_EQ(failed["disabled"], "the endpoint answered 410 Gone");
   EXPECT_FALSE(failed.contains("next_attempt_at"));
 }
+
+TEST(Log, AnAttemptOfATracedEventNamesItsTrace) {
+  DueDelivery d;
+  d.id = "d-1";
+  AttemptRecord r;
+  r.attempt.number = 1;
+  r.attempt.status = 200;
+  r.new_state = DeliveryState::delivered;
+  EXPECT_EQ(attempt_log_line(LogFormat::logfmt, d, r).find("trace_id"), std::string::npos);  // none invented
+  EXPECT_FALSE(nlohmann::json::parse(attempt_log_line(LogFormat::json, d, r)).contains("trace_id"));
+  d.trace = std::make_shared<const TraceContext>(
+      TraceContext{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=secret-ish"});
+  std::string line = attempt_log_line(LogFormat::logfmt, d, r);
+  EXPECT_NE(line.find(" trace_id=4bf92f3577b34da6a3ce929d0e0e4736"), std::string::npos) << line;
+  EXPECT_EQ(line.find("vendor="), std::string::npos);  // the tracestate is the vendors' business
+  std::string json_line = attempt_log_line(LogFormat::json, d, r);
+  EXPECT_EQ(nlohmann::json::parse(json_line)["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736") << json_line;
+  EXPECT_EQ(json_line.find("vendor="), std::string::npos);
+}

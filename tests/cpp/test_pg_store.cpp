@@ -175,10 +175,11 @@ TEST_F(PgStoreTest, AnUpgradedDatabaseTakesEachWebhooksLastSuccessFromItsAttempt
              "CASE WHEN w.id = 'ok' AND e.id = 'e-1' THEN 204 ELSE 500 END "
              "FROM deliveries d JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.seq = d.webhook_seq");
   }
-  // Back to step 5, as an older build left it (steps 7 and 8's indexes undone too).
+  // Back to step 5, as an older build left it (steps 7 to 9 undone too).
   pg_query(config_.db, "DROP INDEX webhooks_failing");
   pg_query(config_.db, "ALTER TABLE webhooks DROP COLUMN last_success_at");
   pg_query(config_.db, "DROP INDEX deliveries_by_event");
+  pg_query(config_.db, "ALTER TABLE events DROP COLUMN traceparent, DROP COLUMN tracestate");
   pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version >= 6");
   auto store = node("b");
   EXPECT_EQ(store->find_webhook(kBrand, "ok")->last_success_at, 7'000'000);
@@ -372,8 +373,10 @@ TEST_F(PgStoreTest, AnUpgradedDatabaseCancelsDeliveriesLeftWithoutTheirEvent) {
     store->insert_events({event(1), event(2)});
   }
   pg_query(config_.db, "DELETE FROM events WHERE id = 'e-1'");
-  pg_query(config_.db, "DROP INDEX deliveries_by_event");  // back to step 7, as an older build left it
-  pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version = 8");
+  // Back to step 7, as an older build left it (step 9 undone too).
+  pg_query(config_.db, "DROP INDEX deliveries_by_event");
+  pg_query(config_.db, "ALTER TABLE events DROP COLUMN traceparent, DROP COLUMN tracestate");
+  pg_query(config_.db, "DELETE FROM brandhooks_schema WHERE version >= 8");
   auto store = node("b");
   Stats stats = store->stats(0);
   EXPECT_EQ((std::pair{stats.pending, stats.cancelled}), (std::pair<std::int64_t, std::int64_t>{1, 1}));

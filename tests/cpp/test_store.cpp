@@ -607,6 +607,40 @@ TEST_P(StoreTest, PublishCanHandOverDueDeliveriesAlreadyLeased) {
   EXPECT_EQ(store->claim_due(100, 10, {}).size(), 4u);
 }
 
+TEST_P(StoreTest, AnEventsTraceContextReachesEveryDeliveryHandedOverOrClaimed) {
+  auto store = open_store(config_);
+  store->insert_webhook(make_webhook("a", kBrand, "Deals"));
+  store->insert_webhook(make_webhook("b", kBrand, "Deals"));
+  EventRecord traced = event_for(kBrand, "Deals", 1);
+  traced.trace = TraceContext{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=a,other=b"};
+  EventRecord parent_only = event_for(kBrand, "Deals", 1);
+  parent_only.trace = TraceContext{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", ""};
+  EventRecord untraced = event_for(kBrand, "Deals", 1);
+  std::vector<DueDelivery> leased;
+  store->insert_events({traced, parent_only, untraced}, LeaseRoom{1, SIZE_MAX}, &leased);
+  ASSERT_EQ(leased.size(), 1u);  // handed over at publish
+  ASSERT_TRUE(leased[0].trace);
+  EXPECT_EQ(leased[0].trace->traceparent, traced.trace->traceparent);
+  EXPECT_EQ(leased[0].trace->tracestate, "vendor=a,other=b");
+
+  auto claimed = store->claim_due(100, 10, {});  // the rest, read back from the events
+  ASSERT_EQ(claimed.size(), 5u);
+  std::map<std::string, int> seen;
+  for (const auto& d : claimed) {
+    if (!d.trace) {
+      ++seen["none"];
+      continue;
+    }
+    ++seen[d.trace->traceparent + " " + d.trace->tracestate];
+  }
+  EXPECT_EQ(seen[traced.trace->traceparent + " vendor=a,other=b"], 1);
+  EXPECT_EQ(seen[parent_only.trace->traceparent + " "], 2);
+  EXPECT_EQ(seen["none"], 2);  // nothing invented
+  // Stored as given; the tracestate column is NULL when there is none.
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE traceparent IS NULL AND tracestate IS NULL"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE traceparent IS NOT NULL AND tracestate IS NULL"), "1");
+}
+
 namespace {
 EventRecord event_at(std::int64_t created_at) {
   EventRecord e = event_for(kBrand, "Deals", created_at);

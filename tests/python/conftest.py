@@ -11,7 +11,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 import httpx
 import pytest
@@ -65,9 +65,10 @@ class Server:
     goes (for a file it defaults to the file's name + ".log")."""
 
     def __init__(self, db: Union[Path, str], *extra: str, admin_token: Optional[str] = ADMIN_TOKEN,
-                 log_path: Optional[Path] = None) -> None:
+                 log_path: Optional[Path] = None, env: Optional[Dict[str, str]] = None) -> None:
         self.db = db
         self.extra = extra
+        self.env = env or {}  # added to the environment (e.g. OpenTelemetry's OTEL_* variables)
         self.admin_token = admin_token
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
@@ -95,7 +96,8 @@ class Server:
         args = ["serve", "--port", str(self.port), "--db", str(self.db), "--log-level", "warning", *self.extra]
         if self.admin_token:
             args += ["--admin-token", self.admin_token]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDHOOKS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BRANDHOOKS_", "OTEL_"))}
+        env.update(self.env)
         with open(self.log_path, "a") as log:  # a restart adds to what came before
             self.proc = subprocess.Popen(brandhooks_cmd(*args), stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30

@@ -17,6 +17,7 @@ namespace brandhooks {
 
 class Store;
 class Dispatcher;
+class AttemptSpanQueue;
 class RetryPolicy;
 struct EventRecord;
 struct IdempotencyClaim;
@@ -68,10 +69,13 @@ class Hub {
   // With `idempotency_key` (1 to 255 visible ASCII characters, per brand): the same key again
   // within kIdempotencyWindow (and before retention prunes it) returns the first result and
   // creates nothing; the same key for another event throws ConflictError.
+  // With `trace` (the publisher's W3C traceparent and tracestate), every attempt of the event's
+  // deliveries sends it on (TraceContext); an invalid traceparent is ignored, never an error.
   PublishResult publish(const std::string& brand, const std::string& topic,
                         const std::string& event, const std::string& payload_json,
                         const std::optional<std::vector<std::string>>& tags = std::nullopt,
-                        const std::optional<std::string>& idempotency_key = std::nullopt);
+                        const std::optional<std::string>& idempotency_key = std::nullopt,
+                        const std::optional<TraceContext>& trace = std::nullopt);
   static constexpr std::int64_t kIdempotencyWindow = 24 * 3600;  // seconds
   // Many events in one transaction (all or nothing; an idempotency key per event, a conflict
   // of one stores none).
@@ -84,8 +88,10 @@ class Hub {
   // BadRequestError when the body is not JSON (or nests too deeply to parse).
   // With `idempotency_key`, the key stands for the whole request (one event or a batch), as
   // with publish: the same body again answers the first answer; another body is ConflictError.
+  // With `trace`, every event of the request carries it (as with publish).
   std::string publish_json(const std::string& brand, std::string_view body,
-                           const std::optional<std::string>& idempotency_key = std::nullopt);
+                           const std::optional<std::string>& idempotency_key = std::nullopt,
+                           const std::optional<TraceContext>& trace = std::nullopt);
   // One request to publish_json_each: the brand of the path and the raw body; with a token,
   // authorize(token, brand) first (so a bad token is that request's answer).
   struct JsonPublish {
@@ -93,6 +99,7 @@ class Hub {
     std::string_view body;
     std::optional<std::string> token;
     std::optional<std::string> idempotency_key;
+    std::optional<TraceContext> trace = std::nullopt;  // the request's: every event of it carries it
   };
   // The answer to one of them: its JSON, or the error publish_json would have thrown.
   struct JsonAnswer {
@@ -141,6 +148,20 @@ class Hub {
   const Metrics& metrics() const { return *metrics_; }
   // Stops the dispatcher, if running: in-flight attempts finish or return to the queue.
   void stop_delivery();
+
+  // --- attempt spans (for an exporter such as OpenTelemetry's) ---------------------------
+  // From now on, each attempt of a delivery whose event carried a trace context is a span of
+  // its own: the traceparent it sends names a new span id as the parent (the W3C way: the
+  // receiver's parent is the request's sender), and the finished attempt (AttemptSpan) waits
+  // for take_attempt_spans in a queue of at most `capacity` (1..10 000 000; ValidationError
+  // otherwise); beyond that, new ones are dropped and counted (metrics().attempt_spans_dropped).
+  // Until then, attempts send the publisher's traceparent unchanged and nothing is queued.
+  // `brandhooks serve` enables it when OpenTelemetry's OTEL_EXPORTER_OTLP_*ENDPOINT is set.
+  void enable_attempt_spans(std::size_t capacity = kAttemptSpanCapacity);
+  static constexpr std::size_t kAttemptSpanCapacity = 65536;
+  // Up to `max` (1..100 000) finished attempt spans, oldest first, waiting up to `wait_ms`
+  // (0..60 000) for the first one; empty when none came. Call it from one thread of your own.
+  std::vector<AttemptSpan> take_attempt_spans(std::size_t max = 1024, std::int64_t wait_ms = 1000);
 
   // --- brand tree -----------------------------------------------------------------------
   // Sets (or clears, with nullopt) the parent of a brand. ConflictError on a cycle.
@@ -216,6 +237,7 @@ class Hub {
   std::unique_ptr<RetryPolicy> retry_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<AttemptSpanQueue> attempt_spans_;
   std::unique_ptr<Dispatcher> dispatcher_;  // declared last: stopped before the store closes
 };
 

@@ -68,6 +68,8 @@ struct Metrics {
   // Attempt outcomes found recorded when their batch was written again (its first COMMIT
   // lost its answer but had committed).
   std::atomic<std::uint64_t> outcomes_already_recorded{0};
+  // Attempt spans dropped because the exporter's queue was full (Hub::enable_attempt_spans).
+  std::atomic<std::uint64_t> attempt_spans_dropped{0};
   Histogram attempt_seconds;
   Histogram publish_to_delivered_seconds;
 };

@@ -48,6 +48,15 @@ struct Webhook {
   std::optional<std::int64_t> last_success_at;
 };
 
+// W3C Trace Context (https://www.w3.org/TR/trace-context/) of a publish, as the publisher's
+// traceparent and tracestate header values: stored with the event and sent with every attempt
+// of its deliveries, so that a receiver's tracing continues the publisher's trace. The Hub
+// keeps it only when the traceparent is valid (an invalid one is ignored, as the spec says).
+struct TraceContext {
+  std::string traceparent;  // "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"
+  std::string tracestate;   // vendor entries, "" when none
+};
+
 // An event to publish: `payload_json` is a JSON object's text.
 struct EventInput {
   std::string brand;
@@ -59,6 +68,8 @@ struct EventInput {
   // Publishing again with the same key (per brand, within Hub::kIdempotencyWindow) creates
   // nothing and returns the first result; with another event it is a ConflictError.
   std::optional<std::string> idempotency_key;
+  // The publisher's trace context (not part of what an idempotency key stands for).
+  std::optional<TraceContext> trace = std::nullopt;
 };
 
 // A partial update of a webhook: only the fields that are set change.
@@ -113,6 +124,22 @@ std::optional<DeliveryState> delivery_state_from(std::string_view name);
 // The names of the errors after none, in the enum's order (Attempt::error).
 inline constexpr std::string_view kAttemptErrors[] = {"timeout", "dns",     "blocked", "connect",
                                                       "tls",     "network", "protocol"};
+
+// A finished attempt of a delivery whose event carried a trace context, as an exporter of
+// spans needs it (Hub::take_attempt_spans): the attempt is a span of the publisher's trace, a
+// child of the publisher's span, and the traceparent the receiver got named it as the parent.
+struct AttemptSpan {
+  std::string trace_id;        // 32 lowercase hex digits
+  std::string span_id;         // 16: the attempt's own span
+  std::string parent_span_id;  // 16: the publisher's span
+  int trace_flags = 0;         // as the publisher sent them (bit 0: sampled)
+  std::string tracestate;
+  std::string delivery_id;
+  std::string webhook_id;
+  std::string brand;  // the webhook's
+  Attempt attempt;    // number, start, duration, status or error (no response body)
+  DeliveryState state = DeliveryState::pending;  // after this attempt: delivered, pending (a retry) or failed
+};
 
 struct Delivery {
   std::string id;  // the webhook-id header, stable across retries

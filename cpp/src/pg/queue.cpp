@@ -28,8 +28,21 @@ constexpr const char* kMatching =
     "ORDER BY seq";
 
 constexpr const char* kAddEvent =
-    "INSERT INTO events (id, brand, topic, event, body, created_at, tags) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING seq";
+    "INSERT INTO events (id, brand, topic, event, body, created_at, tags, traceparent, tracestate) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) RETURNING seq";
+
+// kAddEvent's parameters for `e`.
+Params event_params(const EventRecord& e) {
+  Params p;
+  p.add(e.id).add(e.brand).add(e.topic).add(e.event).bytes(e.body).add(e.created_at).add(e.tags_json);
+  std::optional<std::string> traceparent, tracestate;
+  if (e.trace) {
+    traceparent = e.trace->traceparent;
+    if (!e.trace->tracestate.empty()) tracestate = e.trace->tracestate;
+  }
+  p.add(traceparent).add(tracestate);
+  return p;
+}
 
 // Every delivery of a publish in one statement; the handed-over ones (leased at once by node
 // $7, see Store::insert_events) come back with their seq.
@@ -143,8 +156,7 @@ std::string PgStore::insert_test_event(const EventRecord& e, const std::string& 
                         Params().add(webhook_id).add(e.brand));
     if (found.rows() == 0) throw NotFoundError("webhook not found");
     if (found.boolean(0, 1)) throw ConflictError("the webhook is disabled: enable it first");
-    auto event = c.exec(kAddEvent, Params().add(e.id).add(e.brand).add(e.topic).add(e.event).bytes(e.body)
-                                       .add(e.created_at).add(e.tags_json));
+    auto event = c.exec(kAddEvent, event_params(e));
     std::string id = uuid_v7();
     // No lease: the dispatcher claims it (ordered and throttled webhooks' rules apply).
     c.exec("INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at) "
@@ -182,10 +194,7 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
 
     std::vector<Params> event_rows;
     event_rows.reserve(events.size());
-    for (const auto& e : events) {
-      event_rows.push_back(std::move(Params().add(e.id).add(e.brand).add(e.topic).add(e.event).bytes(e.body)
-                                         .add(e.created_at).add(e.tags_json)));
-    }
+    for (const auto& e : events) event_rows.push_back(event_params(e));
     auto event_seqs = event_rows.empty() ? decltype(c.pipeline(kAddEvent, event_rows)){}
                                          : c.pipeline(kAddEvent, event_rows);
 
@@ -235,6 +244,7 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
         auto targets = targets_in(c, handed_webhooks, events[event_of.front()].created_at);
         std::vector<std::int64_t> unsendable;  // its webhook went meanwhile: a claim cancels it
         std::vector<std::shared_ptr<const std::string>> bodies(events.size());
+        std::vector<std::shared_ptr<const TraceContext>> traces(events.size());
         for (std::size_t k = 0; k < ids.size(); ++k) {
           if (!hand_over[k]) continue;
           std::int64_t seq = seq_of.at(ids[k]);
@@ -246,12 +256,15 @@ std::vector<PublishResult> PgStore::insert_events(const std::vector<EventRecord>
           const EventRecord& e = events[event_of[k]];
           auto& body = bodies[event_of[k]];
           if (!body) body = std::make_shared<const std::string>(e.body);
+          auto& trace = traces[event_of[k]];
+          if (!trace && e.trace) trace = std::make_shared<const TraceContext>(*e.trace);
           DueDelivery d;
           d.seq = seq;
           d.id = ids[k];
           d.webhook_seq = webhook_seq[k];
           d.target = target;
           d.body = body;
+          d.trace = trace;
           d.event_created_at = e.created_at;
           handed.push_back(std::move(d));
         }
@@ -347,11 +360,22 @@ std::vector<DueDelivery> PgStore::claim_due(std::int64_t now, std::size_t limit,
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
     std::map<std::int64_t, std::shared_ptr<const std::string>> bodies;
-    auto body_rows = c.exec("SELECT seq, body FROM events WHERE seq = ANY($1::bigint[])", Params().int_array(events));
+    std::map<std::int64_t, std::shared_ptr<const TraceContext>> traces;
+    auto body_rows = c.exec("SELECT seq, body, traceparent, tracestate FROM events WHERE seq = ANY($1::bigint[])",
+                            Params().int_array(events));
     for (int i = 0; i < body_rows.rows(); ++i) {
-      bodies[body_rows.int64(i, 0)] = std::make_shared<const std::string>(body_rows.bytes(i, 1));
+      std::int64_t seq = body_rows.int64(i, 0);
+      bodies[seq] = std::make_shared<const std::string>(body_rows.bytes(i, 1));
+      if (!body_rows.is_null(i, 2)) {
+        traces[seq] = std::make_shared<const TraceContext>(
+            TraceContext{body_rows.text(i, 2), body_rows.is_null(i, 3) ? std::string() : body_rows.text(i, 3)});
+      }
     }
-    for (std::size_t i = 0; i < found.size(); ++i) found[i].body = bodies.at(event_of[i]);
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      found[i].body = bodies.at(event_of[i]);
+      auto trace = traces.find(event_of[i]);
+      if (trace != traces.end()) found[i].trace = trace->second;
+    }
 
     // Each webhook is read once per claim; deliveries of deleted or disabled ones are cancelled.
     std::sort(webhooks.begin(), webhooks.end());

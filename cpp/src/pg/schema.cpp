@@ -181,6 +181,11 @@ const char* const kMigrations[] = {
     WHERE moved.n > 0
     ON CONFLICT (state, shard) DO UPDATE SET n = delivery_counts.n + EXCLUDED.n;
     )sql",
+    // 9: SQLite's version 12: the W3C trace context a publish carried (nullable columns: no
+    // table rewrite).
+    R"sql(
+    ALTER TABLE events ADD COLUMN traceparent text, ADD COLUMN tracestate text;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

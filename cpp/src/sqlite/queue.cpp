@@ -54,7 +54,8 @@ struct Keys {
 
 // What publishing writes (insert_events, insert_test_event).
 constexpr const char* kAddEvent =
-    "INSERT INTO events (id, brand, topic, event, body, created_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO events (id, brand, topic, event, body, created_at, tags, traceparent, tracestate) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kAddDelivery =
     "INSERT INTO deliveries (id, event_seq, webhook_seq, state, next_at, created_at, updated_at, lease_owner) "
     "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)";
@@ -68,6 +69,13 @@ std::int64_t insert_event_row(SQLite::Database& db, SQLite::Statement& add_event
   add_event.bindNoCopy(5, e.body.data(), static_cast<int>(e.body.size()));  // alive until exec()
   add_event.bind(6, e.created_at);
   bind_optional(add_event, 7, e.tags_json);
+  if (e.trace) {
+    add_event.bind(8, e.trace->traceparent);
+    bind_text_or_null(add_event, 9, e.trace->tracestate);
+  } else {
+    add_event.bind(8);
+    add_event.bind(9);
+  }
   add_event.exec();
   add_event.reset();
   return db.getLastInsertRowid();
@@ -151,6 +159,7 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
       std::int64_t event_seq = insert_event_row(db_, add_event, e);
 
       std::shared_ptr<const std::string> body;  // shared by this event's handed-over deliveries
+      std::shared_ptr<const TraceContext> trace;
       for (auto [webhook, claims_only] : webhooks) {
         bool hand_over = leased && !claims_only && leased->size() < room.deliveries &&
                          handed_bytes + e.body.size() <= room.bytes && e.first_attempt_at <= e.created_at;
@@ -172,6 +181,7 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
         if (!hand_over) continue;
         handed_bytes += e.body.size();
         if (!body) body = std::make_shared<const std::string>(e.body);
+        if (!trace && e.trace) trace = std::make_shared<const TraceContext>(*e.trace);
         auto [target, fresh_target] = targets.try_emplace(webhook);
         if (fresh_target) target->second = target_locked(webhook, e.created_at);
         DueDelivery d;
@@ -180,6 +190,7 @@ std::vector<PublishResult> SqliteStore::insert_events(const std::vector<EventRec
         d.id = std::move(id);
         d.webhook_seq = webhook;
         d.body = body;
+        d.trace = trace;
         d.event_created_at = e.created_at;
         leased->push_back(std::move(d));
       }
@@ -240,7 +251,7 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
     // own: it still holds them in memory and records them itself.
     SQLite::Statement& q = prepare(
         "SELECT d.seq, d.id, d.attempts, d.event_seq, e.body, d.webhook_seq, e.created_at, "
-        "       coalesce(d.lease_owner, '') "
+        "       coalesce(d.lease_owner, ''), e.traceparent, e.tracestate "
         "FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.seq = d.event_seq "
         "WHERE d.state = 'pending' AND d.next_at <= ?1 "
         "AND (d.lease_owner IS NULL OR d.lease_owner <> ?4) "
@@ -255,6 +266,7 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
     std::vector<DueDelivery> rows;
     std::int64_t last_event = -1;
     std::shared_ptr<const std::string> body;
+    std::shared_ptr<const TraceContext> trace;
     std::size_t claimed_bytes = 0;
     while (q.executeStep()) {
       auto size = static_cast<std::size_t>(q.getColumn(4).getBytes());
@@ -267,9 +279,13 @@ std::vector<DueDelivery> SqliteStore::claim_due(std::int64_t now, std::size_t li
       std::int64_t event_seq = q.getColumn(3).getInt64();
       if (event_seq != last_event) {  // an event's deliveries are usually adjacent
         body = std::make_shared<const std::string>(Row{q}.text(4));
+        trace = q.getColumn(8).isNull() ? nullptr
+                                        : std::make_shared<const TraceContext>(TraceContext{
+                                              q.getColumn(8).getString(), q.getColumn(9).getString()});
         last_event = event_seq;
       }
       d.body = body;
+      d.trace = trace;
       d.webhook_seq = q.getColumn(5).getInt64();
       d.event_created_at = q.getColumn(6).getInt64();
       d.taken_from = q.getColumn(7).getString();

@@ -182,6 +182,12 @@ const char* const kMigrations[] = {
     CREATE INDEX webhooks_failing ON webhooks(failing_since)
       WHERE failing_since IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL;
     )sql",
+    // 12: the W3C trace context a publish carried (issue 23), sent on with every attempt of the
+    // event's deliveries: the traceparent as kept (version 00), the tracestate (NULL: none).
+    R"sql(
+    ALTER TABLE events ADD COLUMN traceparent TEXT;
+    ALTER TABLE events ADD COLUMN tracestate TEXT;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -87,10 +87,16 @@ HEADERS = ("sent with every attempt: at most 20, 8 KiB in all; names are tokens,
            "webhook-* and other framing or hop-by-hop names are refused")
 
 
+def _patch_schema(schema: Dict[str, Any]) -> None:
+    """At least one field; none has a default (an absent field is left as it is)."""
+    schema["anyOf"] = [{"required": [name]} for name in schema["properties"]]
+    for field in schema["properties"].values():
+        field.pop("default", None)
+
+
 class WebhookPatch(BaseModel):
-    # At least one of the four (other fields are ignored).
-    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(
-        anyOf=[{"required": [name]} for name in schema["properties"]]))
+    # At least one of the fields (other fields are ignored).
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
 
     url: Union[Url, SkipJsonSchema[None]] = None
     topic: Union[Topic, SkipJsonSchema[None]] = None
@@ -139,7 +145,18 @@ class BrandUpdate(BaseModel):
     parent: Optional[Uuid] = Field(description="parent brand UUID, or null for a root brand")
 
 
+#: The request models the routes read, by name: create_app puts their schemas in the OpenAPI
+#: document's components, so that code generators name their types as the API does.
+REQUEST_MODELS: Dict[str, type[BaseModel]] = {}
+
+
+def schema_ref(model: type[BaseModel]) -> Dict[str, str]:
+    """A reference to `model`'s schema in the components (registered in REQUEST_MODELS)."""
+    REQUEST_MODELS[model.__name__] = model
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 def json_body(model: type[BaseModel], required: bool = True) -> Dict[str, Any]:
     """The OpenAPI request body of a route that reads `model` (for openapi_extra=)."""
-    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": required}
+    schema = {"content": {"application/json": {"schema": schema_ref(model)}}, "required": required}
     return {"requestBody": schema}

@@ -32,8 +32,15 @@ def check_size(body: bytes) -> None:
         raise ApiError(413, "PayloadTooLarge", f"request body exceeds {MAX_BODY_BYTES} bytes")
 
 
-# token, brand, body, Idempotency-Key, the answer
-Waiting = Tuple[str, str, bytes, Optional[str], "asyncio.Future[bytes]"]
+# token, brand, body, Idempotency-Key, traceparent, tracestate, the answer
+Waiting = Tuple[str, str, bytes, Optional[str], Optional[str], Optional[str], "asyncio.Future[bytes]"]
+
+
+def joined(previous: Optional[str], line: bytes) -> str:
+    """A header's value with one more line of it: lines join with a comma, as HTTP reads them
+    (so a traceparent sent twice is invalid, and tracestate lines add up)."""
+    value = line.decode("latin-1")
+    return value if previous is None else f"{previous},{value}"
 
 
 class GroupCommit:
@@ -50,10 +57,11 @@ class GroupCommit:
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="brandhooks-publish")
         self.busy = False  # a commit is under way, or scheduled
 
-    def publish(self, token: str, brand: str, body: bytes, key: Optional[str] = None) -> "asyncio.Future[bytes]":
+    def publish(self, token: str, brand: str, body: bytes, key: Optional[str] = None,
+                traceparent: Optional[str] = None, tracestate: Optional[str] = None) -> "asyncio.Future[bytes]":
         loop = asyncio.get_running_loop()
         answer: "asyncio.Future[bytes]" = loop.create_future()
-        self.waiting.append((token, brand, body, key, answer))
+        self.waiting.append((token, brand, body, key, traceparent, tracestate, answer))
         if not self.busy:
             self.busy = True
             loop.call_soon(self._commit, loop)  # after the other requests that are ready now
@@ -62,14 +70,14 @@ class GroupCommit:
     def _commit(self, loop: asyncio.AbstractEventLoop) -> None:
         # At most MAX_BATCH_BODY_BYTES of bodies per transaction (at least one request).
         size, count = 0, 0
-        for _, _, body, _, _ in self.waiting:
+        for _, _, body, _, _, _, _ in self.waiting:
             size += len(body)
             if count and size > MAX_BATCH_BODY_BYTES:
                 break
             count += 1
         group, self.waiting = self.waiting[:count], self.waiting[count:]
-        requests: List[Tuple[Optional[str], str, bytes, Optional[str]]] = [
-            (token, brand, body, key) for token, brand, body, key, _ in group]
+        requests: List[Tuple[Optional[str], str, bytes, Optional[str], Optional[str], Optional[str]]] = [
+            request[:6] for request in group]
         done = loop.run_in_executor(self.thread, self.hub.publish_json_each, requests)
         done.add_done_callback(lambda _: self._answer(loop, group, done))
 
@@ -77,7 +85,7 @@ class GroupCommit:
                 done: "asyncio.Future[List[Any]]") -> None:
         error = done.exception()  # every request of the group gets it
         answers: List[Any] = [error] * len(group) if error else done.result()
-        for (_, _, _, _, future), answer in zip(group, answers):
+        for (*_, future), answer in zip(group, answers):
             if future.done():
                 continue  # cancelled: the client went away
             if isinstance(answer, bytes):
@@ -107,6 +115,8 @@ class PublishFastPath:
             return
         scope[ROUTE_TEMPLATE] = "/brands/{brand}/events"  # answered here, routed nowhere (metrics.py)
         authorization, length, key = "", b"", None
+        traceparent: Optional[str] = None
+        tracestate: Optional[str] = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
@@ -114,12 +124,16 @@ class PublishFastPath:
                 length = value
             elif name == b"idempotency-key":
                 key = value.decode("latin-1")  # the core checks it (visible ASCII)
+            elif name == b"traceparent":  # W3C Trace Context: the core checks it, ignores a bad one
+                traceparent = joined(traceparent, value)
+            elif name == b"tracestate":
+                tracestate = joined(tracestate, value)
         try:
             body = await self.read_body(length, receive)
             if body is None:
                 return  # the client went away
             check_size(body)
-            answer = await self.group.publish(bearer_from(authorization), match[1], body, key)
+            answer = await self.group.publish(bearer_from(authorization), match[1], body, key, traceparent, tracestate)
         except BrandhooksError as exc:
             await core_error_response(exc)(scope, receive, send)
             return
